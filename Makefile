@@ -1,0 +1,41 @@
+# Two commands for a new user: `make demo` and `make test`. Everything else is for developers.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint check unit bench-transfer lock clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job, end to end, on the embedded default (two local SFTP servers, SQLite).
+demo: install
+	$(BIN)/crosswalk demo
+
+## The whole suite: lint, config check, unit, DAG-integrity and end-to-end tests.
+test: install lint check
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+check: install
+	$(BIN)/crosswalk check
+
+## Regenerate the lock files from the current venv (after a deliberate upgrade).
+lock:
+	{ echo "# The project's lock: the full resolved runtime set, pinned exactly (Python 3.11)."; \
+	  echo "# Regenerate with: make lock"; \
+	  $(BIN)/pip freeze --exclude-editable | grep -Ev '^(pytest|iniconfig|sortedcontainers|hypothesis|ruff)=='; } > requirements.txt
+	{ echo "# Test and lint tools, pinned exactly, on top of the runtime lock."; echo "-r requirements.txt"; \
+	  $(BIN)/pip freeze --exclude-editable | grep -E '^(pytest|iniconfig|sortedcontainers|hypothesis|ruff)=='; } > requirements-dev.txt
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .ruff_cache

@@ -1,0 +1,226 @@
+"""Typed models of everything in ``config/``: partners, feeds, agreements and settings.
+
+Every model forbids unknown keys, so a misspelt key is an error rather than a silently
+ignored setting. Cross-file rules (a feed names a partner that exists, and so on) live in
+:mod:`crosswalk.config.loader`, which sees all files at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+"""Identifiers used in DAG ids, table names and file names: lower case, digits and dashes."""
+
+SchemaId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]{1,62}$")]
+"""A table schema's id: the stem of its file in ``include/schemas/``."""
+
+# Host-key types we accept for pinning; DSA is long deprecated and refused.
+HOST_KEY_TYPES = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+    "ssh-rsa",
+)
+
+CRON_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly")
+_CRON_FIELD = r"[\d*/,\-A-Za-z]+"
+_CRON = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{4}}$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_host_key(line: str) -> tuple[str, bytes]:
+    """Split an OpenSSH public-key line into its type and key blob, checking both.
+
+    The blob must decode and name the same key type as the line, so a truncated or
+    mismatched paste is caught here rather than at the first failed connection.
+    """
+    parts = line.split()
+    if len(parts) < 2:
+        raise ValueError("expected 'TYPE BASE64' as printed by ssh-keyscan or in a .pub file")
+    key_type, b64 = parts[0], parts[1]
+    if key_type not in HOST_KEY_TYPES:
+        raise ValueError(f"key type {key_type!r} is not accepted; use one of {', '.join(HOST_KEY_TYPES)}")
+    try:
+        blob = base64.b64decode(b64, validate=True)
+    except binascii.Error as exc:
+        raise ValueError("key data is not valid base64") from exc
+    # The blob starts with a length-prefixed copy of the key type (RFC 4253 section 6.6).
+    n = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else -1
+    embedded = blob[4 : 4 + n].decode("ascii", "replace") if n > 0 else ""
+    if embedded != key_type and not (key_type.startswith("rsa-sha2") and embedded == "ssh-rsa"):
+        raise ValueError(f"key data is for {embedded or 'nothing'!r}, not {key_type!r}")
+    return key_type, blob
+
+
+class SftpPaths(_Model):
+    """Folders in the partner's SFTP area, as seen after login (chrooted)."""
+
+    inbox: str = Field(description="Where we deliver files for the partner.")
+    outbox: str = Field(description="Where the partner drops files for us. Read only to us.")
+    quarantine: str = Field(description="Where rejected drops are copied with a reason file.")
+
+    @field_validator("inbox", "outbox", "quarantine")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not v.startswith("/") or ".." in v.split("/"):
+            raise ValueError("must be an absolute path without '..'")
+        return v.rstrip("/") or "/"
+
+
+class SftpEndpoint(_Model):
+    conn_id: str = Field(description="Airflow connection id holding host, port, user and credentials.")
+    host_keys: list[str] = Field(min_length=1, description="Pinned host public keys (OpenSSH format).")
+    paths: SftpPaths
+
+    @field_validator("host_keys")
+    @classmethod
+    def _valid_keys(cls, keys: list[str]) -> list[str]:
+        for i, key in enumerate(keys):
+            try:
+                parse_host_key(key)
+            except ValueError as exc:
+                raise ValueError(f"host key {i + 1}: {exc}") from exc
+        return keys
+
+
+class Partner(_Model):
+    """An organisation we exchange files with."""
+
+    code: Slug
+    name: str
+    kind: Literal["council", "health_board", "open_data_portal", "other"]
+    sftp: SftpEndpoint
+
+
+def _check_schedule(v: str) -> str:
+    if v == "manual" or v in CRON_PRESETS or _CRON.match(v):
+        return v
+    raise ValueError(f"{v!r} is not 'manual', one of {', '.join(CRON_PRESETS)}, or a five-field cron expression")
+
+
+Schedule = Annotated[
+    str,
+    AfterValidator(_check_schedule),
+    Field(description="'manual', a cron preset such as '@daily', or a cron expression."),
+]
+
+
+class StagingTarget(_Model):
+    table: Annotated[str, StringConstraints(pattern=r"^stg_[a-z0-9_]+$")]
+
+
+class InboundFeed(_Model):
+    """A partner drops extracts in its outbox; we fetch, check and stage them."""
+
+    id: Slug
+    direction: Literal["inbound"]
+    description: str
+    partner: Slug
+    file_pattern: str = Field(description="fnmatch pattern of the data file name, e.g. 'clients_*.csv'.")
+    schema_id: SchemaId = Field(alias="schema")
+    target: StagingTarget
+    schedule: Schedule = "manual"
+    tags: list[str] = []
+
+    @field_validator("file_pattern")
+    @classmethod
+    def _pattern(cls, v: str) -> str:
+        if "/" in v or not v.strip():
+            raise ValueError("must be a file-name pattern without '/'")
+        return v
+
+
+class OutboundFeed(_Model):
+    """We build an extract from staged data and deliver it to a partner's inbox."""
+
+    id: Slug
+    direction: Literal["outbound"]
+    description: str
+    partner: Slug
+    source_feed: Slug = Field(description="The inbound feed whose staged batches this extract is built from.")
+    agreement: Slug = Field(description="The agreement that allows this flow.")
+    file_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$")]
+    schedule: Schedule = "manual"
+    tags: list[str] = []
+
+
+Feed = Annotated[InboundFeed | OutboundFeed, Field(discriminator="direction")]
+
+
+class FeedFile(_Model):
+    """One file in ``config/feeds/``; a thin wrapper so the discriminator can choose the model."""
+
+    feed: Feed
+
+
+class Recipient(_Model):
+    partner: Slug
+    level: int = Field(ge=1, le=4, description="The ISP level granted to this recipient.")
+
+
+class FieldRule(_Model):
+    level: int = Field(ge=1, le=4, description="The lowest level at which this field may be shared.")
+
+
+class DatasetRules(_Model):
+    fields: dict[str, FieldRule] = Field(min_length=1)
+
+
+class Agreement(_Model):
+    """An Information Sharing Protocol, as far as the foundation needs it.
+
+    Deliberately minimal: which partner provides, who receives at which level, and the level of
+    every field. Anything not listed here may not leave.
+    """
+
+    id: Slug
+    version: int = Field(ge=1)
+    title: str
+    provider: Slug
+    recipients: list[Recipient] = Field(min_length=1)
+    datasets: dict[str, DatasetRules] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_recipients(self) -> Agreement:
+        seen = [r.partner for r in self.recipients]
+        if len(seen) != len(set(seen)):
+            raise ValueError("a recipient is listed twice")
+        return self
+
+    def level_for(self, partner: str) -> int | None:
+        return next((r.level for r in self.recipients if r.partner == partner), None)
+
+
+class Operator(_Model):
+    code: Slug
+    name: str
+
+
+class Settings(_Model):
+    """``config/crosswalk.yaml``: settings for the whole deployment."""
+
+    operator: Operator = Field(description="The organisation that runs this Crosswalk.")
+    database_conn_id: str = Field(description="Airflow connection id of the staging and audit database.")
+    owner: str = Field(default="crosswalk", description="Airflow owner of every generated DAG.")
+    retries: int = Field(default=2, ge=2, description="Retries for every task; at least 2.")
+    retry_delay_seconds: int = Field(default=60, ge=1)

@@ -1,0 +1,93 @@
+"""Exceptions, split by what an operator should do about them.
+
+Retryable errors (network, a server that went away) may succeed on a later attempt; Airflow
+retries them. Fatal errors (bad data, bad configuration, an untrusted host) never improve on a
+retry: the task fails at once and the drop is quarantined. Messages carry file names, field
+names, counts and hashes, never a record's values.
+"""
+
+from __future__ import annotations
+
+
+class CrosswalkError(Exception):
+    """Base of every error Crosswalk raises on purpose."""
+
+
+class RetryableError(CrosswalkError):
+    """A transient failure: trying again later may succeed."""
+
+
+class FatalError(CrosswalkError):
+    """A failure that a retry cannot fix."""
+
+
+class ConfigError(FatalError):
+    """A configuration file is invalid. Says which file, which field and why."""
+
+    def __init__(self, file: str, field: str, reason: str) -> None:
+        self.file = file
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{file}: {field}: {reason}")
+
+
+class ConfigErrors(FatalError):
+    """Several configuration problems found in one pass, reported together."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        lines = "\n".join(f"  - {e}" for e in errors)
+        super().__init__(f"{len(errors)} configuration problem(s):\n{lines}")
+
+
+class DropRejected(FatalError):
+    """A partner's drop failed a check; it is quarantined and never staged.
+
+    ``code`` is a stable, machine-readable reason (used in the ledger and feedback files).
+    """
+
+    code = "rejected"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class ManifestInvalid(DropRejected):
+    code = "manifest_invalid"
+
+
+class MissingDataFile(DropRejected):
+    code = "missing_data_file"
+
+
+class SizeMismatch(DropRejected):
+    code = "size_mismatch"
+
+
+class ChecksumMismatch(DropRejected):
+    code = "checksum_mismatch"
+
+
+class SchemaViolation(DropRejected):
+    code = "schema_violation"
+
+
+class EmptyExtract(DropRejected):
+    code = "empty_extract"
+
+
+class UnroutedFile(DropRejected):
+    code = "unrouted"
+
+
+class EgressRefused(FatalError):
+    """The agreement does not allow this extract to leave, as built."""
+
+
+class HostKeyRejected(FatalError):
+    """The SFTP server did not present a pinned host key. Never retried: it may be an attack."""
+
+
+class TransferError(RetryableError):
+    """A network or server failure while moving a file."""

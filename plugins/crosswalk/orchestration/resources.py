@@ -1,0 +1,113 @@
+"""Adapters from Airflow (connections, task context) to the plain objects the pipelines take."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import URL, Engine
+
+from crosswalk.audit import AuditLog, RunContext
+from crosswalk.config.loader import ProjectConfig, load_config
+from crosswalk.errors import ConfigError, CrosswalkError, FatalError
+from crosswalk.staging.db import make_engine
+from crosswalk.staging.migrations import upgrade
+
+log = logging.getLogger(__name__)
+
+
+def url_from_connection(conn: Any) -> str | URL:
+    """SQLAlchemy URL for an Airflow connection of type ``sqlite`` or ``postgres``."""
+    if conn.conn_type == "sqlite":
+        return f"sqlite:///{conn.host}"
+    if conn.conn_type in ("postgres", "postgresql"):
+        return URL.create(
+            "postgresql+psycopg",
+            username=conn.login or None,
+            password=conn.password or None,
+            host=conn.host or None,
+            port=conn.port or None,
+            database=conn.schema or None,
+        )
+    raise ConfigError(f"connection {conn.conn_id}", "conn_type", f"{conn.conn_type!r}: use 'postgres' or 'sqlite'")
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (before a database is dropped, or at the end of a test)."""
+    while _ENGINES:
+        _ENGINES.popitem()[1].dispose()
+
+
+def engine_for(conn_id: str) -> Engine:
+    """The engine for an Airflow connection; one pool per database URL in this process."""
+    from airflow.sdk import BaseHook
+
+    url = url_from_connection(BaseHook.get_connection(conn_id))
+    key = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+    if key not in _ENGINES:
+        _ENGINES[key] = make_engine(key)
+    return _ENGINES[key]
+
+
+def project_config() -> ProjectConfig:
+    # Loaded per task (not cached): a run uses the configuration as it is when the task starts.
+    return load_config()
+
+
+def run_context(context: Any) -> RunContext:
+    dag_run, ti = context["dag_run"], context["ti"]
+    task_id = ti.task_id if getattr(ti, "map_index", -1) in (-1, None) else f"{ti.task_id}[{ti.map_index}]"
+    run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))
+    user = getattr(dag_run, "triggering_user_name", None)
+    return RunContext(
+        dag_id=dag_run.dag_id,
+        run_id=dag_run.run_id,
+        task_id=task_id,
+        run_type=run_type,
+        triggered_by=user or run_type,
+    )
+
+
+def prepare_database(cfg: ProjectConfig) -> list[str]:
+    return upgrade(engine_for(cfg.settings.database_conn_id))
+
+
+@contextlib.contextmanager
+def audited_task(audit: AuditLog, **ids: Any) -> Iterator[AuditLog]:
+    """Emit ``task.started`` and ``task.succeeded``/``task.failed``; turn fatal errors into no-retry failures.
+
+    Our own errors carry safe messages (names, counts, hashes). Anything else is recorded by type
+    only, because a library's message can quote a value (a database's duplicate-key error does).
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    audit.emit("task.started", "started", **ids)
+    try:
+        yield audit
+    except FatalError as exc:
+        audit.emit("task.failed", "failed", reason=str(exc), **ids, detail={"error": type(exc).__name__})
+        raise AirflowFailException(str(exc)) from exc
+    except CrosswalkError as exc:
+        audit.emit(
+            "task.failed",
+            "failed",
+            reason=str(exc),
+            **ids,
+            detail={"error": type(exc).__name__, "retry": True},
+        )
+        raise
+    except Exception as exc:
+        audit.emit(
+            "task.failed",
+            "failed",
+            reason=f"unexpected {type(exc).__name__}",
+            **ids,
+            detail={"error": type(exc).__name__},
+        )
+        raise
+    audit.emit("task.succeeded", "succeeded", **ids)

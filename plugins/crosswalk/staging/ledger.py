@@ -1,0 +1,196 @@
+"""The batch and delivery ledgers: what we have received and delivered, keyed by content.
+
+A batch is identified by its feed and the sha256 of its manifest. The manifest names the data
+file's sha256, so the same drop seen twice is the same batch (a rerun skips it) and a changed
+file under an old name is a new batch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, TextClause, text
+
+RECEIVED, STAGED, QUARANTINED = "received", "staged", "quarantined"
+BUILDING, DELIVERED = "building", "delivered"
+
+
+def _insert(table: str, row: dict) -> TextClause:
+    return text(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def batch_id_for(feed_id: str, manifest_sha256: str) -> str:
+    return f"{feed_id}-{manifest_sha256[:16]}"
+
+
+@dataclass(frozen=True)
+class Batch:
+    batch_id: str
+    feed_id: str
+    partner: str
+    manifest_sha256: str
+    file_name: str
+    file_sha256: str | None
+    file_size: int | None
+    schema_id: str
+    status: str
+    rows_in: int | None = None
+    rows_staged: int | None = None
+    reason: str | None = None
+
+
+_BATCH_COLS = ", ".join(f.name for f in fields(Batch))
+
+
+def get_batch(conn: Connection, batch_id: str) -> Batch | None:
+    row = conn.execute(text(f"SELECT {_BATCH_COLS} FROM batch WHERE batch_id = :b"), {"b": batch_id}).first()
+    return Batch(*row) if row else None
+
+
+def open_batch(engine: Engine, batch: Batch, dag_id: str, run_id: str) -> Batch:
+    """Record a drop as received, or return the existing record if we have seen it before."""
+    with engine.begin() as conn:
+        existing = get_batch(conn, batch.batch_id)
+        if existing is not None:
+            return existing
+        now = _now()
+        row = {
+            **asdict(batch),
+            "status": RECEIVED,
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        conn.execute(_insert("batch", row), row)
+        return Batch(**{**asdict(batch), "status": RECEIVED})
+
+
+def set_batch_status(
+    conn: Connection,
+    batch_id: str,
+    status: str,
+    *,
+    reason: str | None = None,
+    rows_in: int | None = None,
+    rows_staged: int | None = None,
+) -> None:
+    conn.execute(
+        text(
+            "UPDATE batch SET status = :s, reason = :r, rows_in = COALESCE(:ri, rows_in),"
+            " rows_staged = COALESCE(:rs, rows_staged), updated_at = :t WHERE batch_id = :b"
+        ),
+        {"s": status, "r": reason, "ri": rows_in, "rs": rows_staged, "t": _now(), "b": batch_id},
+    )
+
+
+def quarantine_batch(engine: Engine, batch_id: str, reason: str) -> None:
+    with engine.begin() as conn:
+        set_batch_status(conn, batch_id, QUARANTINED, reason=reason)
+
+
+def update_batch_file(engine: Engine, batch_id: str, file_sha256: str, file_size: int) -> None:
+    """Record the data file's verified hash and size once the manifest has been read."""
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE batch SET file_sha256 = :h, file_size = :z, updated_at = :t WHERE batch_id = :b"),
+            {"h": file_sha256, "z": file_size, "t": _now(), "b": batch_id},
+        )
+
+
+def staged_batches(engine: Engine, feed_id: str) -> list[Batch]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(f"SELECT {_BATCH_COLS} FROM batch WHERE feed_id = :f AND status = :s ORDER BY created_at, batch_id"),
+            {"f": feed_id, "s": STAGED},
+        )
+        return [Batch(*r) for r in rows]
+
+
+def delivery_id_for(feed_id: str, source_batch_id: str) -> str:
+    return f"{feed_id}:{source_batch_id}"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivery_id: str
+    feed_id: str
+    partner: str
+    source_batch_id: str
+    agreement_id: str
+    agreement_version: int
+    level: int
+    file_name: str
+    status: str
+    file_sha256: str | None = None
+    file_size: int | None = None
+    rows_out: int | None = None
+    fields_sent: list[str] | None = None
+
+
+_DELIVERY_COLS = ", ".join(f.name for f in fields(Delivery))
+
+
+def get_delivery(engine: Engine, delivery_id: str) -> Delivery | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(f"SELECT {_DELIVERY_COLS} FROM delivery WHERE delivery_id = :d"), {"d": delivery_id}
+        ).first()
+    if row is None:
+        return None
+    values = list(row)
+    values[-1] = json.loads(values[-1]) if values[-1] else None
+    return Delivery(*values)
+
+
+def open_delivery(engine: Engine, d: Delivery, dag_id: str, run_id: str) -> Delivery:
+    with engine.begin() as conn:
+        row = conn.execute(text("SELECT status FROM delivery WHERE delivery_id = :d"), {"d": d.delivery_id}).first()
+        if row is None:
+            now = _now()
+            new = {
+                **asdict(d),
+                "status": BUILDING,
+                "fields_sent": None,
+                "dag_id": dag_id,
+                "run_id": run_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+            conn.execute(_insert("delivery", new), new)
+    found = get_delivery(engine, d.delivery_id)
+    assert found is not None
+    return found
+
+
+def complete_delivery(
+    engine: Engine,
+    delivery_id: str,
+    *,
+    file_sha256: str,
+    file_size: int,
+    rows_out: int,
+    fields_sent: list[str],
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE delivery SET status = :s, file_sha256 = :h, file_size = :z, rows_out = :r,"
+                " fields_sent = :f, updated_at = :t WHERE delivery_id = :d"
+            ),
+            {
+                "s": DELIVERED,
+                "h": file_sha256,
+                "z": file_size,
+                "r": rows_out,
+                "f": json.dumps(fields_sent),
+                "t": _now(),
+                "d": delivery_id,
+            },
+        )

@@ -1,0 +1,111 @@
+"""File operations on an open SFTP session: verified downloads and atomic uploads.
+
+Functions take a paramiko ``SFTPClient`` (what :class:`PinnedSFTPHook` yields) and stream: a
+file is never held in memory whole.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import stat
+from pathlib import Path
+from typing import IO
+
+import paramiko
+
+from crosswalk.errors import ChecksumMismatch, MissingDataFile, SizeMismatch, TransferError
+from crosswalk.hashing import CHUNK, Digest, copy_hashing
+
+PART_SUFFIX = ".part"
+
+
+def list_files(sftp: paramiko.SFTPClient, directory: str) -> dict[str, paramiko.SFTPAttributes]:
+    """Regular files in ``directory`` by name (not recursive)."""
+    try:
+        entries = sftp.listdir_attr(directory)
+    except OSError as exc:
+        raise TransferError(f"cannot list {directory}: {exc}") from exc
+    return {e.filename: e for e in entries if e.st_mode is not None and stat.S_ISREG(e.st_mode)}
+
+
+def stat_file(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes | None:
+    try:
+        return sftp.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def read_small(sftp: paramiko.SFTPClient, path: str, limit: int) -> bytes:
+    """Read a small file whole (a manifest); refuse anything larger than ``limit``."""
+    try:
+        with sftp.open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except FileNotFoundError as exc:
+        raise MissingDataFile(f"{posixpath.basename(path)}: not found") from exc
+    return data
+
+
+def download_verified(sftp: paramiko.SFTPClient, remote_path: str, dst: IO[bytes], size: int, sha256: str) -> Digest:
+    """Stream ``remote_path`` into ``dst``, checking its size and sha256 against the manifest."""
+    name = posixpath.basename(remote_path)
+    attrs = stat_file(sftp, remote_path)
+    if attrs is None:
+        raise MissingDataFile(f"{name}: named by its manifest but not found")
+    if attrs.st_size != size:
+        raise SizeMismatch(f"{name}: size is {attrs.st_size} bytes, manifest says {size}")
+    try:
+        with sftp.open(remote_path, "rb") as src:
+            src.prefetch(attrs.st_size)
+            digest = copy_hashing(src, dst)
+    except (OSError, paramiko.SSHException) as exc:
+        raise TransferError(f"{name}: download failed: {exc}") from exc
+    if digest.size != size:
+        raise SizeMismatch(f"{name}: received {digest.size} bytes, manifest says {size}")
+    if digest.sha256 != sha256:
+        raise ChecksumMismatch(f"{name}: sha256 is {digest.sha256}, manifest says {sha256}")
+    return digest
+
+
+def upload_atomic(sftp: paramiko.SFTPClient, src: Path | IO[bytes], remote_path: str) -> Digest:
+    """Upload to ``remote_path + '.part'``, rename into place, then check the remote size.
+
+    A reader never sees a partial file under the final name; a retry overwrites the stale
+    ``.part`` of an earlier attempt.
+    """
+    part = remote_path + PART_SUFFIX
+    try:
+        with sftp.open(part, "wb") as dst:
+            dst.set_pipelined(True)
+            if isinstance(src, Path):
+                with src.open("rb") as f:
+                    digest = copy_hashing(f, dst, CHUNK)
+            else:
+                digest = copy_hashing(src, dst, CHUNK)
+        sftp.posix_rename(part, remote_path)
+        remote_size = sftp.stat(remote_path).st_size
+    except (OSError, paramiko.SSHException) as exc:
+        raise TransferError(f"{posixpath.basename(remote_path)}: upload failed: {exc}") from exc
+    if remote_size != digest.size:
+        raise TransferError(
+            f"{posixpath.basename(remote_path)}: remote size {remote_size} after upload, sent {digest.size}"
+        )
+    return digest
+
+
+def remote_digest(sftp: paramiko.SFTPClient, remote_path: str) -> Digest | None:
+    """sha256 and size of a remote file, or None when it does not exist."""
+    attrs = stat_file(sftp, remote_path)
+    if attrs is None:
+        return None
+    with sftp.open(remote_path, "rb") as f:
+        f.prefetch(attrs.st_size)
+        return copy_hashing(f)
+
+
+def ensure_dir(sftp: paramiko.SFTPClient, path: str) -> None:
+    if stat_file(sftp, path) is None:
+        try:
+            sftp.mkdir(path, 0o750)
+        except OSError:
+            if stat_file(sftp, path) is None:  # lost a race with a parallel task: fine
+                raise

@@ -1,0 +1,59 @@
+"""Test set-up shared by the whole suite.
+
+Airflow reads its configuration when first imported, so a private AIRFLOW_HOME, metadata
+database and DAG folder are set here, before any test module imports it.
+
+Integration fixtures need real servers: OpenSSH sshd (as root) and PostgreSQL at
+127.0.0.1:5432. Locally a missing server skips with the reason; in CI (CI=true) it fails,
+because CI must run them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="crosswalk-airflow-home-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+    }
+)
+
+import pytest  # noqa: E402
+
+from tests.support.env import require  # noqa: E402
+from tests.support.sshd import sshd_unavailable_reason, start_sshd  # noqa: E402
+
+PARTNERS = ["northshire-council", "nhs-northshire"]
+
+
+@pytest.fixture(scope="session")
+def sshd():
+    require(sshd_unavailable_reason())
+    server = start_sshd(PARTNERS)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    from tests.support.env import postgres_database
+
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """A migrated Airflow metadata database, once per session (dag.test() needs one)."""
+    from airflow.utils import db
+
+    db.resetdb()
+    return os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
