@@ -10,12 +10,15 @@ because CI must run them.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="crosswalk-airflow-home-"))
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, True)
 os.environ.update(
     {
         "AIRFLOW_HOME": str(_AIRFLOW_HOME),

@@ -11,10 +11,10 @@ import hashlib
 import json
 
 import pytest
-from crosswalk.audit import read_events
-from crosswalk.orchestration.resources import engine_for
 from sqlalchemy import text
 
+from crosswalk.audit import read_events
+from crosswalk.orchestration.resources import engine_for
 from tests.support.airflow import run_dag
 from tests.support.project import clients_csv
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
 from crosswalk.config.loader import ProjectConfig, load_config
 from crosswalk.demo.synthetic import CLIENT_COLUMNS, INDEX_COLUMNS, client_rows, index_rows, people, write_csv
 from crosswalk.manifest import manifest_for_file, manifest_name
-
 from tests.conftest import REPO
 from tests.support.sshd import Sshd
 
