@@ -25,6 +25,7 @@ test: install lint check
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 check: install
 	$(BIN)/crosswalk check

@@ -1,0 +1,259 @@
+"""``crosswalk demo``: the main job end to end, on this machine, with nothing to install.
+
+1. Two SFTP servers on loopback (asyncssh), one per demo organisation, each with its own host
+   key and chrooted area; Crosswalk's login keys and the pinned host keys are generated fresh.
+2. Synthetic data for both organisations, dropped into their outboxes as a partner would: the
+   data file first, the manifest last.
+3. The real DAGs, run by Airflow itself (``airflow dags test``) against SQLite.
+4. A summary of what moved where, and where to look. Every process started is stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from base64 import b64decode
+from datetime import date
+from pathlib import Path
+
+import yaml
+from sqlalchemy import create_engine, text
+
+from crosswalk.demo.synthetic import CLIENT_COLUMNS, INDEX_COLUMNS, client_rows, index_rows, people, write_csv
+from crosswalk.manifest import manifest_for_file, manifest_name
+from crosswalk.paths import BUNDLE_ROOT
+
+COUNCIL, NHS = "northshire-council", "nhs-northshire"
+DAG_ORDER = ["inbound_council_clients", "inbound_health_index", "outbound_clients_to_health"]
+
+
+def _say(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+def _keypair(path: Path) -> str:
+    import asyncssh
+
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key.write_private_key(str(path))
+    os.chmod(path, 0o600)
+    return key.export_public_key().decode().strip()
+
+
+def _start_servers(work: Path) -> tuple[subprocess.Popen, dict[str, int], dict[str, str], dict[str, Path]]:
+    specs, host_keys, client_keys = [], {}, {}
+    for code in (COUNCIL, NHS):
+        root = work / "sftp" / code
+        for sub in ("inbox", "outbox", "quarantine"):
+            (root / sub).mkdir(parents=True)
+        keys = work / "keys" / code
+        keys.mkdir(parents=True)
+        host_keys[code] = " ".join(_keypair(keys / "host_ed25519").split()[:2])
+        client_pub = _keypair(keys / "crosswalk_ed25519")
+        (keys / "authorized_keys").write_text(client_pub + "\n")
+        client_keys[code] = keys / "crosswalk_ed25519"
+        specs.append(
+            {
+                "code": code,
+                "root": str(root),
+                "host_key": str(keys / "host_ed25519"),
+                "authorized_keys": str(keys / "authorized_keys"),
+            }
+        )
+    spec_file = work / "sftp" / "servers.json"
+    spec_file.write_text(json.dumps(specs))
+    log = (work / "logs" / "sftp-servers.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crosswalk.demo.sftpserver", str(spec_file)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    ready = spec_file.with_name("ready")
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the demo SFTP servers did not start; see {work / 'logs' / 'sftp-servers.log'}")
+        time.sleep(0.1)
+    return proc, json.loads(ready.read_text()), host_keys, client_keys
+
+
+def _write_config(work: Path, host_keys: dict[str, str]) -> Path:
+    config = work / "config"
+    shutil.copytree(BUNDLE_ROOT / "config", config)
+    for path in (config / "partners").glob("*.yaml"):
+        doc = yaml.safe_load(path.read_text())
+        doc["sftp"]["host_keys"] = [host_keys[doc["code"]]]
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return config
+
+
+def _partner_drop(port: int, host_key: str, key_file: Path, data: Path, feed: str, schema_id: str, sender: str) -> None:
+    """Upload as the partner would: data file, then manifest, checking the server's host key."""
+    import paramiko
+
+    manifest = data.with_name(manifest_name(data.name))
+    manifest.write_bytes(manifest_for_file(data, feed=feed, schema_id=schema_id, sender=sender).to_json())
+    client = paramiko.SSHClient()
+    key_type, b64 = host_key.split()[:2]
+    client.get_host_keys().add(
+        f"[127.0.0.1]:{port}", key_type, paramiko.PKey.from_type_string(key_type, b64decode(b64))
+    )
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(
+        "127.0.0.1", port, username="partner", key_filename=str(key_file), look_for_keys=False, allow_agent=False
+    )
+    with client, client.open_sftp() as sftp:
+        sftp.put(str(data), f"/outbox/{data.name}")
+        sftp.put(str(manifest), f"/outbox/{manifest.name}")
+
+
+def _airflow_env(work: Path, config: Path, ports: dict[str, int], client_keys: dict[str, Path]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(work / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(BUNDLE_ROOT),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CROSSWALK__CONFIG_DIR": str(config),
+            "AIRFLOW_CONN_CROSSWALK_DB": json.dumps({"conn_type": "sqlite", "host": str(work / "crosswalk.db")}),
+        }
+    )
+    conn_ids = {COUNCIL: "SFTP_NORTHSHIRE_COUNCIL", NHS: "SFTP_NHS_NORTHSHIRE"}
+    for code, var in conn_ids.items():
+        env[f"AIRFLOW_CONN_{var}"] = json.dumps(
+            {
+                "conn_type": "sftp",
+                "host": "127.0.0.1",
+                "port": ports[code],
+                "login": "crosswalk",
+                "extra": {"key_file": str(client_keys[code])},
+            }
+        )
+    return env
+
+
+def _airflow(env: dict[str, str], log: Path, *args: str) -> int:
+    airflow = Path(sys.executable).with_name("airflow")
+    with log.open("ab") as f:
+        return subprocess.run([str(airflow), *args], env=env, stdout=f, stderr=subprocess.STDOUT).returncode
+
+
+def _run_state(log: Path, dag_id: str) -> str:
+    """The final state `airflow dags test` logged for the run (its exit code does not carry it)."""
+    found = re.findall(rf"DagRun Finished: dag_id={re.escape(dag_id)},.*? state=(\w+)", log.read_text(errors="replace"))
+    return found[-1] if found else "did not finish"
+
+
+def run_demo(work: Path, rows: int = 500) -> int:
+    work = work.resolve()
+    if work.exists():
+        shutil.rmtree(work)
+    (work / "logs").mkdir(parents=True)
+    (work / "data").mkdir()
+    t0 = time.monotonic()
+    _say("Crosswalk demo: Northshire Council --SFTP--> Crosswalk --SFTP--> NHS Northshire")
+    _say(f"  working directory: {work}")
+
+    proc, ports, host_keys, client_keys = _start_servers(work)
+    try:
+        _say(
+            f"  SFTP servers up: {COUNCIL} on 127.0.0.1:{ports[COUNCIL]}, {NHS} on 127.0.0.1:{ports[NHS]}"
+            " (own host keys, pinned; key-only logins)"
+        )
+        config = _write_config(work, host_keys)
+
+        stamp = date.today().strftime("%Y%m%d")
+        persons = people(int(rows * 1.5), seed=2026)
+        clients = write_csv(client_rows(persons[:rows]), CLIENT_COLUMNS, work / "data" / f"clients_{stamp}.csv")
+        index = write_csv(index_rows(persons), INDEX_COLUMNS, work / "data" / f"chi_index_{stamp}.csv")
+        _partner_drop(
+            ports[COUNCIL],
+            host_keys[COUNCIL],
+            client_keys[COUNCIL],
+            clients,
+            "council-clients",
+            "social_care_client",
+            COUNCIL,
+        )
+        _partner_drop(ports[NHS], host_keys[NHS], client_keys[NHS], index, "health-index", "health_board_index", NHS)
+        _say(f"  partners dropped {clients.name} ({rows} synthetic clients) and {index.name} ({len(persons)} people)")
+
+        env = _airflow_env(work, config, ports, client_keys)
+        _say("  migrating Airflow's metadata database (SQLite) ...")
+        if _airflow(env, work / "logs" / "airflow-db.log", "db", "migrate") != 0:
+            _say(f"  FAILED: airflow db migrate; see {work / 'logs' / 'airflow-db.log'}")
+            return 1
+        states = {}
+        for dag_id in DAG_ORDER:
+            log = work / "logs" / f"{dag_id}.log"
+            _airflow(env, log, "dags", "test", dag_id)
+            states[dag_id] = _run_state(log, dag_id)
+            _say(f"  airflow dags test {dag_id}: {states[dag_id]}")
+        _summary(work, states, time.monotonic() - t0)
+        return 0 if all(s == "success" for s in states.values()) else 1
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        _say("  stopped the demo SFTP servers")
+
+
+def _summary(work: Path, states: dict[str, str], seconds: float) -> None:
+    engine = create_engine(f"sqlite:///{work / 'crosswalk.db'}")
+    with engine.connect() as conn:
+        batches = conn.execute(
+            text(
+                "SELECT feed_id, partner, file_name, file_sha256, rows_staged, status, batch_id"
+                " FROM batch ORDER BY created_at"
+            )
+        ).all()
+        deliveries = conn.execute(
+            text(
+                "SELECT feed_id, partner, file_name, file_sha256, rows_out, fields_sent, agreement_id,"
+                " agreement_version, level, status FROM delivery"
+            )
+        ).all()
+        n_events = conn.execute(text("SELECT COUNT(*) FROM audit_event")).scalar_one()
+        tables = {
+            t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
+            for t in ("stg_social_care_client", "stg_health_board_index")
+        }
+    engine.dispose()
+    rel = os.path.relpath
+    _say()
+    _say("What moved where")
+    for b in batches:
+        _say(f"  IN   {b.partner}:/outbox/{b.file_name}  sha256 {(b.file_sha256 or '?')[:16]}…")
+        _say(f"       -> {b.status}: {b.rows_staged or 0} rows, batch {b.batch_id}")
+    for d in deliveries:
+        fields = json.loads(d.fields_sent or "[]")
+        _say(f"  OUT  {d.file_name}  sha256 {(d.file_sha256 or '?')[:16]}…  {d.rows_out} rows, {len(fields)} fields")
+        _say(
+            f"       -> {d.partner}:/inbox ({d.status}) under {d.agreement_id} v{d.agreement_version}, level {d.level}"
+        )
+    _say()
+    _say("Where to look")
+    _say(f"  delivered files    {rel(work / 'sftp' / NHS / 'inbox')}/")
+    _say(
+        f"  staging database   {rel(work / 'crosswalk.db')}  ("
+        + ", ".join(f"{t}: {n} rows" for t, n in tables.items())
+        + ")"
+    )
+    _say(f"  audit events       {n_events} rows in table audit_event of the same database")
+    _say(
+        f"                     sqlite3 {rel(work / 'crosswalk.db')} 'SELECT event_time, event, outcome, file_name,"
+        " rows_out FROM audit_event'"
+    )
+    _say(f"  task logs          {rel(work / 'logs')}/<dag_id>.log")
+    _say(f"  partner areas      {rel(work / 'sftp')}/<organisation>/{{inbox,outbox,quarantine}}")
+    ok = all(s == "success" for s in states.values())
+    _say()
+    _say(f"Crosswalk demo: {'complete' if ok else 'FAILED'} in {seconds:.0f}s")

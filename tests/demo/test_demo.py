@@ -1,0 +1,38 @@
+"""`crosswalk demo` (what `make demo` runs) completes on the embedded default and cleans up."""
+
+from __future__ import annotations
+
+import subprocess
+
+import psutil
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.airflow
+
+
+def test_demo_runs_end_to_end_and_stops_what_it_started(tmp_path):
+    before = {p.pid for p in psutil.process_iter()}
+    out = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "crosswalk"), "demo", "--workdir", str(tmp_path / "demo"), "--rows", "60"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    for dag_id in ("inbound_council_clients", "inbound_health_index", "outbound_clients_to_health"):
+        assert f"airflow dags test {dag_id}: success" in out.stdout
+    assert "-> staged: 60 rows" in out.stdout and "-> staged: 90 rows" in out.stdout
+    assert "60 rows, 11 fields" in out.stdout  # level 1 of the ISP: 11 of the 15 client fields
+    assert "Crosswalk demo: complete" in out.stdout
+    delivered = sorted(p.name for p in (tmp_path / "demo" / "sftp" / "nhs-northshire" / "inbox").iterdir())
+    assert len(delivered) == 2 and delivered[1].endswith(".manifest.json")
+    # Every process it started (SFTP servers, Airflow) is gone.
+    leftover = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if p.pid not in before and "crosswalk.demo.sftpserver" in " ".join(p.info["cmdline"] or [])
+    ]
+    assert leftover == []
