@@ -94,11 +94,9 @@ def check_descriptor(descriptor: dict[str, Any], file: str) -> None:
         raise ConfigError(file, "descriptor", f"not a valid Table Schema: {exc.error.message}") from exc
 
 
-def parse_table_schema(
-    schema_id: str, descriptor: dict[str, Any], file: str, check_descriptor_: bool = True
-) -> TableSchema:
+def parse_table_schema(schema_id: str, descriptor: dict[str, Any], file: str, check: bool = True) -> TableSchema:
     """Build a :class:`TableSchema` from a descriptor, checking it as a Table Schema first."""
-    if check_descriptor_:
+    if check:
         check_descriptor(descriptor, file)
     fields_d = descriptor.get("fields") or []
     fields = tuple(_field_from_descriptor(file, i, d) for i, d in enumerate(fields_d))

@@ -106,6 +106,6 @@ def ensure_dir(sftp: paramiko.SFTPClient, path: str) -> None:
     if stat_file(sftp, path) is None:
         try:
             sftp.mkdir(path, 0o750)
-        except OSError:
-            if stat_file(sftp, path) is None:  # lost a race with a parallel task: fine
-                raise
+        except OSError as exc:
+            if stat_file(sftp, path) is None:  # else a parallel task made it first: fine
+                raise TransferError(f"cannot create {path}: {exc}") from exc
