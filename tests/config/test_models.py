@@ -132,3 +132,15 @@ def test_crosswalk_check_command(cfg_dir):
     )
     assert bad.returncode == 1
     assert f"{cfg_dir}/config/feeds/health-index.yaml: partner: no partner 'nhs-elsewhere'" in bad.stderr
+
+
+def test_reference_to_an_invalid_file_says_invalid_not_missing(cfg_dir):
+    _edit(cfg_dir / "config/agreements/northshire-isp.yaml", lambda d: d["recipients"][0].update(level=7))
+    problems = _problems(cfg_dir)
+    assert any(
+        p.endswith(
+            "clients-to-health.yaml: agreement: agreement 'northshire-isp' is invalid "
+            "(see the problems in northshire-isp.yaml)"
+        )
+        for p in problems
+    ), problems

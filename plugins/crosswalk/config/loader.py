@@ -76,15 +76,20 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _load_dir(directory: Path, errors: list[ConfigError], validate) -> list[tuple[Path, Any]]:
+def _load_dir(directory: Path, errors: list[ConfigError], validate, invalid: dict[str, str]) -> list[tuple[Path, Any]]:
+    """Validate every YAML file in ``directory``; note the ids of invalid ones in ``invalid``."""
     loaded = []
     for path in sorted(directory.glob("*.yaml")):
         try:
-            loaded.append((path, validate(path, _read_yaml(path))))
+            raw = _read_yaml(path)
+            loaded.append((path, validate(path, raw)))
         except ConfigError as exc:
             errors.append(exc)
         except ValidationError as exc:
             errors.extend(_errors_from_pydantic(str(path), exc, drop_first=directory.name == "feeds"))
+            key = raw.get("code", raw.get("id"))
+            if isinstance(key, str):
+                invalid[key] = path.name  # so references to it say "invalid", not "missing"
     return loaded
 
 
@@ -121,15 +126,16 @@ def load_config(
     except ValidationError as exc:
         errors.extend(_errors_from_pydantic(str(settings_path), exc))
 
+    invalid: dict[str, str] = {}
     partners = _unique(
         "partner",
-        _load_dir(config_dir / "partners", errors, lambda p, d: Partner.model_validate(d)),
+        _load_dir(config_dir / "partners", errors, lambda p, d: Partner.model_validate(d), invalid),
         "code",
         errors,
     )
-    feeds_loaded = _load_dir(config_dir / "feeds", errors, lambda p, d: _FEED.validate_python(d))
+    feeds_loaded = _load_dir(config_dir / "feeds", errors, lambda p, d: _FEED.validate_python(d), invalid)
     feeds = _unique("feed", feeds_loaded, "id", errors)
-    agreements_loaded = _load_dir(config_dir / "agreements", errors, lambda p, d: Agreement.model_validate(d))
+    agreements_loaded = _load_dir(config_dir / "agreements", errors, lambda p, d: Agreement.model_validate(d), invalid)
     agreements = _unique("agreement", agreements_loaded, "id", errors)
 
     schemas: dict[str, TableSchema] = {}
@@ -140,7 +146,7 @@ def load_config(
             errors.append(exc)
 
     for path, item in [*feeds_loaded, *agreements_loaded]:
-        errors.extend(_cross_check(path, item, partners, feeds, agreements, schemas))
+        errors.extend(_cross_check(path, item, partners, feeds, agreements, schemas, invalid))
 
     if errors:
         raise ConfigErrors(errors)
@@ -148,7 +154,7 @@ def load_config(
     return ProjectConfig(config_dir, schemas_dir, settings, partners, feeds, agreements, schemas)
 
 
-def _cross_check(path, item, partners, feeds, agreements, schemas) -> list[ConfigError]:
+def _cross_check(path, item, partners, feeds, agreements, schemas, invalid) -> list[ConfigError]:
     f = str(path)
     errs: list[ConfigError] = []
 
@@ -156,16 +162,26 @@ def _cross_check(path, item, partners, feeds, agreements, schemas) -> list[Confi
         if not cond:
             errs.append(ConfigError(f, where, reason))
 
+    def ref(where: str, kind: str, key: str, table: dict, home: str) -> bool:
+        """A reference to another config item: it must exist, and be valid."""
+        if key in table:
+            return True
+        if key in invalid:
+            need(False, where, f"{kind} {key!r} is invalid (see the problems in {invalid[key]})")
+        else:
+            need(False, where, f"no {kind} {key!r} in {home}")
+        return False
+
     if isinstance(item, InboundFeed):
-        need(item.partner in partners, "partner", f"no partner {item.partner!r} in config/partners")
-        need(item.schema_id in schemas, "schema", f"no table schema {item.schema_id!r} in include/schemas")
+        ref("partner", "partner", item.partner, partners, "config/partners")
+        ref("schema", "table schema", item.schema_id, schemas, "include/schemas")
     elif isinstance(item, OutboundFeed):
-        need(item.partner in partners, "partner", f"no partner {item.partner!r} in config/partners")
+        ref("partner", "partner", item.partner, partners, "config/partners")
         source = feeds.get(item.source_feed)
-        need(isinstance(source, InboundFeed), "source_feed", f"no inbound feed {item.source_feed!r}")
-        agreement = agreements.get(item.agreement)
-        need(agreement is not None, "agreement", f"no agreement {item.agreement!r} in config/agreements")
-        if agreement is not None:
+        if ref("source_feed", "feed", item.source_feed, feeds, "config/feeds"):
+            need(isinstance(source, InboundFeed), "source_feed", f"{item.source_feed!r} is not an inbound feed")
+        if ref("agreement", "agreement", item.agreement, agreements, "config/agreements"):
+            agreement = agreements[item.agreement]
             need(
                 agreement.level_for(item.partner) is not None,
                 "agreement",
@@ -178,20 +194,15 @@ def _cross_check(path, item, partners, feeds, agreements, schemas) -> list[Confi
                     f"agreement {agreement.id!r} has no rules for dataset {source.schema_id!r}",
                 )
     elif isinstance(item, Agreement):
-        need(item.provider in partners, "provider", f"no partner {item.provider!r} in config/partners")
+        ref("provider", "partner", item.provider, partners, "config/partners")
         for i, r in enumerate(item.recipients):
-            need(
-                r.partner in partners,
-                f"recipients.{i}.partner",
-                f"no partner {r.partner!r} in config/partners",
-            )
+            ref(f"recipients.{i}.partner", "partner", r.partner, partners, "config/partners")
         for ds, rules in item.datasets.items():
-            schema = schemas.get(ds)
-            if schema is None:
-                errs.append(ConfigError(f, f"datasets.{ds}", f"no table schema {ds!r} in include/schemas"))
+            if not ref(f"datasets.{ds}", "table schema", ds, schemas, "include/schemas"):
                 continue
-            missing = [n for n in schema.field_names if n not in rules.fields]
+            names = schemas[ds].field_names
+            missing = [n for n in names if n not in rules.fields]
             need(not missing, f"datasets.{ds}.fields", f"no rule for schema column(s) {missing}")
-            extra = [n for n in rules.fields if n not in schema.field_names]
+            extra = [n for n in rules.fields if n not in names]
             need(not extra, f"datasets.{ds}.fields", f"rule(s) for column(s) not in the schema: {extra}")
     return errs
