@@ -43,6 +43,51 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.workdir), rows=args.rows)
 
 
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    import os
+
+    from crosswalk.crypto.age import Identity, identity_file_text
+
+    ident = Identity.generate()
+    text = identity_file_text(ident)
+    if args.output:
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never overwrite a key
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    print(f"Public key: {ident.recipient}", file=sys.stderr)
+    return 0
+
+
+def _cmd_encrypt(args: argparse.Namespace) -> int:
+    from crosswalk.crypto import age
+
+    if args.output:
+        age.encrypt_file(Path(args.input), Path(args.output), args.recipient)
+    else:
+        with open(args.input, "rb") as src:
+            age.encrypt(src, sys.stdout.buffer, args.recipient)
+    return 0
+
+
+def _cmd_decrypt(args: argparse.Namespace) -> int:
+    from crosswalk.crypto import age
+    from crosswalk.errors import DecryptFailed
+
+    identities = [i for f in args.identity for i in age.parse_identities(Path(f).read_text())]
+    try:
+        if args.output:
+            age.decrypt_file(Path(args.input), Path(args.output), identities)
+        else:
+            with open(args.input, "rb") as src:
+                age.decrypt(src, sys.stdout.buffer, identities)
+    except DecryptFailed as exc:
+        print(f"crosswalk decrypt: {args.input}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crosswalk", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -57,6 +102,22 @@ def build_parser() -> argparse.ArgumentParser:
     up = db_sub.add_parser("upgrade", help="apply the DDL in include/sql/migrations")
     up.add_argument("--url", required=True, help="SQLAlchemy URL, e.g. postgresql+psycopg://host/db")
     up.set_defaults(func=_cmd_db_upgrade)
+
+    keygen = sub.add_parser("keygen", help="generate an age X25519 identity (as age-keygen does)")
+    keygen.add_argument("-o", "--output", help="write the identity here (mode 0600; never overwritten)")
+    keygen.set_defaults(func=_cmd_keygen)
+
+    enc = sub.add_parser("encrypt", help="encrypt a file to age recipients (age v1 format)")
+    enc.add_argument("-r", "--recipient", action="append", required=True, help="age1… recipient; repeatable")
+    enc.add_argument("-o", "--output", help="output file (default: standard output)")
+    enc.add_argument("input")
+    enc.set_defaults(func=_cmd_encrypt)
+
+    dec = sub.add_parser("decrypt", help="decrypt an age file; nothing is left behind if it fails")
+    dec.add_argument("-i", "--identity", action="append", required=True, help="identity file; repeatable")
+    dec.add_argument("-o", "--output", help="output file (default: standard output)")
+    dec.add_argument("input")
+    dec.set_defaults(func=_cmd_decrypt)
 
     demo = sub.add_parser("demo", help="run the embedded end-to-end demo (two local SFTP servers, SQLite)")
     demo.add_argument("--workdir", default=".demo", help="where the demo keeps its servers, keys and database")

@@ -91,3 +91,21 @@ class HostKeyRejected(FatalError):
 
 class TransferError(RetryableError):
     """A network or server failure while moving a file."""
+
+
+class DecryptFailed(DropRejected):
+    """The payload could not be decrypted: wrong key, tampering or truncation. Never retried."""
+
+    code = "decrypt_failed"
+
+
+class SignatureInvalid(DropRejected):
+    """A signature did not verify against the pinned key it names."""
+
+    code = "signature_invalid"
+
+
+class UnknownSigner(DropRejected):
+    """A signature was made by a key that is not pinned for the sender."""
+
+    code = "unknown_signer"
