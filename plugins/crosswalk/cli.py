@@ -88,6 +88,38 @@ def _cmd_decrypt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sign(args: argparse.Namespace) -> int:
+    from crosswalk.crypto import sshsig
+
+    key = sshsig.load_private_key(Path(args.key).read_bytes())
+    with open(args.input, "rb") as f:
+        Path(args.input + ".sig").write_text(sshsig.sign(f, key, args.namespace))
+    print(f"Signed {args.input} -> {args.input}.sig", file=sys.stderr)
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from crosswalk.crypto import sshsig
+    from crosswalk.errors import SignatureInvalid, UnknownSigner
+
+    keys = list(args.allowed_key or [])
+    if args.partner:
+        from crosswalk.config.loader import load_config
+
+        keys += load_config(check_descriptors=False).partners[args.partner].signing_keys
+    if not keys:
+        print("crosswalk verify: no pinned keys (use --allowed-key or --partner)", file=sys.stderr)
+        return 2
+    try:
+        with open(args.input, "rb") as f:
+            fp = sshsig.verify(f, Path(args.signature or args.input + ".sig").read_text(), keys, args.namespace)
+    except (SignatureInvalid, UnknownSigner) as exc:
+        print(f"crosswalk verify: {args.input}: BAD: {exc}", file=sys.stderr)
+        return 1
+    print(f"Good {args.namespace!r} signature on {args.input} by {fp}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crosswalk", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +150,20 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("-o", "--output", help="output file (default: standard output)")
     dec.add_argument("input")
     dec.set_defaults(func=_cmd_decrypt)
+
+    sign = sub.add_parser("sign", help="sign a file with an Ed25519 SSH key (writes FILE.sig, as ssh-keygen -Y sign)")
+    sign.add_argument("-k", "--key", required=True, help="OpenSSH Ed25519 private key file")
+    sign.add_argument("-n", "--namespace", default="crosswalk-manifest")
+    sign.add_argument("input")
+    sign.set_defaults(func=_cmd_sign)
+
+    verify = sub.add_parser("verify", help="verify an SSH signature against pinned keys")
+    verify.add_argument("--allowed-key", action="append", help="a pinned public key line; repeatable")
+    verify.add_argument("--partner", help="use this partner's pinned signing keys from config")
+    verify.add_argument("-s", "--signature", help="signature file (default: FILE.sig)")
+    verify.add_argument("-n", "--namespace", default="crosswalk-manifest")
+    verify.add_argument("input")
+    verify.set_defaults(func=_cmd_verify)
 
     demo = sub.add_parser("demo", help="run the embedded end-to-end demo (two local SFTP servers, SQLite)")
     demo.add_argument("--workdir", default=".demo", help="where the demo keeps its servers, keys and database")

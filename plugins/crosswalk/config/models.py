@@ -103,6 +103,13 @@ class SftpEndpoint(_Model):
         return keys
 
 
+def _check_signing_key(line: str) -> str:
+    key_type, _ = parse_host_key(line)
+    if key_type != "ssh-ed25519":
+        raise ValueError("signing keys must be ssh-ed25519 (what `ssh-keygen -t ed25519` makes)")
+    return line
+
+
 class Partner(_Model):
     """An organisation we exchange files with."""
 
@@ -110,6 +117,11 @@ class Partner(_Model):
     name: str
     kind: Literal["council", "health_board", "open_data_portal", "other"]
     sftp: SftpEndpoint
+    signing_keys: list[Annotated[str, AfterValidator(_check_signing_key)]] = Field(
+        default=[],
+        description="Pinned Ed25519 public keys whose SSH signatures we accept on this partner's manifests. "
+        "The key the partner logs in to SFTP with can serve here too.",
+    )
 
 
 def _check_schedule(v: str) -> str:
