@@ -1,7 +1,13 @@
 """The manifest that travels with every extract: what the file is and how to check it.
 
-A drop is a data file plus ``<data file>.manifest.json``. The partner uploads the data file
-first and the manifest last, so a manifest's presence means the drop is complete.
+A drop is three files, uploaded in this order:
+
+1. the encrypted data file, ``<extract>.csv.age``;
+2. its manifest, ``<extract>.csv.age.manifest.json``;
+3. the manifest's SSH signature, ``<extract>.csv.age.manifest.json.sig`` (last).
+
+A drop is consumed only when all three are there. The manifest names the ciphertext's sha256 and
+size (checked before decrypting) and the plaintext's sha256, size and row count (checked after).
 """
 
 from __future__ import annotations
@@ -9,12 +15,15 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crosswalk.errors import ManifestInvalid
 
 MANIFEST_SUFFIX = ".manifest.json"
+SIGNATURE_SUFFIX = ".sig"
+ENCRYPTED_SUFFIX = {"age": ".age"}
 MANIFEST_VERSION = 1
 MAX_MANIFEST_BYTES = 64 * 1024
 
@@ -25,12 +34,18 @@ class Manifest(BaseModel):
     manifest_version: int = Field(MANIFEST_VERSION, ge=1, le=MANIFEST_VERSION)
     feed: str
     schema_id: str
+    sender: str
+    created_at: datetime
+    # The file as it travels (encrypted).
     file_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     size: int = Field(ge=0)
+    encryption: Literal["age"]
+    recipients: list[str] = Field(min_length=1, description="The age recipients the file was encrypted to.")
+    # What it holds.
+    plaintext_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    plaintext_size: int = Field(ge=0)
     rows: int = Field(ge=0)
-    sender: str
-    created_at: datetime
     # Set on extracts we send: the agreement that allowed them and what left.
     agreement_id: str | None = None
     agreement_version: int | None = None
@@ -43,6 +58,18 @@ class Manifest(BaseModel):
 
 def manifest_name(data_file: str) -> str:
     return data_file + MANIFEST_SUFFIX
+
+
+def signature_name(manifest_file: str) -> str:
+    return manifest_file + SIGNATURE_SUFFIX
+
+
+def extract_name(data_file: str) -> str:
+    """The extract's own name, without the encryption suffix (what feed patterns match)."""
+    for suffix in ENCRYPTED_SUFFIX.values():
+        if data_file.endswith(suffix):
+            return data_file[: -len(suffix)]
+    return data_file
 
 
 def data_name(manifest_file: str) -> str:
@@ -85,20 +112,27 @@ def count_csv_rows(path) -> int:
         return max(sum(1 for _ in csv.reader(f)) - 1, 0)
 
 
-def manifest_for_file(path, *, feed: str, schema_id: str, sender: str) -> Manifest:
-    """What a partner (or a test playing one) writes beside a data file before dropping it."""
+def manifest_for_drop(
+    plain, encrypted, *, feed: str, schema_id: str, sender: str, recipients: list[str], **extra
+) -> Manifest:
+    """The manifest for an encrypted extract, from both files on disk (used by us and by partners' tools)."""
     from pathlib import Path
 
     from crosswalk.hashing import file_digest
 
-    p = Path(path)
-    d = file_digest(p)
+    p, e = Path(plain), Path(encrypted)
+    pd, ed = file_digest(p), file_digest(e)
     return new_manifest(
         feed=feed,
         schema_id=schema_id,
-        file_name=p.name,
-        sha256=d.sha256,
-        size=d.size,
-        rows=count_csv_rows(p),
         sender=sender,
+        file_name=e.name,
+        sha256=ed.sha256,
+        size=ed.size,
+        encryption="age",
+        recipients=recipients,
+        plaintext_sha256=pd.sha256,
+        plaintext_size=pd.size,
+        rows=count_csv_rows(p),
+        **extra,
     )

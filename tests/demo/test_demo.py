@@ -25,10 +25,12 @@ def test_demo_runs_end_to_end_and_stops_what_it_started(tmp_path):
     for dag_id in ("inbound_council_clients", "inbound_health_index", "outbound_clients_to_health"):
         assert f"airflow dags test {dag_id}: success" in out.stdout
     assert "-> staged: 60 rows" in out.stdout and "-> staged: 90 rows" in out.stdout
-    assert "60 rows, 11 fields" in out.stdout  # level 1 of the ISP: 11 of the 15 client fields
+    assert (
+        "60 rows, 11 fields" in out.stdout and "opens it with its own age key; columns: source_id," in out.stdout
+    )  # level 1 of the ISP: 11 of the 15 client fields
     assert "Crosswalk demo: complete" in out.stdout
     delivered = sorted(p.name for p in (tmp_path / "demo" / "sftp" / "nhs-northshire" / "inbox").iterdir())
-    assert len(delivered) == 2 and delivered[1].endswith(".manifest.json")
+    assert [n.split(".csv.age")[1] for n in delivered] == ["", ".manifest.json", ".manifest.json.sig"]
     # Every process it started (SFTP servers, Airflow) is gone.
     leftover = [
         p

@@ -18,6 +18,9 @@ def project(tmp_path, sshd, db_url, airflow_db):
     import shutil
 
     from crosswalk.orchestration.resources import dispose_engines
+    from tests.support.env import require
+
+    require(None if shutil.which("age") else "the age CLI is not installed (apt-get install age)")
 
     proj = make_project(tmp_path, sshd, db_url)
     with EnvPatch(proj.env()):

@@ -1,9 +1,10 @@
-"""Bad input: every rejected drop is quarantined with a reason, nothing is staged or lost.
+"""Bad and tampered input: every rejected drop is quarantined with a reason; nothing is staged or lost.
 
-For each kind of bad drop the inbound run fails, the drop is copied to the partner's quarantine
-folder with REASON.txt, the audit trail and task log carry one line saying why, the staging
-table stays empty, and the partner's original in the outbox is byte-for-byte unchanged. A rerun
-recognises the quarantined drop and does not process it again.
+For each kind of bad drop the inbound run fails, the drop as received (still encrypted) is copied
+to the partner's quarantine folder with REASON.txt, a feedback file goes to the partner's inbox,
+the audit trail and task log carry one line saying why, the staging table stays empty, and the
+partner's originals in the outbox are byte-for-byte unchanged. A rerun (a replay of the same drop)
+recognises it and does not process it again.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import yaml
 from sqlalchemy import text
 
 from crosswalk.audit import read_events
-from crosswalk.manifest import manifest_for_file
 from crosswalk.orchestration.resources import engine_for
 from tests.support.airflow import run_dag
 from tests.support.project import clients_csv
@@ -33,9 +33,8 @@ def db_url(tmp_path):
 
 def _rewrite(path, edit):
     rows = list(csv.reader(path.read_text().splitlines()))
-    rows = edit(rows)
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
+    csv.writer(buf, lineterminator="\n").writerows(edit(rows))
     path.write_text(buf.getvalue())
 
 
@@ -54,36 +53,76 @@ def _bad_dates(rows):
     return rows
 
 
+def _flip(offset_from):
+    """Flip one byte of the file; offset_from(size) says where."""
+
+    def edit(path):
+        raw = bytearray(path.read_bytes())
+        raw[offset_from(len(raw))] ^= 0x01
+        path.write_bytes(bytes(raw))
+
+    return edit
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:-40])
+
+
+def _age_header_end(size):
+    return 60  # inside the X25519 stanza of the age header
+
+
 CASES = {
-    # case: (edit of the CSV before the manifest is made, edit after, expected code, expected reason text)
-    "checksum": (None, "flip", "checksum_mismatch", "sha256 is"),
-    "missing_column": (_drop_column("postcode"), None, "schema_violation", "missing column(s) ['postcode']"),
+    # name: (drop() keyword arguments, or a plaintext edit; expected code; expected reason text)
+    "checksum": ({"edit_after_manifest": _flip(lambda n: n - 5)}, "checksum_mismatch", "sha256 is"),
+    "truncated": ({"edit_after_manifest": _truncate}, "size_mismatch", "manifest says"),
+    "missing_column": (_drop_column("postcode"), "schema_violation", "missing column(s) ['postcode']"),
     "unknown_column": (
         lambda rows: [[*rows[0], "x"]] + [[*r, "1"] for r in rows[1:]],
-        None,
         "schema_violation",
         "unknown column(s) ['x']",
     ),
-    "wrong_type": (_bad_dates, None, "schema_violation", "date_of_birth: 3 row(s) not a date"),
-    "no_rows": (lambda rows: rows[:1], None, "empty_extract", "header but no rows"),
-    "missing_file": (None, "delete", "missing_data_file", "not found"),
+    "wrong_type": (_bad_dates, "schema_violation", "date_of_birth: 3 row(s) not a date"),
+    "no_rows": (lambda rows: rows[:1], "empty_extract", "header but no rows"),
+    "missing_file": ({"omit_data": True}, "missing_data_file", "not found"),
+    # Tampering that keeps the hashes consistent: only decryption can catch it.
+    "flipped_header_byte": ({"edit_ciphertext": _flip(_age_header_end)}, "decrypt_failed", ""),
+    "flipped_body_byte": ({"edit_ciphertext": _flip(lambda n: n // 2)}, "decrypt_failed", "failed authentication"),
+    "flipped_last_chunk_byte": ({"edit_ciphertext": _flip(lambda n: n - 3)}, "decrypt_failed", "last chunk"),
+    "truncated_consistently": ({"edit_ciphertext": _truncate}, "decrypt_failed", "failed authentication"),
+    # Who sent it.
+    "manifest_edited_after_signing": ({"edit_manifest_after_signing": True}, "signature_invalid", "does not match"),
+    "signed_by_unpinned_key": ({"unpinned_signer": True}, "unknown_signer", "not pinned"),
 }
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_drop_is_quarantined(project, case, caplog):
-    before, after, code, expected = CASES[case]
+def test_bad_drop_is_quarantined(project, case, caplog, tmp_path):
+    spec, code, expected = CASES[case]
     data = clients_csv(project.work, n=12)
-    if before:
-        _rewrite(data, before)
-    manifest = manifest_for_file(data, feed="council-clients", schema_id="social_care_client", sender=COUNCIL)
-    if after == "flip":
-        raw = bytearray(data.read_bytes())
-        raw[-5] ^= 0x01  # same size, different content
-        data.write_bytes(bytes(raw))
-    project.drop(COUNCIL, data, feed="council-clients", schema_id="social_care_client", manifest=manifest.to_json())
-    if after == "delete":
-        (project.outbox(COUNCIL) / data.name).unlink()  # the manifest points at a file that is not there
+    kwargs: dict = {}
+    if callable(spec):
+        _rewrite(data, spec)
+    else:
+        kwargs = dict(spec)
+    omit_data = kwargs.pop("omit_data", False)
+    if kwargs.pop("unpinned_signer", False):
+        from tests.support.project import _ssh_key
+
+        kwargs["signer"] = _ssh_key(tmp_path / "intruder")
+    edit_after_signing = kwargs.pop("edit_manifest_after_signing", False)
+    enc = project.drop(
+        COUNCIL,
+        data,
+        feed="council-clients",
+        schema_id="social_care_client",
+        omit=(data.name + ".age",) if omit_data else (),
+        **kwargs,
+    )
+    manifest_file = enc.name + ".manifest.json"
+    if edit_after_signing:
+        path = project.outbox(COUNCIL) / manifest_file
+        path.write_bytes(path.read_bytes().replace(b'"rows": 12', b'"rows": 13'))
     originals = {p.name: p.read_bytes() for p in project.outbox(COUNCIL).iterdir()}
 
     state, tis = run_dag("inbound_council_clients")
@@ -98,22 +137,42 @@ def test_bad_drop_is_quarantined(project, case, caplog):
     folder = project.quarantine(COUNCIL) / batch.batch_id
     reason_file = (folder / "REASON.txt").read_text()
     assert f"reason: {code}: " in reason_file and expected in reason_file
-    assert (folder / f"{data.name}.manifest.json").exists()
-    assert (folder / data.name).exists() == (case != "missing_file")
+    assert (folder / manifest_file).exists() and (folder / (manifest_file + ".sig")).exists()
+    assert (folder / enc.name).exists() == (not omit_data)
+    if not omit_data:  # the quarantined copy is the drop as the partner sent it: still encrypted
+        assert (folder / enc.name).read_bytes() == originals[enc.name]
+    # The partner hears about it in its inbox, in the same words.
+    assert (project.inbox(COUNCIL) / f"crosswalk-feedback_{batch.batch_id}.txt").read_text() == reason_file
 
     [event] = read_events(engine, event="drop.quarantined")
     assert expected in event["reason"] and "\n" not in event["reason"]
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("QUARANTINED")]
-    assert line.startswith(f"QUARANTINED {data.name} ({code}): ") and expected in line and "\n" not in line
+    assert line.startswith(f"QUARANTINED {enc.name} ({code}): ") and expected in line and "\n" not in line
 
     # Nothing lost: the partner's files are exactly as they were.
     assert {p.name: p.read_bytes() for p in project.outbox(COUNCIL).iterdir()} == originals
 
-    # A rerun sees the same manifest, recognises it as quarantined and leaves it alone.
+    # A replay of the same drop is recognised as quarantined and left alone.
     state, _ = run_dag("inbound_council_clients")
     assert state == "success"
     assert len(read_events(engine, event="drop.quarantined")) == 1
     assert read_events(engine, event="drop.skipped")[0]["reason"] == f"already quarantined as {batch.batch_id}"
+
+
+def test_drop_without_its_signature_waits(project):
+    data = clients_csv(project.work, n=5)
+    enc = project.drop(
+        COUNCIL,
+        data,
+        feed="council-clients",
+        schema_id="social_care_client",
+        omit=(data.name + ".age.manifest.json.sig",),
+    )
+    state, _ = run_dag("inbound_council_clients")
+    assert state == "success"
+    [event] = read_events(engine_for("crosswalk_db"), event="drops.discovered")
+    assert '"complete": 0' in event["detail"] and '"waiting_for_manifest": 1' in event["detail"]
+    assert (project.outbox(COUNCIL) / enc.name).exists()
 
 
 def test_file_matching_no_feed_is_left_in_place_and_reported(project):

@@ -1,7 +1,7 @@
-"""The walking skeleton end to end: council drop → inbound DAG → staging → outbound DAG → NHS inbox.
+"""The exchange end to end: council drop → inbound DAG → staging → outbound DAG → NHS inbox.
 
-Real parts only: OpenSSH sshd (chrooted SFTP users), the OpenSSH sftp client as the partner,
-Airflow's dag.test(), and SQLite or PostgreSQL.
+Real parts only: OpenSSH sshd (chrooted SFTP users); the partner's own tools (age, ssh-keygen -Y,
+OpenSSH sftp); Airflow's dag.test(); SQLite or PostgreSQL.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import subprocess
 
 import pytest
 from sqlalchemy import text
@@ -25,8 +26,8 @@ COUNCIL, NHS = "northshire-council", "nhs-northshire"
 
 def test_clients_flow_from_council_drop_to_nhs_inbox(project):
     data = clients_csv(project.work, n=40)
-    original = data.read_bytes()
-    project.drop(COUNCIL, data, feed="council-clients", schema_id="social_care_client")
+    enc = project.drop(COUNCIL, data, feed="council-clients", schema_id="social_care_client")
+    original = enc.read_bytes()
 
     state, tis = run_dag("inbound_council_clients")
     assert state == "success", tis
@@ -38,18 +39,43 @@ def test_clients_flow_from_council_drop_to_nhs_inbox(project):
         staged = conn.execute(text("SELECT COUNT(*) FROM stg_social_care_client")).scalar_one()
     assert batch.status == "staged" and batch.rows_staged == 40 and staged == 40
     # The partner's original is untouched.
-    assert (project.outbox(COUNCIL) / data.name).read_bytes() == original
+    assert (project.outbox(COUNCIL) / enc.name).read_bytes() == original
 
     state, tis = run_dag("outbound_clients_to_health")
     assert state == "success", tis
     delivered = sorted(p.name for p in project.inbox(NHS).iterdir())
-    name = f"social_care_clients_{batch.batch_id.rsplit('-', 1)[-1]}.csv"
-    assert delivered == [name, name + ".manifest.json"]  # no .part left behind
+    name = f"social_care_clients_{batch.batch_id.rsplit('-', 1)[-1]}.csv.age"
+    assert delivered == [name, name + ".manifest.json", name + ".manifest.json.sig"]  # no .part left behind
 
-    payload = (project.inbox(NHS) / name).read_bytes()
-    manifest = json.loads((project.inbox(NHS) / (name + ".manifest.json")).read_text())
-    assert manifest["sha256"] == hashlib.sha256(payload).hexdigest()
-    assert manifest["size"] == len(payload) and manifest["rows"] == 40
+    ciphertext = (project.inbox(NHS) / name).read_bytes()
+    manifest_path = project.inbox(NHS) / (name + ".manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["sha256"] == hashlib.sha256(ciphertext).hexdigest() and manifest["size"] == len(ciphertext)
+    # The NHS board opens it with the age CLI and checks our signature with ssh-keygen -Y verify.
+    payload = project.decrypt_delivery(NHS, project.inbox(NHS) / name)
+    assert manifest["plaintext_sha256"] == hashlib.sha256(payload).hexdigest() and manifest["rows"] == 40
+    assert manifest["recipients"] == [project.partner_keys[NHS].identity.recipient]
+    allowed = project.work / "allowed_signers"
+    our_pub = project.our_signing_key.with_suffix(".pub").read_text().split()[:2]
+    allowed.write_text(f'crosswalk namespaces="crosswalk-manifest" {" ".join(our_pub)}\n')
+    verified = subprocess.run(
+        [
+            "ssh-keygen",
+            "-Y",
+            "verify",
+            "-f",
+            str(allowed),
+            "-I",
+            "crosswalk",
+            "-n",
+            "crosswalk-manifest",
+            "-s",
+            str(manifest_path) + ".sig",
+        ],
+        input=manifest_path.read_bytes(),
+        capture_output=True,
+    )
+    assert verified.returncode == 0, verified.stderr
     # The NHS board is at level 1 of the ISP: level-2 care-package fields must not leave.
     header = next(csv.reader(payload.decode().splitlines()))
     assert header == manifest["fields"]
@@ -72,5 +98,19 @@ def test_rerun_neither_stages_nor_delivers_twice(project):
         assert conn.execute(text("SELECT COUNT(*) FROM batch")).scalar_one() == 1
         assert conn.execute(text("SELECT COUNT(*) FROM stg_social_care_client")).scalar_one() == 10
         assert conn.execute(text("SELECT COUNT(*) FROM delivery")).scalar_one() == 1
-    assert len(list(project.inbox(NHS).iterdir())) == 2
+    assert len(list(project.inbox(NHS).iterdir())) == 3
     assert [e["event"] for e in read_events(engine, outcome="skipped")] == ["drop.skipped"]
+
+
+def test_outbound_retry_after_a_crash_recognises_the_complete_delivery(project):
+    """Upload finished but the ledger was not updated (a crash): the retry must not send it again."""
+    data = clients_csv(project.work, n=8)
+    project.drop(COUNCIL, data, feed="council-clients", schema_id="social_care_client")
+    assert run_dag("inbound_council_clients")[0] == "success"
+    assert run_dag("outbound_clients_to_health")[0] == "success"
+    before = {p.name: p.read_bytes() for p in project.inbox(NHS).iterdir()}
+    engine = engine_for("crosswalk_db")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE delivery SET status = 'building'"))  # as if the task died before recording it
+    assert run_dag("outbound_clients_to_health")[0] == "success"
+    assert {p.name: p.read_bytes() for p in project.inbox(NHS).iterdir()} == before  # not re-encrypted or re-sent

@@ -1,7 +1,8 @@
-"""A Crosswalk deployment for one test: config pointing at the test sshd, connections, database.
+"""A Crosswalk deployment for one test: config pointing at the test sshd, keys, connections, database.
 
-The shipped config is copied and only the partners' pinned host keys are replaced with the test
-server's, so tests exercise the real configuration files.
+The shipped config is copied and only keys are replaced (the test server's host key, and fresh
+age and signing keys for us and each partner), so tests exercise the real configuration files.
+Partners act with the standard tools: `age` encrypts, `ssh-keygen -Y sign` signs, `sftp` uploads.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 import yaml
 
 from crosswalk.config.loader import ProjectConfig, load_config
+from crosswalk.crypto import age
 from crosswalk.demo.synthetic import CLIENT_COLUMNS, INDEX_COLUMNS, client_rows, index_rows, people, write_csv
-from crosswalk.manifest import manifest_for_file, manifest_name
+from crosswalk.manifest import manifest_for_drop, manifest_name, signature_name
 from tests.conftest import REPO
 from tests.support.sshd import Sshd
 
@@ -25,17 +27,35 @@ def conn_env_name(conn_id: str) -> str:
 
 
 @dataclass
+class PartnerKeys:
+    identity: age.Identity  # what the partner decrypts our deliveries with
+    signing_key: Path  # OpenSSH Ed25519 private key the partner signs manifests with
+
+
+@dataclass
 class Project:
     config_dir: Path
     db_url: str
     sshd: Sshd
     cfg: ProjectConfig
     work: Path
+    our_identity: age.Identity
+    our_signing_key: Path
+    partner_keys: dict[str, PartnerKeys]
 
     def env(self) -> dict[str, str]:
         import json
 
-        env = {"AIRFLOW__CROSSWALK__CONFIG_DIR": str(self.config_dir)}
+        keys = self.cfg.settings.keys
+        env = {
+            "AIRFLOW__CROSSWALK__CONFIG_DIR": str(self.config_dir),
+            conn_env_name(keys.age_identities_conn_id): json.dumps(
+                {"conn_type": "generic", "extra": {"identities": [{"key": self.our_identity.secret()}]}}
+            ),
+            conn_env_name(keys.signing_key_conn_id): json.dumps(
+                {"conn_type": "generic", "extra": {"private_key": self.our_signing_key.read_text()}}
+            ),
+        }
         for code, p in self.cfg.partners.items():
             env[conn_env_name(p.sftp.conn_id)] = self.sshd.connection_json(code)
         if self.db_url.startswith("sqlite"):
@@ -48,14 +68,59 @@ class Project:
         env[conn_env_name(self.cfg.settings.database_conn_id)] = json.dumps(db)
         return env
 
-    def drop(self, partner: str, data: Path, *, feed: str, schema_id: str, manifest: bytes | None = None) -> None:
-        """Drop a file as the partner would: the data file first, the manifest last, with OpenSSH sftp."""
+    def drop(
+        self,
+        partner: str,
+        plain: Path,
+        *,
+        feed: str,
+        schema_id: str,
+        edit_ciphertext=None,
+        edit_after_manifest=None,
+        edit_manifest=None,
+        signer: Path | None = None,
+        omit: tuple[str, ...] = (),
+    ) -> Path:
+        """Drop as the partner would: encrypt with `age`, write the manifest, sign it with `ssh-keygen -Y
+        sign`, upload data, manifest and signature in that order with `sftp`. Hooks let a test break
+        any step. Returns the encrypted file's local path."""
+        import json
+        import subprocess
+
+        enc = plain.with_name(plain.name + ".age")
+        subprocess.run(["age", "-e", "-r", self.our_identity.recipient, "-o", str(enc), str(plain)], check=True)
+        if edit_ciphertext:
+            edit_ciphertext(enc)  # before the manifest: hashes match, the content is broken
+        manifest = manifest_for_drop(
+            plain, enc, feed=feed, schema_id=schema_id, sender=partner, recipients=[self.our_identity.recipient]
+        )
+        raw = manifest.to_json()
+        if edit_manifest:
+            raw = json.dumps(edit_manifest(json.loads(raw))).encode()
+        mpath = enc.with_name(manifest_name(enc.name))
+        mpath.write_bytes(raw)
+        if edit_after_manifest:
+            edit_after_manifest(enc)  # after the manifest: the file no longer matches it
+        key = signer or self.partner_keys[partner].signing_key
+        spath = Path(signature_name(str(mpath)))
+        spath.unlink(missing_ok=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-Y", "sign", "-f", str(key), "-n", "crosswalk-manifest", str(mpath)],
+            check=True,
+            capture_output=True,
+        )
         outbox = self.cfg.partners[partner].sftp.paths.outbox
-        if manifest is None:
-            manifest = manifest_for_file(data, feed=feed, schema_id=schema_id, sender=partner).to_json()
-        mpath = data.parent / manifest_name(data.name)
-        mpath.write_bytes(manifest)
-        self.sshd.sftp_cli(partner, f"put {data} {outbox}/{data.name}\nput {mpath} {outbox}/{mpath.name}\n")
+        puts = [f"put {p} {outbox}/{p.name}" for p in (enc, mpath, spath) if p.name not in omit]
+        self.sshd.sftp_cli(partner, "\n".join(puts) + "\n")
+        return enc
+
+    def decrypt_delivery(self, partner: str, path: Path) -> bytes:
+        """Open a delivered file as the partner would, with the `age` CLI."""
+        import subprocess
+
+        key = self.work / f"{partner}.agekey"
+        key.write_text(age.identity_file_text(self.partner_keys[partner].identity))
+        return subprocess.run(["age", "-d", "-i", str(key), str(path)], check=True, capture_output=True).stdout
 
     def outbox(self, partner: str) -> Path:
         return self.sshd.users[partner].path(self.cfg.partners[partner].sftp.paths.outbox)
@@ -67,17 +132,34 @@ class Project:
         return self.sshd.users[partner].path(self.cfg.partners[partner].sftp.paths.quarantine)
 
 
+def _ssh_key(path: Path) -> Path:
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)], check=True)
+    return path
+
+
 def make_project(tmp: Path, sshd: Sshd, db_url: str) -> Project:
+    keys = tmp / "keys"
+    keys.mkdir()
+    partner_keys = {
+        code: PartnerKeys(age.Identity.generate(), _ssh_key(keys / f"{code}-signing")) for code in sshd.users
+    }
     config_dir = tmp / "config"
     shutil.copytree(REPO / "config", config_dir)
     for path in (config_dir / "partners").glob("*.yaml"):
         doc = yaml.safe_load(path.read_text())
+        pk = partner_keys[doc["code"]]
         doc["sftp"]["host_keys"] = [sshd.host_key_pub]
+        doc["encryption"]["recipients"] = [{"key": pk.identity.recipient}]
+        doc["signing_keys"] = [" ".join(pk.signing_key.with_suffix(".pub").read_text().split()[:2])]
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
     cfg = load_config(config_dir)
     work = tmp / "work"
     work.mkdir()
-    return Project(config_dir, db_url, sshd, cfg, work)
+    return Project(
+        config_dir, db_url, sshd, cfg, work, age.Identity.generate(), _ssh_key(keys / "crosswalk-signing"), partner_keys
+    )
 
 
 def clients_csv(work: Path, n: int = 40, name: str = "clients_20261121.csv", seed: int = 7) -> Path:

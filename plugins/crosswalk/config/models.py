@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -103,6 +104,36 @@ class SftpEndpoint(_Model):
         return keys
 
 
+def _check_age_recipient(v: str) -> str:
+    from crosswalk.crypto.age import parse_recipient
+
+    parse_recipient(v)
+    return v
+
+
+class DatedKey(_Model):
+    """A public key with an optional validity window, so keys can be rotated without a gap."""
+
+    key: Annotated[str, AfterValidator(_check_age_recipient)]
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+    def current(self, today: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= today) and (
+            self.valid_until is None or today <= self.valid_until
+        )
+
+
+class Encryption(_Model):
+    """How we encrypt what we send this partner (and what we expect from it)."""
+
+    method: Literal["age"] = Field(description="'age' (age v1, X25519).")
+    recipients: list[DatedKey] = Field(min_length=1, description="The partner's age recipients (age1…).")
+
+    def current_recipients(self, today: date) -> list[str]:
+        return [k.key for k in self.recipients if k.current(today)]
+
+
 def _check_signing_key(line: str) -> str:
     key_type, _ = parse_host_key(line)
     if key_type != "ssh-ed25519":
@@ -117,8 +148,9 @@ class Partner(_Model):
     name: str
     kind: Literal["council", "health_board", "open_data_portal", "other"]
     sftp: SftpEndpoint
+    encryption: Encryption
     signing_keys: list[Annotated[str, AfterValidator(_check_signing_key)]] = Field(
-        default=[],
+        min_length=1,
         description="Pinned Ed25519 public keys whose SSH signatures we accept on this partner's manifests. "
         "The key the partner logs in to SFTP with can serve here too.",
     )
@@ -228,11 +260,24 @@ class Operator(_Model):
     name: str
 
 
+class KeyConnections(_Model):
+    """Where our secret keys live: Airflow connections (or the secrets backend), never the repo."""
+
+    age_identities_conn_id: str = Field(
+        description="Connection whose extra 'identities' lists our age identities, each with optional "
+        "valid_from/valid_until; decryption tries every current one."
+    )
+    signing_key_conn_id: str = Field(
+        description="Connection whose extra 'private_key' holds our Ed25519 SSH signing key (OpenSSH format)."
+    )
+
+
 class Settings(_Model):
     """``config/crosswalk.yaml``: settings for the whole deployment."""
 
     operator: Operator = Field(description="The organisation that runs this Crosswalk.")
     database_conn_id: str = Field(description="Airflow connection id of the staging and audit database.")
+    keys: KeyConnections
     owner: str = Field(default="crosswalk", description="Airflow owner of every generated DAG.")
     retries: int = Field(default=2, ge=2, description="Retries for every task; at least 2.")
     retry_delay_seconds: int = Field(default=60, ge=1)

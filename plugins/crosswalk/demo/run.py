@@ -2,14 +2,16 @@
 
 1. Two SFTP servers on loopback (asyncssh), one per demo organisation, each with its own host
    key and chrooted area; Crosswalk's login keys and the pinned host keys are generated fresh.
-2. Synthetic data for both organisations, dropped into their outboxes as a partner would: the
-   data file first, the manifest last.
+2. Synthetic data for both organisations, dropped into their outboxes as a partner would:
+   encrypted to our age recipient, the manifest signed with the partner's SSH key; data file
+   first, manifest next, signature last.
 3. The real DAGs, run by Airflow itself (``airflow dags test``) against SQLite.
 4. A summary of what moved where, and where to look. Every process started is stopped.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -18,14 +20,16 @@ import subprocess
 import sys
 import time
 from base64 import b64decode
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import yaml
 from sqlalchemy import create_engine, text
 
+from crosswalk.crypto import age, sshsig
 from crosswalk.demo.synthetic import CLIENT_COLUMNS, INDEX_COLUMNS, client_rows, index_rows, people, write_csv
-from crosswalk.manifest import manifest_for_file, manifest_name
+from crosswalk.manifest import manifest_for_drop, manifest_name, signature_name
 from crosswalk.paths import BUNDLE_ROOT
 
 COUNCIL, NHS = "northshire-council", "nhs-northshire"
@@ -83,37 +87,79 @@ def _start_servers(work: Path) -> tuple[subprocess.Popen, dict[str, int], dict[s
     return proc, json.loads(ready.read_text()), host_keys, client_keys
 
 
-def _write_config(work: Path, host_keys: dict[str, str]) -> Path:
+@dataclass
+class Keys:
+    """Everyone's keys for the demo, made fresh each run. Ours go to Airflow connections."""
+
+    ours: age.Identity
+    our_signing: str  # OpenSSH private key text
+    partner_ids: dict[str, age.Identity]
+    partner_signing: dict[str, str]
+
+
+def _ssh_signing_key() -> str:
+    import asyncssh
+
+    return asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode()
+
+
+def _public_line(private_text: str) -> str:
+    return sshsig.public_key_line(sshsig.load_private_key(private_text).public_key())
+
+
+def _make_keys() -> Keys:
+    return Keys(
+        age.Identity.generate(),
+        _ssh_signing_key(),
+        {c: age.Identity.generate() for c in (COUNCIL, NHS)},
+        {c: _ssh_signing_key() for c in (COUNCIL, NHS)},
+    )
+
+
+def _write_config(work: Path, host_keys: dict[str, str], keys: Keys) -> Path:
     config = work / "config"
     shutil.copytree(BUNDLE_ROOT / "config", config)
     for path in (config / "partners").glob("*.yaml"):
         doc = yaml.safe_load(path.read_text())
-        doc["sftp"]["host_keys"] = [host_keys[doc["code"]]]
+        code = doc["code"]
+        doc["sftp"]["host_keys"] = [host_keys[code]]
+        doc["encryption"]["recipients"] = [{"key": keys.partner_ids[code].recipient}]
+        doc["signing_keys"] = [_public_line(keys.partner_signing[code])]
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return config
 
 
-def _partner_drop(port: int, host_key: str, key_file: Path, data: Path, feed: str, schema_id: str, sender: str) -> None:
-    """Upload as the partner would: data file, then manifest, checking the server's host key."""
+def _partner_drop(
+    port: int, host_key: str, key_file: Path, plain: Path, feed: str, schema_id: str, sender: str, keys: Keys
+) -> None:
+    """Drop as the partner would: encrypt to us, sign the manifest, upload data, manifest, signature."""
     import paramiko
 
-    manifest = data.with_name(manifest_name(data.name))
-    manifest.write_bytes(manifest_for_file(data, feed=feed, schema_id=schema_id, sender=sender).to_json())
+    enc = plain.with_name(plain.name + ".age")
+    age.encrypt_file(plain, enc, [keys.ours.recipient])
+    manifest = manifest_for_drop(
+        plain, enc, feed=feed, schema_id=schema_id, sender=sender, recipients=[keys.ours.recipient]
+    )
+    mpath = enc.with_name(manifest_name(enc.name))
+    mpath.write_bytes(manifest.to_json())
+    spath = Path(signature_name(str(mpath)))
+    spath.write_text(sshsig.sign(io.BytesIO(mpath.read_bytes()), sshsig.load_private_key(keys.partner_signing[sender])))
     client = paramiko.SSHClient()
     key_type, b64 = host_key.split()[:2]
-    client.get_host_keys().add(
-        f"[127.0.0.1]:{port}", key_type, paramiko.PKey.from_type_string(key_type, b64decode(b64))
-    )
+    pinned = paramiko.PKey.from_type_string(key_type, b64decode(b64))
+    client.get_host_keys().add(f"[127.0.0.1]:{port}", key_type, pinned)
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     client.connect(
         "127.0.0.1", port, username="partner", key_filename=str(key_file), look_for_keys=False, allow_agent=False
     )
     with client, client.open_sftp() as sftp:
-        sftp.put(str(data), f"/outbox/{data.name}")
-        sftp.put(str(manifest), f"/outbox/{manifest.name}")
+        for f in (enc, mpath, spath):
+            sftp.put(str(f), f"/outbox/{f.name}")
 
 
-def _airflow_env(work: Path, config: Path, ports: dict[str, int], client_keys: dict[str, Path]) -> dict[str, str]:
+def _airflow_env(
+    work: Path, config: Path, ports: dict[str, int], client_keys: dict[str, Path], keys: Keys
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update(
         {
@@ -122,6 +168,13 @@ def _airflow_env(work: Path, config: Path, ports: dict[str, int], client_keys: d
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CROSSWALK__CONFIG_DIR": str(config),
             "AIRFLOW_CONN_CROSSWALK_DB": json.dumps({"conn_type": "sqlite", "host": str(work / "crosswalk.db")}),
+            # Our secrets, as a secrets backend would hand them over: never files in the repo.
+            "AIRFLOW_CONN_CROSSWALK_AGE_IDENTITIES": json.dumps(
+                {"conn_type": "generic", "extra": {"identities": [{"key": keys.ours.secret()}]}}
+            ),
+            "AIRFLOW_CONN_CROSSWALK_SIGNING_KEY": json.dumps(
+                {"conn_type": "generic", "extra": {"private_key": keys.our_signing}}
+            ),
         }
     )
     conn_ids = {COUNCIL: "SFTP_NORTHSHIRE_COUNCIL", NHS: "SFTP_NHS_NORTHSHIRE"}
@@ -166,7 +219,8 @@ def run_demo(work: Path, rows: int = 500) -> int:
             f"  SFTP servers up: {COUNCIL} on 127.0.0.1:{ports[COUNCIL]}, {NHS} on 127.0.0.1:{ports[NHS]}"
             " (own host keys, pinned; key-only logins)"
         )
-        config = _write_config(work, host_keys)
+        keys = _make_keys()
+        config = _write_config(work, host_keys, keys)
 
         stamp = date.today().strftime("%Y%m%d")
         persons = people(int(rows * 1.5), seed=2026)
@@ -180,11 +234,14 @@ def run_demo(work: Path, rows: int = 500) -> int:
             "council-clients",
             "social_care_client",
             COUNCIL,
+            keys,
         )
-        _partner_drop(ports[NHS], host_keys[NHS], client_keys[NHS], index, "health-index", "health_board_index", NHS)
+        _partner_drop(
+            ports[NHS], host_keys[NHS], client_keys[NHS], index, "health-index", "health_board_index", NHS, keys
+        )
         _say(f"  partners dropped {clients.name} ({rows} synthetic clients) and {index.name} ({len(persons)} people)")
 
-        env = _airflow_env(work, config, ports, client_keys)
+        env = _airflow_env(work, config, ports, client_keys, keys)
         _say("  migrating Airflow's metadata database (SQLite) ...")
         if _airflow(env, work / "logs" / "airflow-db.log", "db", "migrate") != 0:
             _say(f"  FAILED: airflow db migrate; see {work / 'logs' / 'airflow-db.log'}")
@@ -195,7 +252,7 @@ def run_demo(work: Path, rows: int = 500) -> int:
             _airflow(env, log, "dags", "test", dag_id)
             states[dag_id] = _run_state(log, dag_id)
             _say(f"  airflow dags test {dag_id}: {states[dag_id]}")
-        _summary(work, states, time.monotonic() - t0)
+        _summary(work, states, time.monotonic() - t0, keys)
         return 0 if all(s == "success" for s in states.values()) else 1
     finally:
         proc.terminate()
@@ -206,7 +263,7 @@ def run_demo(work: Path, rows: int = 500) -> int:
         _say("  stopped the demo SFTP servers")
 
 
-def _summary(work: Path, states: dict[str, str], seconds: float) -> None:
+def _summary(work: Path, states: dict[str, str], seconds: float, keys: Keys) -> None:
     engine = create_engine(f"sqlite:///{work / 'crosswalk.db'}")
     with engine.connect() as conn:
         batches = conn.execute(
@@ -239,6 +296,14 @@ def _summary(work: Path, states: dict[str, str], seconds: float) -> None:
         _say(
             f"       -> {d.partner}:/inbox ({d.status}) under {d.agreement_id} v{d.agreement_version}, level {d.level}"
         )
+        delivered = work / "sftp" / d.partner / "inbox" / d.file_name
+        if d.status == "delivered" and delivered.exists():
+            # Open it as the recipient would, with its own age key: only the agreed columns are there.
+            buf = io.BytesIO()
+            with delivered.open("rb") as f:
+                age.decrypt(f, buf, [keys.partner_ids[d.partner]])
+            header = buf.getvalue().split(b"\n", 1)[0].decode()
+            _say(f"       {d.partner} opens it with its own age key; columns: {header}")
     _say()
     _say("Where to look")
     _say(f"  delivered files    {rel(work / 'sftp' / NHS / 'inbox')}/")

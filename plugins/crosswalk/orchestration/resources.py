@@ -45,13 +45,45 @@ def dispose_engines() -> None:
 
 def engine_for(conn_id: str) -> Engine:
     """The engine for an Airflow connection; one pool per database URL in this process."""
-    from airflow.sdk import BaseHook
-
-    url = url_from_connection(BaseHook.get_connection(conn_id))
+    url = url_from_connection(connection(conn_id))
     key = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
     if key not in _ENGINES:
         _ENGINES[key] = make_engine(key)
     return _ENGINES[key]
+
+
+def connection(conn_id: str) -> Any:
+    """An Airflow connection; a missing one is a configuration error (fatal), not a retryable one."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException as exc:
+        raise ConfigError(
+            f"connection {conn_id}",
+            "conn_id",
+            "not defined: add it in the Airflow UI, the secrets backend or AIRFLOW_CONN_*",
+        ) from exc
+
+
+def age_identities(cfg: ProjectConfig) -> list:
+    """Our age identities that are current today, from the secrets backend."""
+    from datetime import date
+
+    from crosswalk.keys import current_identities
+
+    conn_id = cfg.settings.keys.age_identities_conn_id
+    conn = connection(conn_id)
+    return current_identities(conn.extra_dejson, conn.password, date.today(), conn_id)
+
+
+def signing_key(cfg: ProjectConfig):
+    from crosswalk.keys import signing_key as load
+
+    conn_id = cfg.settings.keys.signing_key_conn_id
+    conn = connection(conn_id)
+    return load(conn.extra_dejson, conn.password, conn_id)
 
 
 def project_config() -> ProjectConfig:

@@ -9,11 +9,13 @@ from typing import Any
 
 from crosswalk.audit import AuditLog
 from crosswalk.orchestration.resources import (
+    age_identities,
     audited_task,
     engine_for,
     prepare_database,
     project_config,
     run_context,
+    signing_key,
 )
 from crosswalk.orchestration.sftp import partner_sftp
 
@@ -87,7 +89,8 @@ def ingest(feed_id: str, drop: dict, context: Any) -> dict:
         audited_task(audit, feed_id=feed_id, partner=feed.partner, file_name=drop["data_file"]),
         partner_sftp(cfg.partners[feed.partner]) as sftp,
     ):
-        return asdict(ingest_drop(InboundJob(sftp, audit.engine, audit, cfg, feed), Drop(**drop)))
+        job = InboundJob(sftp, audit.engine, audit, cfg, feed, age_identities(cfg))
+        return asdict(ingest_drop(job, Drop(**drop)))
 
 
 def plan(feed_id: str, context: Any) -> list[str]:
@@ -118,5 +121,5 @@ def deliver(feed_id: str, batch_id: str, context: Any) -> dict:
         audited_task(audit, feed_id=feed_id, partner=feed.partner, batch_id=batch_id),
         partner_sftp(cfg.partners[feed.partner]) as sftp,
     ):
-        result = deliver_batch(OutboundJob(sftp, audit.engine, audit, cfg, feed), batch_id)
+        result = deliver_batch(OutboundJob(sftp, audit.engine, audit, cfg, feed, signing_key(cfg)), batch_id)
     return {**asdict(result), "fields": list(result.fields)}

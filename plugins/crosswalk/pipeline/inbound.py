@@ -1,9 +1,12 @@
 """Inbound: find a partner's complete drops and take each one in, or quarantine it.
 
-:func:`ingest_drop` reads as the list of steps. Every check that fails raises a
-:class:`~crosswalk.errors.DropRejected`; the drop is then copied to the partner's quarantine
-folder with a reason file, the ledger marks it quarantined, the audit trail records why, and
-nothing of it is staged. The partner's original is never moved, changed or deleted.
+:func:`ingest_drop` reads as the list of steps: verify the manifest's signature → check the
+ciphertext's size and sha256 → decrypt → check the plaintext's sha256 → validate → stage.
+Every check that fails raises a :class:`~crosswalk.errors.DropRejected`; the drop (as received,
+still encrypted) is then copied to the partner's quarantine folder with a reason file, a short
+feedback file goes to the partner's inbox, the ledger marks it quarantined, the audit trail
+records why, and nothing of it is staged. The partner's original is never moved, changed or
+deleted. Plaintext exists only in a private temporary directory for the length of the task.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import posixpath
 import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import paramiko
@@ -24,14 +28,26 @@ from sqlalchemy import Engine
 from crosswalk.audit import AuditLog
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import InboundFeed, Partner
-from crosswalk.errors import DropRejected, EmptyExtract, ManifestInvalid, SchemaViolation
+from crosswalk.crypto import age, sshsig
+from crosswalk.errors import (
+    ChecksumMismatch,
+    DecryptFailed,
+    DropRejected,
+    EmptyExtract,
+    ManifestInvalid,
+    SchemaViolation,
+)
+from crosswalk.hashing import copy_hashing, file_digest
 from crosswalk.manifest import (
     MANIFEST_SUFFIX,
     MAX_MANIFEST_BYTES,
+    SIGNATURE_SUFFIX,
     Manifest,
     data_name,
+    extract_name,
     parse_manifest,
     safe_name,
+    signature_name,
 )
 from crosswalk.schemas.tableschema import TableSchema
 from crosswalk.schemas.validate import iter_chunks, to_typed, validate_csv
@@ -49,6 +65,7 @@ class Drop:
     feed_id: str
     manifest_file: str
     data_file: str
+    signature_file: str
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -57,7 +74,7 @@ class Drop:
 @dataclass(frozen=True)
 class Discovery:
     drops: list[Drop]
-    waiting: list[str]  # data files whose manifest has not arrived yet
+    waiting: list[str]  # data files whose manifest or signature has not arrived yet
     unrouted: list[str]  # files that match no feed of this partner
 
 
@@ -75,29 +92,38 @@ def _is_transient(name: str) -> bool:
 
 
 def discover(sftp: paramiko.SFTPClient, cfg: ProjectConfig, feed: InboundFeed) -> Discovery:
-    """List the partner's outbox and classify what is there for ``feed``."""
+    """List the partner's outbox and classify what is there for ``feed``.
+
+    A drop is complete when its data file, manifest and manifest signature are all present.
+    """
     partner = cfg.partners[feed.partner]
     files = remote.list_files(sftp, partner.sftp.paths.outbox)
     patterns = [f.file_pattern for f in cfg.inbound_feeds() if f.partner == feed.partner]
-    drops, unrouted = [], []
-    for name in sorted(files):
-        if _is_transient(name):
-            continue
-        data = data_name(name) if name.endswith(MANIFEST_SUFFIX) else name
-        if not any(fnmatch.fnmatchcase(data, p) for p in patterns):
+
+    def extract_of(name: str) -> str:
+        for suffix in (SIGNATURE_SUFFIX, MANIFEST_SUFFIX):
+            name = name.removesuffix(suffix)
+        return extract_name(name)
+
+    drops, waiting, unrouted = [], [], []
+    for name in sorted(n for n in files if not _is_transient(n)):
+        extract = extract_of(name)
+        if not any(fnmatch.fnmatchcase(extract, p) for p in patterns):
             unrouted.append(name)
-        elif name.endswith(MANIFEST_SUFFIX) and fnmatch.fnmatchcase(data, feed.file_pattern):
-            drops.append(Drop(feed.id, name, data))
-    manifests = {d.data_file for d in drops}
-    waiting = [
+        elif fnmatch.fnmatchcase(extract, feed.file_pattern) and name.endswith(MANIFEST_SUFFIX):
+            drop = Drop(feed.id, name, data_name(name), signature_name(name))
+            (drops if drop.signature_file in files else waiting).append(drop)
+    waiting_names = [d.manifest_file for d in waiting]
+    complete = {d.data_file for d in drops} | {d.data_file for d in waiting}
+    waiting_names += [
         n
         for n in sorted(files)
         if not _is_transient(n)
-        and not n.endswith(MANIFEST_SUFFIX)
-        and fnmatch.fnmatchcase(n, feed.file_pattern)
-        and n not in manifests
+        and not n.endswith((MANIFEST_SUFFIX, SIGNATURE_SUFFIX))
+        and fnmatch.fnmatchcase(extract_of(n), feed.file_pattern)
+        and n not in complete
     ]
-    return Discovery(drops, waiting, unrouted)
+    return Discovery(drops, waiting_names, unrouted)
 
 
 @dataclass
@@ -109,6 +135,7 @@ class InboundJob:
     audit: AuditLog
     cfg: ProjectConfig
     feed: InboundFeed
+    identities: list[age.Identity]  # our current age identities; decryption tries each
 
     @property
     def partner(self) -> Partner:
@@ -120,17 +147,14 @@ class InboundJob:
 
 
 def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
-    """Take one drop in: read manifest → fetch and verify → validate → stage."""
+    """Take one drop in: verify signature → fetch and check ciphertext → decrypt → validate → stage."""
     paths = job.partner.sftp.paths
-    manifest_raw = remote.read_small(job.sftp, posixpath.join(paths.outbox, drop.manifest_file), MAX_MANIFEST_BYTES)
+    outbox = partial(posixpath.join, paths.outbox)
+    manifest_raw = remote.read_small(job.sftp, outbox(drop.manifest_file), MAX_MANIFEST_BYTES)
+    signature_raw = remote.read_small(job.sftp, outbox(drop.signature_file), MAX_MANIFEST_BYTES)
     manifest_sha = hashlib.sha256(manifest_raw).hexdigest()
     batch_id = ledger.batch_id_for(job.feed.id, manifest_sha)
-    ids = {
-        "feed_id": job.feed.id,
-        "partner": job.partner.code,
-        "batch_id": batch_id,
-        "file_name": drop.data_file,
-    }
+    ids = {"feed_id": job.feed.id, "partner": job.partner.code, "batch_id": batch_id, "file_name": drop.data_file}
 
     batch = ledger.open_batch(
         job.engine,
@@ -149,39 +173,40 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
         job.audit.run.run_id or "",
     )
     if batch.status in (ledger.STAGED, ledger.QUARANTINED):
-        # The same manifest again: a rerun, a retry, or a partner re-listing. Never load twice.
+        # The same manifest again: a replay, a rerun, a retry. Never load twice.
         reason = f"already {batch.status} as {batch_id}"
         job.audit.emit("drop.skipped", "skipped", reason=reason, file_sha256=batch.file_sha256, **ids)
         log.info("Skipping %s: %s", drop.data_file, reason)
         return IngestResult(batch_id, "skipped", batch.rows_staged or 0, reason)
 
     with tempfile.TemporaryDirectory(prefix="crosswalk-in-") as tmp:  # mode 0700; removed even on failure
-        local = Path(tmp) / safe_name(drop.data_file)
+        received = Path(tmp) / safe_name(drop.data_file)
+        plain = Path(tmp) / "plaintext.csv"
         try:
+            signer = sshsig.verify(io.BytesIO(manifest_raw), signature_raw, job.partner.signing_keys)
             manifest = _check_manifest(job, manifest_raw, drop)
             ids["file_sha256"] = manifest.sha256
-            with local.open("wb") as dst:
-                digest = remote.download_verified(
-                    job.sftp,
-                    posixpath.join(paths.outbox, drop.data_file),
-                    dst,
-                    manifest.size,
-                    manifest.sha256,
-                )
+            with received.open("wb") as dst:
+                digest = remote.download_verified(job.sftp, outbox(drop.data_file), dst, manifest.size, manifest.sha256)
             ledger.update_batch_file(job.engine, batch_id, digest.sha256, digest.size)
             job.audit.emit(
                 "file.received",
                 "succeeded",
                 file_size=digest.size,
                 **ids,
-                detail={"manifest_sha256": manifest_sha, "schema_id": manifest.schema_id},
+                detail={
+                    "manifest_sha256": manifest_sha,
+                    "schema_id": manifest.schema_id,
+                    "signed_by": signer,
+                    "encryption": manifest.encryption,
+                },
             )
-            # Seam: signature verification and decryption of the payload go here, before parsing.
-            rows = _validate(job, local, manifest)
+            _decrypt(job, received, plain, manifest)
+            rows = _validate(job, plain, manifest)
             # Seam: identifier matching of the staged batch runs after this step.
-            staged = _stage(job, local, batch_id, rows)
+            staged = _stage(job, plain, batch_id, rows)
         except DropRejected as exc:
-            _quarantine(job, drop, batch_id, manifest_raw, local if local.exists() else None, exc)
+            _quarantine(job, drop, batch_id, manifest_raw, signature_raw, received, exc)
             job.audit.emit("drop.quarantined", "quarantined", reason=exc.reason, **ids, detail={"code": exc.code})
             log.warning("QUARANTINED %s (%s): %s", drop.data_file, exc.code, exc.reason)
             raise
@@ -191,14 +216,30 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
         rows_in=rows,
         rows_out=staged,
         **ids,
-        detail={"table": job.feed.target.table},
+        detail={"table": job.feed.target.table, "plaintext_sha256": manifest.plaintext_sha256},
     )
     log.info("Staged %s as %s: %d rows into %s", drop.data_file, batch_id, staged, job.feed.target.table)
     return IngestResult(batch_id, "staged", staged)
 
 
+def _decrypt(job: InboundJob, received: Path, plain: Path, manifest: Manifest) -> None:
+    """Decrypt into the private work dir and check the plaintext against the manifest."""
+    if not job.identities:
+        raise DecryptFailed("no current age identity is configured for us; cannot decrypt")
+    age.decrypt_file(received, plain, job.identities)
+    d = file_digest(plain)
+    if d.size != manifest.plaintext_size or d.sha256 != manifest.plaintext_sha256:
+        plain.unlink()
+        raise ChecksumMismatch(
+            f"{manifest.file_name}: decrypted content has sha256 {d.sha256} ({d.size} bytes), manifest says"
+            f" {manifest.plaintext_sha256} ({manifest.plaintext_size} bytes)"
+        )
+
+
 def _check_manifest(job: InboundJob, raw: bytes, drop: Drop) -> Manifest:
     manifest = parse_manifest(raw, drop.manifest_file)
+    if manifest.sender != job.partner.code:
+        raise ManifestInvalid(f"{drop.manifest_file}: sender is {manifest.sender!r}, expected {job.partner.code!r}")
     if manifest.feed != job.feed.id:
         raise ManifestInvalid(f"{drop.manifest_file}: feed is {manifest.feed!r}, expected {job.feed.id!r}")
     if manifest.schema_id != job.feed.schema_id:
@@ -209,6 +250,7 @@ def _check_manifest(job: InboundJob, raw: bytes, drop: Drop) -> Manifest:
 
 
 def _validate(job: InboundJob, local: Path, manifest: Manifest) -> int:
+    """Validate the decrypted extract against the feed's table schema and the manifest's row count."""
     with local.open("rb") as f:
         report = validate_csv(f, job.schema)
     if not report.ok:
@@ -233,6 +275,7 @@ def reason_text(batch_id: str, drop: Drop, exc: DropRejected) -> str:
         f"reason: {exc.code}: {exc.reason}\n"
         f"data file: {drop.data_file}\n"
         f"manifest: {drop.manifest_file}\n"
+        f"signature: {drop.signature_file}\n"
         f"batch: {batch_id}\n"
         f"when: {datetime.now(UTC).isoformat(timespec='seconds')}\n"
         f"Your original in the outbox has not been changed. Fix the problem and drop a corrected file.\n"
@@ -240,15 +283,33 @@ def reason_text(batch_id: str, drop: Drop, exc: DropRejected) -> str:
 
 
 def _quarantine(
-    job: InboundJob, drop: Drop, batch_id: str, manifest_raw: bytes, local: Path | None, exc: DropRejected
+    job: InboundJob,
+    drop: Drop,
+    batch_id: str,
+    manifest_raw: bytes,
+    signature_raw: bytes,
+    received: Path,
+    exc: DropRejected,
 ) -> None:
-    """Copy the drop as received into ``quarantine/<batch_id>/`` with ``REASON.txt``; mark the ledger."""
-    folder = posixpath.join(job.partner.sftp.paths.quarantine, batch_id)
-    remote.ensure_dir(job.sftp, job.partner.sftp.paths.quarantine)
+    """Copy the drop as received (still encrypted) to ``quarantine/<batch_id>/`` with ``REASON.txt``,
+    tell the partner in its inbox, and mark the ledger. Plaintext never goes to SFTP."""
+    paths = job.partner.sftp.paths
+    folder = posixpath.join(paths.quarantine, batch_id)
+    remote.ensure_dir(job.sftp, paths.quarantine)
     remote.ensure_dir(job.sftp, folder)
-    if local is not None and local.stat().st_size > 0:
-        remote.upload_atomic(job.sftp, local, posixpath.join(folder, safe_name(drop.data_file)))
-    remote.upload_atomic(job.sftp, io.BytesIO(manifest_raw), posixpath.join(folder, safe_name(drop.manifest_file)))
+    source = posixpath.join(paths.outbox, drop.data_file)
+    if remote.stat_file(job.sftp, source) is not None:  # else the manifest named a file that is not there
+        if not received.exists():
+            # Rejected before download (a bad signature): fetch it as it is, for the record; never decrypted.
+            with received.open("wb") as f, job.sftp.open(source, "rb") as src:
+                copy_hashing(src, f)
+        remote.upload_atomic(job.sftp, received, posixpath.join(folder, safe_name(drop.data_file)))
+    for name, raw in ((drop.manifest_file, manifest_raw), (drop.signature_file, signature_raw)):
+        remote.upload_atomic(job.sftp, io.BytesIO(raw), posixpath.join(folder, safe_name(name)))
     reason = reason_text(batch_id, drop, exc).encode()
     remote.upload_atomic(job.sftp, io.BytesIO(reason), posixpath.join(folder, "REASON.txt"))
+    # Feedback for a partner with little IT: what was wrong, in its inbox, without personal data.
+    remote.upload_atomic(
+        job.sftp, io.BytesIO(reason), posixpath.join(paths.inbox, f"crosswalk-feedback_{batch_id}.txt")
+    )
     ledger.quarantine_batch(job.engine, batch_id, f"{exc.code}: {exc.reason}")

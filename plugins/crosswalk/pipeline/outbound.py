@@ -1,4 +1,4 @@
-"""Outbound: build an extract from a staged batch, pass it through the egress gate, deliver it.
+"""Outbound: build an extract from a staged batch, gate it, encrypt and sign it, deliver it.
 
 :func:`deliver_batch` reads as the list of steps. Delivery is idempotent: the file name is
 derived from the source batch, the delivery ledger records completion, and a file already in
@@ -15,17 +15,29 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import paramiko
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
 from crosswalk.agreements.egress import plan_egress
 from crosswalk.audit import AuditLog
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import OutboundFeed
+from crosswalk.crypto import age, sshsig
+from crosswalk.errors import DropRejected, EgressRefused
 from crosswalk.hashing import file_digest
-from crosswalk.manifest import manifest_name, new_manifest
+from crosswalk.manifest import (
+    ENCRYPTED_SUFFIX,
+    MAX_MANIFEST_BYTES,
+    Manifest,
+    manifest_for_drop,
+    manifest_name,
+    parse_manifest,
+    signature_name,
+)
 from crosswalk.staging import ledger
 from crosswalk.staging.store import iter_staged
 from crosswalk.transfer import remote
@@ -49,6 +61,7 @@ class OutboundJob:
     audit: AuditLog
     cfg: ProjectConfig
     feed: OutboundFeed
+    signing_key: Ed25519PrivateKey  # ours, from the secrets backend
 
 
 def pending_batches(engine: Engine, feed: OutboundFeed) -> list[str]:
@@ -83,18 +96,22 @@ def write_csv(rows_chunks, columns: list[str], dst: Path) -> int:
 
 
 def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
-    """Build → gate → write → upload (data, then manifest) → record."""
+    """Gate → build → encrypt → sign → upload (data, manifest, signature last) → record."""
     feed, cfg = job.feed, job.cfg
     partner = cfg.partners[feed.partner]
     source = cfg.inbound(feed.source_feed)
     schema = cfg.schemas[source.schema_id]
     agreement = cfg.agreements[feed.agreement]
     delivery_id = ledger.delivery_id_for(feed.id, source_batch_id)
-    file_name = f"{feed.file_prefix}_{source_batch_id.rsplit('-', 1)[-1]}.csv"
+    extract = f"{feed.file_prefix}_{source_batch_id.rsplit('-', 1)[-1]}.csv"
+    file_name = extract + ENCRYPTED_SUFFIX[partner.encryption.method]
     ids = {"feed_id": feed.id, "partner": partner.code, "batch_id": source_batch_id, "file_name": file_name}
 
     # The gate runs before anything is built or written: a refusal leaves nothing behind.
     plan = plan_egress(agreement, schema.id, partner.code, schema.field_names)
+    recipients = partner.encryption.current_recipients(date.today())
+    if not recipients:
+        raise EgressRefused(f"{partner.code} has no age recipient valid today; nothing can be encrypted to it")
     existing = ledger.get_delivery(job.engine, delivery_id)
     if existing is not None and existing.status == ledger.DELIVERED:
         reason = f"already delivered as {existing.file_name}"
@@ -117,45 +134,46 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
         job.audit.run.run_id or "",
     )
 
-    inbox = partner.sftp.paths.inbox
-    target = posixpath.join(inbox, file_name)
-    with tempfile.TemporaryDirectory(prefix="crosswalk-out-") as tmp:
-        local = Path(tmp) / file_name
-        rows = write_csv(iter_staged(job.engine, source.target.table, source_batch_id, plan.kept), plan.kept, local)
-        digest = file_digest(local)
-        manifest = new_manifest(
-            feed=feed.id,
-            schema_id=schema.id,
-            file_name=file_name,
-            sha256=digest.sha256,
-            size=digest.size,
-            rows=rows,
-            sender=cfg.settings.operator.code,
-            agreement_id=plan.agreement_id,
-            agreement_version=plan.agreement_version,
-            level=plan.level,
-            fields=plan.kept,
-        )
-        # Seam: encryption to the partner's recipients and signing of the manifest go here.
-        already = remote.remote_digest(job.sftp, target)
-        if already is not None and already.sha256 == digest.sha256:
-            log.info("%s is already in place with the same sha256; not sending it again", file_name)
+    inbox = partial(posixpath.join, partner.sftp.paths.inbox)
+    with tempfile.TemporaryDirectory(prefix="crosswalk-out-") as tmp:  # plaintext stays in here
+        plain, encrypted = Path(tmp) / extract, Path(tmp) / file_name
+        rows = write_csv(iter_staged(job.engine, source.target.table, source_batch_id, plan.kept), plan.kept, plain)
+        plain_digest = file_digest(plain)
+        manifest = _already_delivered(job, inbox(file_name), plain_digest.sha256)
+        if manifest is None:
+            age.encrypt_file(plain, encrypted, recipients)
+            manifest = manifest_for_drop(
+                plain,
+                encrypted,
+                feed=feed.id,
+                schema_id=schema.id,
+                sender=cfg.settings.operator.code,
+                recipients=recipients,
+                agreement_id=plan.agreement_id,
+                agreement_version=plan.agreement_version,
+                level=plan.level,
+                fields=plan.kept,
+            )
+            manifest_raw = manifest.to_json()
+            signature = sshsig.sign(io.BytesIO(manifest_raw), job.signing_key).encode()
+            remote.upload_atomic(job.sftp, encrypted, inbox(file_name))
+            remote.upload_atomic(job.sftp, io.BytesIO(manifest_raw), inbox(manifest_name(file_name)))
+            remote.upload_atomic(job.sftp, io.BytesIO(signature), inbox(signature_name(manifest_name(file_name))))
         else:
-            remote.upload_atomic(job.sftp, local, target)
-        remote.upload_atomic(job.sftp, io.BytesIO(manifest.to_json()), posixpath.join(inbox, manifest_name(file_name)))
+            log.info("%s is already complete in %s's inbox; not sending it again", file_name, partner.code)
     ledger.complete_delivery(
         job.engine,
         delivery_id,
-        file_sha256=digest.sha256,
-        file_size=digest.size,
+        file_sha256=manifest.sha256,
+        file_size=manifest.size,
         rows_out=rows,
         fields_sent=plan.kept,
     )
     job.audit.emit(
         "file.delivered",
         "succeeded",
-        file_sha256=digest.sha256,
-        file_size=digest.size,
+        file_sha256=manifest.sha256,
+        file_size=manifest.size,
         rows_out=rows,
         **ids,
         detail={
@@ -164,17 +182,38 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
             "level": plan.level,
             "fields_sent": plan.kept,
             "fields_removed": plan.removed,
+            "plaintext_sha256": plain_digest.sha256,
+            "recipients": recipients,
         },
     )
     log.info(
-        "Delivered %s to %s%s: %d rows, %d fields (%d removed by agreement %s level %d)",
+        "Delivered %s to %s%s: %d rows, %d fields (%d removed by agreement %s level %d), encrypted to %d key(s)",
         file_name,
         partner.code,
-        inbox,
+        partner.sftp.paths.inbox,
         rows,
         len(plan.kept),
         len(plan.removed),
         plan.agreement_id,
         plan.level,
+        len(recipients),
     )
     return DeliveryResult(delivery_id, "delivered", file_name, rows, tuple(plan.kept))
+
+
+def _already_delivered(job: OutboundJob, remote_path: str, plaintext_sha256: str) -> Manifest | None:
+    """The manifest of a complete earlier delivery of the same content, if one is in place."""
+    sig_path = signature_name(manifest_name(remote_path))
+    if remote.stat_file(job.sftp, sig_path) is None:
+        return None  # never completed: data and manifest (if any) are replaced
+    try:
+        manifest = parse_manifest(
+            remote.read_small(job.sftp, manifest_name(remote_path), MAX_MANIFEST_BYTES),
+            posixpath.basename(manifest_name(remote_path)),
+        )
+    except DropRejected:
+        return None
+    if manifest.plaintext_sha256 != plaintext_sha256:
+        return None
+    found = remote.remote_digest(job.sftp, remote_path)
+    return manifest if found is not None and found.sha256 == manifest.sha256 else None

@@ -46,13 +46,15 @@ def read_small(sftp: paramiko.SFTPClient, path: str, limit: int) -> bytes:
 
 
 def download_verified(sftp: paramiko.SFTPClient, remote_path: str, dst: IO[bytes], size: int, sha256: str) -> Digest:
-    """Stream ``remote_path`` into ``dst``, checking its size and sha256 against the manifest."""
+    """Stream ``remote_path`` into ``dst``, checking its size and sha256 against the manifest.
+
+    A file of the wrong size is still fetched (streaming) before it is refused, so the quarantine
+    holds exactly what the partner sent.
+    """
     name = posixpath.basename(remote_path)
     attrs = stat_file(sftp, remote_path)
     if attrs is None:
         raise MissingDataFile(f"{name}: named by its manifest but not found")
-    if attrs.st_size != size:
-        raise SizeMismatch(f"{name}: size is {attrs.st_size} bytes, manifest says {size}")
     try:
         with sftp.open(remote_path, "rb") as src:
             src.prefetch(attrs.st_size)
@@ -60,7 +62,7 @@ def download_verified(sftp: paramiko.SFTPClient, remote_path: str, dst: IO[bytes
     except (OSError, paramiko.SSHException) as exc:
         raise TransferError(f"{name}: download failed: {exc}") from exc
     if digest.size != size:
-        raise SizeMismatch(f"{name}: received {digest.size} bytes, manifest says {size}")
+        raise SizeMismatch(f"{name}: size is {digest.size} bytes, manifest says {size}")
     if digest.sha256 != sha256:
         raise ChecksumMismatch(f"{name}: sha256 is {digest.sha256}, manifest says {sha256}")
     return digest

@@ -1,0 +1,44 @@
+"""Our secret keys, read from an Airflow connection's fields (so from the secrets backend).
+
+Age identities live in the connection's extra as ``{"identities": [{"key": "AGE-SECRET-KEY-1…",
+"valid_from": "2026-01-01", "valid_until": "2027-01-31"}, …]}`` (or a single identity as the
+connection's password). Several may be current at once during a rotation; decryption tries each.
+The signing key is an OpenSSH Ed25519 private key in extra ``private_key`` (or the password).
+Nothing here logs or returns a secret in text form.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from crosswalk.crypto import age, sshsig
+from crosswalk.errors import ConfigError
+
+
+def current_identities(extra: dict[str, Any], password: str | None, today: date, conn_id: str) -> list[age.Identity]:
+    entries = extra.get("identities") or ([{"key": password}] if password else [])
+    out = []
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict) or "key" not in e:
+            raise ConfigError(f"connection {conn_id}", f"extra.identities[{i}]", "each entry needs a 'key'")
+        start = date.fromisoformat(e["valid_from"]) if e.get("valid_from") else None
+        end = date.fromisoformat(e["valid_until"]) if e.get("valid_until") else None
+        if (start is None or start <= today) and (end is None or today <= end):
+            try:
+                out.append(age.Identity.parse(e["key"]))
+            except ValueError as exc:
+                raise ConfigError(f"connection {conn_id}", f"extra.identities[{i}]", "not an age identity") from exc
+    return out
+
+
+def signing_key(extra: dict[str, Any], password: str | None, conn_id: str) -> Ed25519PrivateKey:
+    pem = extra.get("private_key") or password
+    if not pem:
+        raise ConfigError(f"connection {conn_id}", "extra.private_key", "no signing key")
+    try:
+        return sshsig.load_private_key(pem)
+    except ValueError as exc:
+        raise ConfigError(f"connection {conn_id}", "extra.private_key", "not an OpenSSH Ed25519 private key") from exc
