@@ -120,6 +120,18 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_manifest(args: argparse.Namespace) -> int:
+    from crosswalk.manifest import manifest_for_drop, manifest_name
+
+    m = manifest_for_drop(
+        args.plain, args.encrypted, feed=args.feed, schema_id=args.schema, sender=args.sender, recipients=args.recipient
+    )
+    out = Path(manifest_name(args.encrypted))
+    out.write_bytes(m.to_json())
+    print(f"Wrote {out}: {m.rows} rows, plaintext sha256 {m.plaintext_sha256[:16]}…, file sha256 {m.sha256[:16]}…")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crosswalk", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -164,6 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("-n", "--namespace", default="crosswalk-manifest")
     verify.add_argument("input")
     verify.set_defaults(func=_cmd_verify)
+
+    man = sub.add_parser("manifest", help="write the manifest for an encrypted extract (what a partner drops)")
+    man.add_argument("--feed", required=True)
+    man.add_argument("--schema", required=True, help="table schema id, e.g. social_care_client")
+    man.add_argument("--sender", required=True, help="your organisation code, e.g. northshire-council")
+    man.add_argument("-r", "--recipient", action="append", required=True, help="age recipient it was encrypted to")
+    man.add_argument("plain", help="the extract before encryption (to count rows and hash)")
+    man.add_argument("encrypted", help="the .age file you will upload")
+    man.set_defaults(func=_cmd_manifest)
 
     demo = sub.add_parser("demo", help="run the embedded end-to-end demo (two local SFTP servers, SQLite)")
     demo.add_argument("--workdir", default=".demo", help="where the demo keeps its servers, keys and database")
