@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint check lock clean
+.PHONY: install demo test lint check lock clean bench-transfer
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: install
 
 check: install
 	$(BIN)/crosswalk check
+
+## Transfer benchmark: 1 GiB both ways, ours vs age + OpenSSH sftp (needs root and the age CLI).
+bench-transfer: install
+	$(BIN)/python bench/transfer.py --mib 1024 --runs 3
 
 ## Regenerate the lock files from the current venv (after a deliberate upgrade).
 lock:

@@ -113,15 +113,28 @@ def count_csv_rows(path) -> int:
 
 
 def manifest_for_drop(
-    plain, encrypted, *, feed: str, schema_id: str, sender: str, recipients: list[str], **extra
+    plain,
+    encrypted,
+    *,
+    feed: str,
+    schema_id: str,
+    sender: str,
+    recipients: list[str],
+    rows: int | None = None,
+    plain_digest=None,
+    **extra,
 ) -> Manifest:
-    """The manifest for an encrypted extract, from both files on disk (used by us and by partners' tools)."""
+    """The manifest for an encrypted extract (used by us and by partners' tools).
+
+    Pass ``rows`` and ``plain_digest`` when already known (as the outbound pipeline does) to skip
+    re-reading the plaintext; otherwise they are computed from the file.
+    """
     from pathlib import Path
 
     from crosswalk.hashing import file_digest
 
     p, e = Path(plain), Path(encrypted)
-    pd, ed = file_digest(p), file_digest(e)
+    pd, ed = plain_digest or file_digest(p), file_digest(e)
     return new_manifest(
         feed=feed,
         schema_id=schema_id,
@@ -133,6 +146,6 @@ def manifest_for_drop(
         recipients=recipients,
         plaintext_sha256=pd.sha256,
         plaintext_size=pd.size,
-        rows=count_csv_rows(p),
+        rows=count_csv_rows(p) if rows is None else rows,
         **extra,
     )

@@ -149,6 +149,8 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
                 schema_id=schema.id,
                 sender=cfg.settings.operator.code,
                 recipients=recipients,
+                rows=rows,
+                plain_digest=plain_digest,
                 agreement_id=plan.agreement_id,
                 agreement_version=plan.agreement_version,
                 level=plan.level,

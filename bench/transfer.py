@@ -1,0 +1,202 @@
+"""Transfer benchmark: Crosswalk's route against the OpenSSH route a partner would use by hand.
+
+    sudo .venv/bin/python bench/transfer.py [--mib 1024] [--runs 3]      (or: make bench-transfer)
+
+Both routes move the same file through the same local OpenSSH sshd (chrooted SFTP user, as in
+the tests), with the same cipher (aes128-gcm):
+
+- ours, up:     age-encrypt (crosswalk.crypto.age) + sign the manifest + upload (crosswalk.transfer.engine)
+- ours, down:   download (engine, resumable) + sha256 check + age-decrypt
+- OpenSSH, up:  `age -e` + `sftp put`
+- OpenSSH, down: `sftp get` + `age -d`
+
+Each step runs in its own process so peak RSS is measured per route (max over its processes).
+Prints MB/s (MiB moved / wall seconds) and peak RSS, median of the runs, and our/OpenSSH ratios.
+Needs root (for the chrooted sshd) and the `age` CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.sshd import start_sshd  # noqa: E402
+
+CIPHER = "aes128-gcm@openssh.com"
+
+OURS_UP = """
+import io, sys
+from pathlib import Path
+from crosswalk.crypto import age, sshsig
+from crosswalk.manifest import manifest_for_drop
+from crosswalk.transfer import engine
+host, port, user, host_key, key_file, recipient, plain, work, rows = sys.argv[1:]
+plain, work = Path(plain), Path(work)
+enc = work / (plain.name + ".age")
+age.encrypt_file(plain, enc, [recipient])
+m = manifest_for_drop(plain, enc, feed="bench", schema_id="bench", sender="bench", recipients=[recipient],
+                      rows=int(rows)).to_json()  # the outbound pipeline knows its row count
+sig = sshsig.sign(io.BytesIO(m), sshsig.load_private_key(Path(key_file).read_bytes()))
+(work / "m.json").write_bytes(m); (work / "m.json.sig").write_text(sig)
+ep = engine.Endpoint(host, int(port), user, (host_key,), Path(key_file).read_text())
+t = engine.Tuning(encryption_algs=("aes128-gcm@openssh.com",))
+engine.upload(ep, enc, "/inbox/" + enc.name, t)
+engine.upload(ep, work / "m.json", "/inbox/" + enc.name + ".manifest.json", t)
+engine.upload(ep, work / "m.json.sig", "/inbox/" + enc.name + ".manifest.json.sig", t)
+enc.unlink()
+"""
+
+OURS_DOWN = """
+import sys
+from pathlib import Path
+from crosswalk.crypto import age
+from crosswalk.hashing import file_digest
+from crosswalk.transfer import engine
+host, port, user, host_key, key_file, identity, remote, expect_sha, work = sys.argv[1:]
+work = Path(work)
+ep = engine.Endpoint(host, int(port), user, (host_key,), Path(key_file).read_text())
+got = work / "dl.age"
+engine.download(ep, remote, got, engine.Tuning(encryption_algs=("aes128-gcm@openssh.com",)))
+assert file_digest(got).sha256 == expect_sha, "ciphertext sha256 mismatch"
+age.decrypt_file(got, work / "dl.plain", age.parse_identities(identity))
+got.unlink(); (work / "dl.plain").unlink()
+"""
+
+
+def _run(cmd: list[str], **kw) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one process."""
+    start = time.perf_counter()
+    p = subprocess.Popen(cmd, **kw)
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd[:3])} … exit {p.returncode}")
+    return time.perf_counter() - start, usage.ru_maxrss * 1024
+
+
+def _route(steps) -> tuple[float, int]:
+    total, peak = 0.0, 0
+    for cmd, kw in steps:
+        s, rss = _run(cmd, **kw)
+        total, peak = total + s, max(peak, rss)
+    return total, peak
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mib", type=int, default=1024)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    py = sys.executable
+    from crosswalk.crypto import age
+    from crosswalk.hashing import file_digest
+
+    srv = start_sshd(["bench"])
+    try:
+        u = srv.users["bench"]
+        ours = age.Identity.generate()
+        with tempfile.TemporaryDirectory(prefix="crosswalk-bench-", dir="/var/tmp") as tmp:
+            work = Path(tmp)
+            plain = work / "extract.csv"
+            # An incompressible one-column CSV: base64 lines of random bytes, 1 MiB per block.
+            raw = base64.b64encode(os.urandom(786_432))
+            block = b"value\n" + b"\n".join(raw[i : i + 76] for i in range(0, len(raw), 76))[: (1 << 20) - 7] + b"\n"
+            body = block.split(b"\n", 1)[1]
+            rows = (block.count(b"\n") - 1) + (args.mib - 1) * body.count(b"\n")
+            with plain.open("wb") as f:
+                f.write(block)
+                for _ in range(args.mib - 1):
+                    f.write(body[:-1][::-1] + b"\n")
+            (work / "id.txt").write_text(age.identity_file_text(ours))
+            sftp = [
+                "sftp",
+                "-q",
+                "-b",
+                "-",
+                "-i",
+                str(u.key),
+                "-P",
+                str(srv.port),
+                "-o",
+                f"Ciphers={CIPHER}",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                f"UserKnownHostsFile={srv.known_hosts}",
+                f"{u.name}@127.0.0.1",
+            ]
+            conn = ["127.0.0.1", str(srv.port), u.name, srv.host_key_pub, str(u.key)]
+            results: dict[str, list[tuple[float, int]]] = {
+                k: [] for k in ("ours up", "ssh up", "ours down", "ssh down")
+            }
+            for run in range(args.runs):
+                results["ours up"].append(
+                    _route([([py, "-c", OURS_UP, *conn, ours.recipient, str(plain), tmp, str(rows)], {})])
+                )
+                remote = "/inbox/" + plain.name + ".age"
+                sha = file_digest(u.root / "inbox" / (plain.name + ".age")).sha256
+                results["ours down"].append(
+                    _route([([py, "-c", OURS_DOWN, *conn, age.identity_file_text(ours), remote, sha, tmp], {})])
+                )
+                ct = work / "cli.age"
+                put = f"put {ct} /inbox/cli.age\n"
+                results["ssh up"].append(
+                    _route(
+                        [
+                            (["age", "-e", "-r", ours.recipient, "-o", str(ct), str(plain)], {}),
+                            (sftp, {"stdin": _pipe(put)}),
+                        ]
+                    )
+                )
+                ct.unlink()
+                results["ssh down"].append(
+                    _route(
+                        [
+                            (sftp, {"stdin": _pipe(f"get /inbox/cli.age {ct}\n")}),
+                            (["age", "-d", "-i", str(work / "id.txt"), "-o", str(work / "cli.plain"), str(ct)], {}),
+                        ]
+                    )
+                )
+                ct.unlink()
+                (work / "cli.plain").unlink()
+                for p in (u.root / "inbox").iterdir():
+                    p.unlink()
+                print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
+    finally:
+        srv.stop()
+
+    def med(key):
+        secs = statistics.median(s for s, _ in results[key])
+        rss = statistics.median(r for _, r in results[key])
+        return args.mib / secs, rss / 2**20
+
+    print(f"\n{args.mib} MiB, cipher {CIPHER}, median of {args.runs}, local OpenSSH sshd\n")
+    print(f"{'direction':<10} {'route':<40} {'MB/s':>8} {'peak RSS MB':>12}")
+    for d in ("up", "down"):
+        o, s = med(f"ours {d}"), med(f"ssh {d}")
+        what = "encrypt + sign + upload" if d == "up" else "download + verify + decrypt"
+        cli = "age -e + sftp put" if d == "up" else "sftp get + age -d"
+        print(f"{d:<10} {'crosswalk: ' + what:<40} {o[0]:>8.0f} {o[1]:>12.0f}")
+        print(f"{'':<10} {'openssh:   ' + cli:<40} {s[0]:>8.0f} {s[1]:>12.0f}")
+        print(f"{'':<10} {'ratio crosswalk / openssh':<40} {o[0] / s[0]:>8.2f}")
+
+
+def _pipe(text: str):
+    r, w = os.pipe()
+    os.write(w, text.encode())
+    os.close(w)
+    return r
+
+
+if __name__ == "__main__":
+    main()
