@@ -1,0 +1,126 @@
+"""OpenPGP for partners who already exchange files with GnuPG (HMRC, the UK Data Archive, …).
+
+Drives the ``gpg`` binary (Debian's ``gnupg``): the reference implementation partners run, and a
+separate process that streams file to file, so memory stays flat. Each operation gets its own
+throwaway keyring (a 0700 temporary GNUPGHOME, removed afterwards, agent stopped) holding only
+the keys passed in: nothing depends on, or leaks into, a user's keyring.
+
+- Compression is off (``--compress-algo none``): default compression costs ~8x on data that
+  does not compress, and compressing before encrypting buys nothing for CSV that is then hashed.
+- We sign what we encrypt, and require a valid signature by a pinned key on what we decrypt.
+- Output goes to ``<dst>.part`` and is renamed into place only on success; on any failure it
+  is deleted, so no partial plaintext is left on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from crosswalk.errors import DecryptFailed, SignatureInvalid, UnknownSigner
+
+GPG = shutil.which("gpg") or "/usr/bin/gpg"
+
+
+class GpgError(DecryptFailed):
+    """gpg refused: tampering, truncation, a wrong key, or a malformed file."""
+
+
+@contextlib.contextmanager
+def _keyring(*armored_keys: str) -> Iterator[tuple[Path, list[str]]]:
+    """A private keyring holding only ``armored_keys``; yields its home and their fingerprints, in order."""
+    home = Path(tempfile.mkdtemp(prefix="crosswalk-gnupg-"))  # mode 0700
+    try:
+        fingerprints = []
+        for key in armored_keys:
+            before = set(_fingerprints(home))
+            _gpg(home, ["--import"], input=key.encode())
+            fingerprints += [f for f in _fingerprints(home) if f not in before]
+        yield home, fingerprints
+    finally:
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, check=False)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _gpg(home: Path, args: list[str], input: bytes | None = None) -> subprocess.CompletedProcess:
+    cmd = [
+        GPG,
+        "--homedir",
+        str(home),
+        "--batch",
+        "--yes",
+        "--no-tty",
+        "--pinentry-mode",
+        "loopback",
+        "--passphrase",
+        "",
+        "--trust-model",
+        "always",
+        "--status-fd",
+        "1",
+        *args,
+    ]
+    return subprocess.run(cmd, input=input, capture_output=True, check=False)
+
+
+def _fingerprints(home: Path) -> list[str]:
+    out = _gpg(home, ["--with-colons", "--list-keys"]).stdout.decode()
+    lines = out.splitlines()
+    # The 'fpr' record right after each 'pub' record is the primary key's fingerprint.
+    return [lines[i + 1].split(":")[9] for i, ln in enumerate(lines[:-1]) if ln.startswith("pub:")]
+
+
+def _status(proc: subprocess.CompletedProcess) -> list[list[str]]:
+    return [ln.split()[1:] for ln in proc.stdout.decode(errors="replace").splitlines() if ln.startswith("[GNUPG:] ")]
+
+
+def encrypt_file(src: Path, dst: Path, recipient_keys: list[str], signing_key: str) -> None:
+    """Sign with ``signing_key`` (armored secret key) and encrypt to every armored public key."""
+    with _keyring(signing_key, *recipient_keys) as (home, fprs):
+        signer, recipients = fprs[0], fprs[1:]
+        part = dst.with_name(dst.name + ".part")
+        args = ["--compress-algo", "none", "--local-user", signer, "--output", str(part)]
+        for r in recipients:
+            args += ["--recipient", r]
+        proc = _gpg(home, [*args, "--sign", "--encrypt", str(src)])
+        if proc.returncode != 0:
+            part.unlink(missing_ok=True)
+            raise GpgError(f"gpg could not encrypt {src.name} (exit {proc.returncode})")
+        os.replace(part, dst)
+
+
+def decrypt_file(src: Path, dst: Path, secret_keys: list[str], signer_keys: list[str]) -> str:
+    """Decrypt with any of ``secret_keys``; require a valid signature by one of ``signer_keys``.
+
+    Returns the signer's fingerprint. Raises :class:`GpgError` or :class:`UnknownSigner`.
+    """
+    with _keyring(*signer_keys) as (_, pinned):
+        pass  # fingerprints of the pinned signers, computed in isolation
+    with _keyring(*secret_keys, *signer_keys) as (home, _):
+        part = dst.with_name(dst.name + ".part")
+        proc = _gpg(home, ["--output", str(part), "--decrypt", str(src)])
+        status = _status(proc)
+        try:
+            codes = {s[0] for s in status if s}
+            if "DECRYPTION_OKAY" not in codes or "DECRYPTION_FAILED" in codes:
+                why = "no key of ours can open it" if "NO_SECKEY" in codes else "altered, truncated or malformed"
+                raise GpgError(f"{src.name}: OpenPGP decryption failed ({why})")
+            if "BADSIG" in codes:
+                raise SignatureInvalid(f"{src.name}: OpenPGP signature does not match the content")
+            valid = [s[1] for s in status if s and s[0] == "VALIDSIG"]
+            primary = [s[-1] for s in status if s and s[0] == "VALIDSIG" and len(s) >= 10]
+            signer = next((f for f in valid + primary if f in pinned), None)
+            if signer is None:
+                raise UnknownSigner(f"{src.name}: not signed by a pinned OpenPGP key of the sender")
+            if proc.returncode != 0:
+                raise GpgError(f"{src.name}: gpg reported a problem (exit {proc.returncode})")
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        os.replace(part, dst)
+        return signer
