@@ -23,7 +23,7 @@ from crosswalk.errors import ManifestInvalid
 
 MANIFEST_SUFFIX = ".manifest.json"
 SIGNATURE_SUFFIX = ".sig"
-ENCRYPTED_SUFFIX = {"age": ".age"}
+ENCRYPTED_SUFFIX = {"age": ".age", "openpgp": ".gpg"}
 MANIFEST_VERSION = 1
 MAX_MANIFEST_BYTES = 64 * 1024
 
@@ -40,8 +40,10 @@ class Manifest(BaseModel):
     file_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     size: int = Field(ge=0)
-    encryption: Literal["age"]
-    recipients: list[str] = Field(min_length=1, description="The age recipients the file was encrypted to.")
+    encryption: Literal["age", "openpgp"]
+    recipients: list[str] = Field(
+        min_length=1, description="What the file was encrypted to: age recipients, or OpenPGP key fingerprints."
+    )
     # What it holds.
     plaintext_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     plaintext_size: int = Field(ge=0)
@@ -122,6 +124,7 @@ def manifest_for_drop(
     recipients: list[str],
     rows: int | None = None,
     plain_digest=None,
+    encryption: str = "age",
     **extra,
 ) -> Manifest:
     """The manifest for an encrypted extract (used by us and by partners' tools).
@@ -142,7 +145,7 @@ def manifest_for_drop(
         file_name=e.name,
         sha256=ed.sha256,
         size=ed.size,
-        encryption="age",
+        encryption=encryption,
         recipients=recipients,
         plaintext_sha256=pd.sha256,
         plaintext_size=pd.size,

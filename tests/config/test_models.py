@@ -88,6 +88,16 @@ BAD = {
         lambda d: d["sftp"]["paths"].update(inbox="inbox"),
         "sftp.paths.inbox: Value error, must be an absolute path",
     ),
+    "openpgp without keys": (
+        "partners/northshire-council.yaml",
+        lambda d: d.update(encryption={"method": "openpgp"}),
+        "encryption: Value error, method 'openpgp' needs at least one key in 'openpgp_keys'",
+    ),
+    "unsigned partner": (
+        "partners/northshire-council.yaml",
+        lambda d: d.update(signing_keys=[]),
+        "signing_keys: List should have at least 1 item",
+    ),
     "retries below two": ("crosswalk.yaml", lambda d: d.update(retries=1), "retries: Input should be greater"),
 }
 

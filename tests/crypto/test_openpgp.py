@@ -4,54 +4,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 
 import pytest
 
 from crosswalk.crypto import openpgp
 from crosswalk.errors import UnknownSigner
 from tests.support.env import require
+from tests.support.gpg import Party
 
 
 @pytest.fixture(scope="module")
 def gpg():
     require(None if shutil.which("gpg") else "GnuPG is not installed (apt-get install gnupg)")
-
-
-class Party:
-    """Someone with their own GnuPG home and key pair, using gpg directly as a partner would."""
-
-    def __init__(self, base, name):
-        self.home = base / name
-        self.home.mkdir(mode=0o700)
-        self._gpg("--quick-gen-key", f"{name} <{name}@example.invalid>", "future-default", "default", "never")
-        self.public = self._gpg("--armor", "--export").stdout.decode()
-        self.secret = self._gpg("--armor", "--export-secret-keys").stdout.decode()
-
-    def _gpg(self, *args, input=None):
-        return subprocess.run(
-            [
-                "gpg",
-                "--homedir",
-                str(self.home),
-                "--batch",
-                "--yes",
-                "--pinentry-mode",
-                "loopback",
-                "--passphrase",
-                "",
-                *args,
-            ],
-            input=input,
-            capture_output=True,
-            check=True,
-        )
-
-    def import_key(self, armored):
-        self._gpg("--import", input=armored.encode())
-
-    def close(self):
-        subprocess.run(["gpgconf", "--homedir", str(self.home), "--kill", "all"], capture_output=True)
 
 
 @pytest.fixture
@@ -68,7 +32,7 @@ def test_ours_decrypts_and_verifies_with_plain_gpg(tmp_path, parties):
     (tmp_path / "plain").write_bytes(data)
     openpgp.encrypt_file(tmp_path / "plain", tmp_path / "ct.gpg", [partner.public], us.secret)
     partner.import_key(us.public)
-    out = partner._gpg(
+    out = partner.gpg(
         "--status-fd",
         "1",
         "--trust-model",
@@ -88,7 +52,7 @@ def test_plain_gpg_sign_and_encrypt_decrypts_with_ours(tmp_path, parties):
     data = b"source_id,chi_number\nMOS1,0101011237\n" * 1000
     (tmp_path / "plain").write_bytes(data)
     partner.import_key(us.public)
-    partner._gpg(
+    partner.gpg(
         "--trust-model",
         "always",
         "--compress-algo",

@@ -124,11 +124,34 @@ class DatedKey(_Model):
         )
 
 
-class Encryption(_Model):
-    """How we encrypt what we send this partner (and what we expect from it)."""
+_PGP_PUBLIC = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
 
-    method: Literal["age"] = Field(description="'age' (age v1, X25519).")
-    recipients: list[DatedKey] = Field(min_length=1, description="The partner's age recipients (age1…).")
+
+class Encryption(_Model):
+    """How payloads to and from this partner are encrypted.
+
+    ``age`` (the default for flows where we provide the tooling) or ``openpgp`` for partners who
+    already exchange files with GnuPG. Either way the manifest carries an SSH signature.
+    """
+
+    method: Literal["age", "openpgp"] = Field(description="'age' (age v1, X25519) or 'openpgp' (GnuPG).")
+    recipients: list[DatedKey] = Field(default=[], description="age: the partner's age recipients (age1…).")
+    openpgp_keys: list[str] = Field(
+        default=[],
+        description="openpgp: the partner's ASCII-armored public keys; we encrypt to them and require their "
+        "signature on what the partner sends.",
+    )
+
+    @model_validator(mode="after")
+    def _keys_for_method(self) -> Encryption:
+        if self.method == "age" and not self.recipients:
+            raise ValueError("method 'age' needs at least one entry in 'recipients'")
+        if self.method == "openpgp":
+            if not self.openpgp_keys:
+                raise ValueError("method 'openpgp' needs at least one key in 'openpgp_keys'")
+            if any(not k.lstrip().startswith(_PGP_PUBLIC) for k in self.openpgp_keys):
+                raise ValueError(f"every 'openpgp_keys' entry must be an ASCII-armored public key ({_PGP_PUBLIC})")
+        return self
 
     def current_recipients(self, today: date) -> list[str]:
         return [k.key for k in self.recipients if k.current(today)]
@@ -269,6 +292,11 @@ class KeyConnections(_Model):
     )
     signing_key_conn_id: str = Field(
         description="Connection whose extra 'private_key' holds our Ed25519 SSH signing key (OpenSSH format)."
+    )
+    openpgp_key_conn_id: str | None = Field(
+        default=None,
+        description="Connection whose extra 'secret_key' holds our ASCII-armored OpenPGP secret key; needed "
+        "only when a partner uses method 'openpgp'.",
     )
 
 

@@ -79,6 +79,12 @@ def _status(proc: subprocess.CompletedProcess) -> list[list[str]]:
     return [ln.split()[1:] for ln in proc.stdout.decode(errors="replace").splitlines() if ln.startswith("[GNUPG:] ")]
 
 
+def fingerprints(*armored_keys: str) -> list[str]:
+    """The primary-key fingerprints of armored keys, in order (what a manifest records as recipients)."""
+    with _keyring(*armored_keys) as (_, fprs):
+        return fprs
+
+
 def encrypt_file(src: Path, dst: Path, recipient_keys: list[str], signing_key: str) -> None:
     """Sign with ``signing_key`` (armored secret key) and encrypt to every armored public key."""
     with _keyring(signing_key, *recipient_keys) as (home, fprs):

@@ -86,6 +86,18 @@ def signing_key(cfg: ProjectConfig):
     return load(conn.extra_dejson, conn.password, conn_id)
 
 
+def openpgp_secret(cfg: ProjectConfig) -> str | None:
+    """Our armored OpenPGP secret key, if this deployment has one (only OpenPGP partners need it)."""
+    conn_id = cfg.settings.keys.openpgp_key_conn_id
+    if conn_id is None:
+        return None
+    conn = connection(conn_id)
+    key = conn.extra_dejson.get("secret_key") or conn.password
+    if not key or "BEGIN PGP PRIVATE KEY BLOCK" not in key:
+        raise ConfigError(f"connection {conn_id}", "extra.secret_key", "not an ASCII-armored OpenPGP secret key")
+    return key
+
+
 def project_config() -> ProjectConfig:
     # Loaded per task (not cached): a run uses the configuration as it is when the task starts.
     return load_config()

@@ -12,6 +12,7 @@ from crosswalk.orchestration.resources import (
     age_identities,
     audited_task,
     engine_for,
+    openpgp_secret,
     prepare_database,
     project_config,
     run_context,
@@ -89,7 +90,7 @@ def ingest(feed_id: str, drop: dict, context: Any) -> dict:
         audited_task(audit, feed_id=feed_id, partner=feed.partner, file_name=drop["data_file"]),
         partner_sftp(cfg.partners[feed.partner]) as sftp,
     ):
-        job = InboundJob(sftp, audit.engine, audit, cfg, feed, age_identities(cfg))
+        job = InboundJob(sftp, audit.engine, audit, cfg, feed, age_identities(cfg), openpgp_secret(cfg))
         return asdict(ingest_drop(job, Drop(**drop)))
 
 
@@ -121,5 +122,7 @@ def deliver(feed_id: str, batch_id: str, context: Any) -> dict:
         audited_task(audit, feed_id=feed_id, partner=feed.partner, batch_id=batch_id),
         partner_sftp(cfg.partners[feed.partner]) as sftp,
     ):
-        result = deliver_batch(OutboundJob(sftp, audit.engine, audit, cfg, feed, signing_key(cfg)), batch_id)
+        result = deliver_batch(
+            OutboundJob(sftp, audit.engine, audit, cfg, feed, signing_key(cfg), openpgp_secret(cfg)), batch_id
+        )
     return {**asdict(result), "fields": list(result.fields)}

@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from crosswalk.audit import AuditLog
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import InboundFeed, Partner
-from crosswalk.crypto import age, sshsig
+from crosswalk.crypto import age, openpgp, sshsig
 from crosswalk.errors import (
     ChecksumMismatch,
     DecryptFailed,
@@ -136,6 +136,7 @@ class InboundJob:
     cfg: ProjectConfig
     feed: InboundFeed
     identities: list[age.Identity]  # our current age identities; decryption tries each
+    openpgp_secret: str | None = None  # our armored OpenPGP secret key, for partners on method 'openpgp'
 
     @property
     def partner(self) -> Partner:
@@ -224,9 +225,20 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
 
 def _decrypt(job: InboundJob, received: Path, plain: Path, manifest: Manifest) -> None:
     """Decrypt into the private work dir and check the plaintext against the manifest."""
-    if not job.identities:
-        raise DecryptFailed("no current age identity is configured for us; cannot decrypt")
-    age.decrypt_file(received, plain, job.identities)
+    enc = job.partner.encryption
+    if manifest.encryption != enc.method:
+        raise ManifestInvalid(
+            f"{manifest.file_name}: encrypted with {manifest.encryption}, {job.partner.code} uses {enc.method}"
+        )
+    if enc.method == "openpgp":
+        if not job.openpgp_secret:
+            raise DecryptFailed("no OpenPGP secret key is configured for us; cannot decrypt")
+        # The payload must also carry a valid OpenPGP signature by one of the partner's pinned keys.
+        openpgp.decrypt_file(received, plain, [job.openpgp_secret], enc.openpgp_keys)
+    else:
+        if not job.identities:
+            raise DecryptFailed("no current age identity is configured for us; cannot decrypt")
+        age.decrypt_file(received, plain, job.identities)
     d = file_digest(plain)
     if d.size != manifest.plaintext_size or d.sha256 != manifest.plaintext_sha256:
         plain.unlink()

@@ -26,7 +26,7 @@ from crosswalk.agreements.egress import plan_egress
 from crosswalk.audit import AuditLog
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import OutboundFeed
-from crosswalk.crypto import age, sshsig
+from crosswalk.crypto import age, openpgp, sshsig
 from crosswalk.errors import DropRejected, EgressRefused
 from crosswalk.hashing import file_digest
 from crosswalk.manifest import (
@@ -62,6 +62,7 @@ class OutboundJob:
     cfg: ProjectConfig
     feed: OutboundFeed
     signing_key: Ed25519PrivateKey  # ours, from the secrets backend
+    openpgp_secret: str | None = None  # our armored OpenPGP secret key, for partners on method 'openpgp'
 
 
 def pending_batches(engine: Engine, feed: OutboundFeed) -> list[str]:
@@ -109,9 +110,7 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
 
     # The gate runs before anything is built or written: a refusal leaves nothing behind.
     plan = plan_egress(agreement, schema.id, partner.code, schema.field_names)
-    recipients = partner.encryption.current_recipients(date.today())
-    if not recipients:
-        raise EgressRefused(f"{partner.code} has no age recipient valid today; nothing can be encrypted to it")
+    recipients = _recipients(job, partner)
     existing = ledger.get_delivery(job.engine, delivery_id)
     if existing is not None and existing.status == ledger.DELIVERED:
         reason = f"already delivered as {existing.file_name}"
@@ -141,7 +140,7 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
         plain_digest = file_digest(plain)
         manifest = _already_delivered(job, inbox(file_name), plain_digest.sha256)
         if manifest is None:
-            age.encrypt_file(plain, encrypted, recipients)
+            _encrypt(job, partner, plain, encrypted, recipients)
             manifest = manifest_for_drop(
                 plain,
                 encrypted,
@@ -149,6 +148,7 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
                 schema_id=schema.id,
                 sender=cfg.settings.operator.code,
                 recipients=recipients,
+                encryption=partner.encryption.method,
                 rows=rows,
                 plain_digest=plain_digest,
                 agreement_id=plan.agreement_id,
@@ -201,6 +201,27 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
         len(recipients),
     )
     return DeliveryResult(delivery_id, "delivered", file_name, rows, tuple(plan.kept))
+
+
+def _recipients(job: OutboundJob, partner) -> list[str]:
+    """What this delivery will be encrypted to, as the manifest records it; refuse if nothing is current."""
+    enc = partner.encryption
+    if enc.method == "openpgp":
+        if not job.openpgp_secret:
+            raise EgressRefused(f"{partner.code} uses OpenPGP but no OpenPGP key of ours is configured to sign with")
+        return openpgp.fingerprints(*enc.openpgp_keys)
+    recipients = enc.current_recipients(date.today())
+    if not recipients:
+        raise EgressRefused(f"{partner.code} has no age recipient valid today; nothing can be encrypted to it")
+    return recipients
+
+
+def _encrypt(job: OutboundJob, partner, plain: Path, encrypted: Path, recipients: list[str]) -> None:
+    if partner.encryption.method == "openpgp":
+        assert job.openpgp_secret is not None  # checked by _recipients
+        openpgp.encrypt_file(plain, encrypted, partner.encryption.openpgp_keys, job.openpgp_secret)
+    else:
+        age.encrypt_file(plain, encrypted, recipients)
 
 
 def _already_delivered(job: OutboundJob, remote_path: str, plaintext_sha256: str) -> Manifest | None:
