@@ -17,3 +17,34 @@ def partner_sftp(partner: Partner) -> Iterator[paramiko.SFTPClient]:
     hook = PinnedSFTPHook(ssh_conn_id=partner.sftp.conn_id, host_keys=partner.sftp.host_keys)
     with hook.get_managed_conn() as sftp:
         yield sftp
+
+
+def partner_bulk(partner: Partner):
+    """The pipelined transfer engine for this partner, from the same Airflow connection as the hook."""
+    from pathlib import Path
+
+    from crosswalk.errors import ConfigError, HostKeyRejected
+    from crosswalk.orchestration.resources import connection
+    from crosswalk.transfer.engine import Bulk, Endpoint
+
+    conn_id = partner.sftp.conn_id
+    conn = connection(conn_id)
+    extra = conn.extra_dejson
+    if (
+        str(extra.get("no_host_key_check", "")).lower() == "true"
+        or str(extra.get("allow_host_key_change", "")).lower() == "true"
+    ):
+        raise HostKeyRejected(f"{conn_id}: the connection sets no_host_key_check or allow_host_key_change; remove it")
+    key = extra.get("private_key") or (Path(extra["key_file"]).read_text() if extra.get("key_file") else None)
+    if not key:
+        raise ConfigError(f"connection {conn_id}", "extra.private_key", "key-only logins: set private_key or key_file")
+    return Bulk(
+        Endpoint(
+            conn.host,
+            int(conn.port or 22),
+            conn.login,
+            tuple(partner.sftp.host_keys),
+            key,
+            extra.get("private_key_passphrase"),
+        )
+    )

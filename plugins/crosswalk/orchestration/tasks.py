@@ -18,7 +18,7 @@ from crosswalk.orchestration.resources import (
     run_context,
     signing_key,
 )
-from crosswalk.orchestration.sftp import partner_sftp
+from crosswalk.orchestration.sftp import partner_bulk, partner_sftp
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,16 @@ def ingest(feed_id: str, drop: dict, context: Any) -> dict:
         audited_task(audit, feed_id=feed_id, partner=feed.partner, file_name=drop["data_file"]),
         partner_sftp(cfg.partners[feed.partner]) as sftp,
     ):
-        job = InboundJob(sftp, audit.engine, audit, cfg, feed, age_identities(cfg), openpgp_secret(cfg))
+        job = InboundJob(
+            sftp,
+            audit.engine,
+            audit,
+            cfg,
+            feed,
+            age_identities(cfg),
+            partner_bulk(cfg.partners[feed.partner]),
+            openpgp_secret(cfg),
+        )
         return asdict(ingest_drop(job, Drop(**drop)))
 
 
@@ -123,6 +132,16 @@ def deliver(feed_id: str, batch_id: str, context: Any) -> dict:
         partner_sftp(cfg.partners[feed.partner]) as sftp,
     ):
         result = deliver_batch(
-            OutboundJob(sftp, audit.engine, audit, cfg, feed, signing_key(cfg), openpgp_secret(cfg)), batch_id
+            OutboundJob(
+                sftp,
+                audit.engine,
+                audit,
+                cfg,
+                feed,
+                signing_key(cfg),
+                partner_bulk(cfg.partners[feed.partner]),
+                openpgp_secret(cfg),
+            ),
+            batch_id,
         )
     return {**asdict(result), "fields": list(result.fields)}

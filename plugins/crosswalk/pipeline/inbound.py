@@ -36,8 +36,9 @@ from crosswalk.errors import (
     EmptyExtract,
     ManifestInvalid,
     SchemaViolation,
+    SizeMismatch,
 )
-from crosswalk.hashing import copy_hashing, file_digest
+from crosswalk.hashing import Digest, copy_hashing, file_digest
 from crosswalk.manifest import (
     MANIFEST_SUFFIX,
     MAX_MANIFEST_BYTES,
@@ -54,6 +55,7 @@ from crosswalk.schemas.validate import iter_chunks, to_typed, validate_csv
 from crosswalk.staging import ledger
 from crosswalk.staging.store import stage_batch
 from crosswalk.transfer import remote
+from crosswalk.transfer.engine import Bulk
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +138,7 @@ class InboundJob:
     cfg: ProjectConfig
     feed: InboundFeed
     identities: list[age.Identity]  # our current age identities; decryption tries each
+    bulk: Bulk  # data files move through the pipelined engine; listing and small files use ``sftp``
     openpgp_secret: str | None = None  # our armored OpenPGP secret key, for partners on method 'openpgp'
 
     @property
@@ -187,8 +190,8 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
             signer = sshsig.verify(io.BytesIO(manifest_raw), signature_raw, job.partner.signing_keys)
             manifest = _check_manifest(job, manifest_raw, drop)
             ids["file_sha256"] = manifest.sha256
-            with received.open("wb") as dst:
-                digest = remote.download_verified(job.sftp, outbox(drop.data_file), dst, manifest.size, manifest.sha256)
+            job.bulk.download(outbox(drop.data_file), received)
+            digest = _verify_received(received, manifest)
             ledger.update_batch_file(job.engine, batch_id, digest.sha256, digest.size)
             job.audit.emit(
                 "file.received",
@@ -221,6 +224,16 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
     )
     log.info("Staged %s as %s: %d rows into %s", drop.data_file, batch_id, staged, job.feed.target.table)
     return IngestResult(batch_id, "staged", staged)
+
+
+def _verify_received(received: Path, manifest: Manifest) -> Digest:
+    """The file as received must be exactly the one the signed manifest describes."""
+    digest = file_digest(received)
+    if digest.size != manifest.size:
+        raise SizeMismatch(f"{manifest.file_name}: size is {digest.size} bytes, manifest says {manifest.size}")
+    if digest.sha256 != manifest.sha256:
+        raise ChecksumMismatch(f"{manifest.file_name}: sha256 is {digest.sha256}, manifest says {manifest.sha256}")
+    return digest
 
 
 def _decrypt(job: InboundJob, received: Path, plain: Path, manifest: Manifest) -> None:

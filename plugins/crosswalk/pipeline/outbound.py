@@ -41,6 +41,7 @@ from crosswalk.manifest import (
 from crosswalk.staging import ledger
 from crosswalk.staging.store import iter_staged
 from crosswalk.transfer import remote
+from crosswalk.transfer.engine import Bulk
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class OutboundJob:
     cfg: ProjectConfig
     feed: OutboundFeed
     signing_key: Ed25519PrivateKey  # ours, from the secrets backend
+    bulk: Bulk  # the data file moves through the pipelined engine; manifest and signature use ``sftp``
     openpgp_secret: str | None = None  # our armored OpenPGP secret key, for partners on method 'openpgp'
 
 
@@ -158,7 +160,7 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
             )
             manifest_raw = manifest.to_json()
             signature = sshsig.sign(io.BytesIO(manifest_raw), job.signing_key).encode()
-            remote.upload_atomic(job.sftp, encrypted, inbox(file_name))
+            job.bulk.upload(encrypted, inbox(file_name))
             remote.upload_atomic(job.sftp, io.BytesIO(manifest_raw), inbox(manifest_name(file_name)))
             remote.upload_atomic(job.sftp, io.BytesIO(signature), inbox(signature_name(manifest_name(file_name))))
         else:

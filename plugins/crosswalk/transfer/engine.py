@@ -189,3 +189,17 @@ def upload(ep: Endpoint, local: Path, remote: str, tuning: Tuning | None = None)
     """Send ``local`` to ``remote`` via ``remote.part`` and a rename; check the remote size."""
     t = tuning or Tuning()
     return asyncio.run(_with_retries(t, f"upload {remote}", lambda: _upload_once(ep, local, remote, t)))
+
+
+@dataclass(frozen=True)
+class Bulk:
+    """Bulk transfers to one partner: what the pipelines call for data files."""
+
+    endpoint: Endpoint
+    tuning: Tuning = Tuning()
+
+    def download(self, remote: str, local: Path) -> int:
+        return download(self.endpoint, remote, local, self.tuning)
+
+    def upload(self, local: Path, remote: str) -> int:
+        return upload(self.endpoint, local, remote, self.tuning)

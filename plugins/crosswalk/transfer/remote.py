@@ -1,7 +1,7 @@
-"""File operations on an open SFTP session: verified downloads and atomic uploads.
+"""Small file operations on an open SFTP session: listing, manifests, atomic uploads.
 
 Functions take a paramiko ``SFTPClient`` (what :class:`PinnedSFTPHook` yields) and stream: a
-file is never held in memory whole.
+file is never held in memory whole. Data files move through :mod:`crosswalk.transfer.engine`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import IO
 
 import paramiko
 
-from crosswalk.errors import ChecksumMismatch, MissingDataFile, SizeMismatch, TransferError
+from crosswalk.errors import MissingDataFile, TransferError
 from crosswalk.hashing import CHUNK, Digest, copy_hashing
 
 PART_SUFFIX = ".part"
@@ -43,29 +43,6 @@ def read_small(sftp: paramiko.SFTPClient, path: str, limit: int) -> bytes:
     except FileNotFoundError as exc:
         raise MissingDataFile(f"{posixpath.basename(path)}: not found") from exc
     return data
-
-
-def download_verified(sftp: paramiko.SFTPClient, remote_path: str, dst: IO[bytes], size: int, sha256: str) -> Digest:
-    """Stream ``remote_path`` into ``dst``, checking its size and sha256 against the manifest.
-
-    A file of the wrong size is still fetched (streaming) before it is refused, so the quarantine
-    holds exactly what the partner sent.
-    """
-    name = posixpath.basename(remote_path)
-    attrs = stat_file(sftp, remote_path)
-    if attrs is None:
-        raise MissingDataFile(f"{name}: named by its manifest but not found")
-    try:
-        with sftp.open(remote_path, "rb") as src:
-            src.prefetch(attrs.st_size)
-            digest = copy_hashing(src, dst)
-    except (OSError, paramiko.SSHException) as exc:
-        raise TransferError(f"{name}: download failed: {exc}") from exc
-    if digest.size != size:
-        raise SizeMismatch(f"{name}: size is {digest.size} bytes, manifest says {size}")
-    if digest.sha256 != sha256:
-        raise ChecksumMismatch(f"{name}: sha256 is {digest.sha256}, manifest says {sha256}")
-    return digest
 
 
 def upload_atomic(sftp: paramiko.SFTPClient, src: Path | IO[bytes], remote_path: str) -> Digest:
