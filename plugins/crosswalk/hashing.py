@@ -30,3 +30,34 @@ def copy_hashing(src: IO[bytes], dst: IO[bytes] | None = None, chunk: int = CHUN
 def file_digest(path) -> Digest:
     with open(path, "rb") as f:
         return copy_hashing(f)
+
+
+class HashingReader:
+    """Wraps a binary reader; hashes and counts what passes through (one pass, no extra read)."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f, self._h, self.size = f, hashlib.sha256(), 0
+
+    def read(self, n: int = -1) -> bytes:
+        block = self._f.read(n)
+        self._h.update(block)
+        self.size += len(block)
+        return block
+
+    def digest(self) -> Digest:
+        return Digest(self._h.hexdigest(), self.size)
+
+
+class HashingWriter:
+    """Wraps a binary writer; hashes and counts what passes through."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f, self._h, self.size = f, hashlib.sha256(), 0
+
+    def write(self, block: bytes) -> int:
+        self._h.update(block)
+        self.size += len(block)
+        return self._f.write(block)
+
+    def digest(self) -> Digest:
+        return Digest(self._h.hexdigest(), self.size)

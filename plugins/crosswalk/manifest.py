@@ -124,20 +124,21 @@ def manifest_for_drop(
     recipients: list[str],
     rows: int | None = None,
     plain_digest=None,
+    encrypted_digest=None,
     encryption: str = "age",
     **extra,
 ) -> Manifest:
     """The manifest for an encrypted extract (used by us and by partners' tools).
 
-    Pass ``rows`` and ``plain_digest`` when already known (as the outbound pipeline does) to skip
-    re-reading the plaintext; otherwise they are computed from the file.
+    Pass ``rows``, ``plain_digest`` and ``encrypted_digest`` when already known (as the outbound
+    pipeline does, from the encryption pass) to skip re-reading the files.
     """
     from pathlib import Path
 
     from crosswalk.hashing import file_digest
 
     p, e = Path(plain), Path(encrypted)
-    pd, ed = plain_digest or file_digest(p), file_digest(e)
+    pd, ed = plain_digest or file_digest(p), encrypted_digest or file_digest(e)
     return new_manifest(
         feed=feed,
         schema_id=schema_id,

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from crosswalk.crypto import bech32
 from crosswalk.errors import DecryptFailed
+from crosswalk.hashing import Digest, HashingReader, HashingWriter
 
 VERSION_LINE = b"age-encryption.org/v1"
 X25519_LABEL = b"age-encryption.org/v1/X25519"
@@ -307,8 +308,19 @@ def decrypt(src: IO[bytes], dst: IO[bytes], identities: Iterable[Identity]) -> i
         chunk, counter = nxt, counter + 1
 
 
-def encrypt_file(src: Path, dst: Path, recipients: Iterable[str]) -> int:
-    return _atomic(dst, lambda out: _with_input(src, lambda f: encrypt(f, out, recipients)))
+def encrypt_file(src: Path, dst: Path, recipients: Iterable[str]) -> tuple[Digest, Digest]:
+    """Encrypt ``src`` to ``dst``; return the sha256 and size of the plaintext and of the ciphertext.
+
+    Both are hashed in the same pass as the encryption, so a manifest needs no extra read.
+    """
+
+    def run(out: IO[bytes]) -> tuple[Digest, Digest]:
+        with src.open("rb") as f:
+            reader, writer = HashingReader(f), HashingWriter(out)
+            encrypt(reader, writer, recipients)
+            return reader.digest(), writer.digest()
+
+    return _atomic(dst, run)
 
 
 def decrypt_file(src: Path, dst: Path, identities: Iterable[Identity]) -> int:
@@ -321,7 +333,7 @@ def _with_input(path: Path, fn):
         return fn(f)
 
 
-def _atomic(dst: Path, write) -> int:
+def _atomic(dst: Path, write):
     fd, tmp = tempfile.mkstemp(prefix=".", suffix=".part", dir=dst.parent)  # mode 0600
     try:
         with os.fdopen(fd, "wb") as out:

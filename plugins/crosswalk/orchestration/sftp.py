@@ -25,7 +25,9 @@ def partner_bulk(partner: Partner):
 
     from crosswalk.errors import ConfigError, HostKeyRejected
     from crosswalk.orchestration.resources import connection
+    from crosswalk.transfer import openssh
     from crosswalk.transfer.engine import Bulk, Endpoint
+    from crosswalk.transfer.openssh import OpenSshBulk
 
     conn_id = partner.sftp.conn_id
     conn = connection(conn_id)
@@ -38,13 +40,13 @@ def partner_bulk(partner: Partner):
     key = extra.get("private_key") or (Path(extra["key_file"]).read_text() if extra.get("key_file") else None)
     if not key:
         raise ConfigError(f"connection {conn_id}", "extra.private_key", "key-only logins: set private_key or key_file")
-    return Bulk(
-        Endpoint(
-            conn.host,
-            int(conn.port or 22),
-            conn.login,
-            tuple(partner.sftp.host_keys),
-            key,
-            extra.get("private_key_passphrase"),
-        )
+    endpoint = Endpoint(
+        conn.host,
+        int(conn.port or 22),
+        conn.login,
+        tuple(partner.sftp.host_keys),
+        key,
+        extra.get("private_key_passphrase"),
     )
+    # The OpenSSH client where installed (measured faster here); the pure-Python engine otherwise.
+    return OpenSshBulk(endpoint) if openssh.available() else Bulk(endpoint)

@@ -56,6 +56,7 @@ from crosswalk.staging import ledger
 from crosswalk.staging.store import stage_batch
 from crosswalk.transfer import remote
 from crosswalk.transfer.engine import Bulk
+from crosswalk.transfer.openssh import OpenSshBulk
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ class InboundJob:
     cfg: ProjectConfig
     feed: InboundFeed
     identities: list[age.Identity]  # our current age identities; decryption tries each
-    bulk: Bulk  # data files move through the pipelined engine; listing and small files use ``sftp``
+    bulk: Bulk | OpenSshBulk  # data files; listing, manifests and signatures use ``sftp``
     openpgp_secret: str | None = None  # our armored OpenPGP secret key, for partners on method 'openpgp'
 
     @property

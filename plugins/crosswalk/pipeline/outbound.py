@@ -28,7 +28,7 @@ from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import OutboundFeed
 from crosswalk.crypto import age, openpgp, sshsig
 from crosswalk.errors import DropRejected, EgressRefused
-from crosswalk.hashing import file_digest
+from crosswalk.hashing import Digest, file_digest
 from crosswalk.manifest import (
     ENCRYPTED_SUFFIX,
     MAX_MANIFEST_BYTES,
@@ -42,6 +42,7 @@ from crosswalk.staging import ledger
 from crosswalk.staging.store import iter_staged
 from crosswalk.transfer import remote
 from crosswalk.transfer.engine import Bulk
+from crosswalk.transfer.openssh import OpenSshBulk
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class OutboundJob:
     cfg: ProjectConfig
     feed: OutboundFeed
     signing_key: Ed25519PrivateKey  # ours, from the secrets backend
-    bulk: Bulk  # the data file moves through the pipelined engine; manifest and signature use ``sftp``
+    bulk: Bulk | OpenSshBulk  # data files; listing, manifests and signatures use ``sftp``
     openpgp_secret: str | None = None  # our armored OpenPGP secret key, for partners on method 'openpgp'
 
 
@@ -142,7 +143,7 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
         plain_digest = file_digest(plain)
         manifest = _already_delivered(job, inbox(file_name), plain_digest.sha256)
         if manifest is None:
-            _encrypt(job, partner, plain, encrypted, recipients)
+            encrypted_digest = _encrypt(job, partner, plain, encrypted, recipients)
             manifest = manifest_for_drop(
                 plain,
                 encrypted,
@@ -153,6 +154,7 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
                 encryption=partner.encryption.method,
                 rows=rows,
                 plain_digest=plain_digest,
+                encrypted_digest=encrypted_digest,
                 agreement_id=plan.agreement_id,
                 agreement_version=plan.agreement_version,
                 level=plan.level,
@@ -218,12 +220,13 @@ def _recipients(job: OutboundJob, partner) -> list[str]:
     return recipients
 
 
-def _encrypt(job: OutboundJob, partner, plain: Path, encrypted: Path, recipients: list[str]) -> None:
+def _encrypt(job: OutboundJob, partner, plain: Path, encrypted: Path, recipients: list[str]) -> Digest:
+    """Encrypt for the partner's method; return the ciphertext's digest for the manifest."""
     if partner.encryption.method == "openpgp":
         assert job.openpgp_secret is not None  # checked by _recipients
         openpgp.encrypt_file(plain, encrypted, partner.encryption.openpgp_keys, job.openpgp_secret)
-    else:
-        age.encrypt_file(plain, encrypted, recipients)
+        return file_digest(encrypted)
+    return age.encrypt_file(plain, encrypted, recipients)[1]
 
 
 def _already_delivered(job: OutboundJob, remote_path: str, plaintext_sha256: str) -> Manifest | None:
