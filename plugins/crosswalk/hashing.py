@@ -32,32 +32,55 @@ def file_digest(path) -> Digest:
         return copy_hashing(f)
 
 
-class HashingReader:
-    """Wraps a binary reader; hashes and counts what passes through (one pass, no extra read)."""
+class BackgroundHasher:
+    """SHA-256 of a stream of blocks, computed on another thread.
 
-    def __init__(self, f: IO[bytes]) -> None:
-        self._f, self._h, self.size = f, hashlib.sha256(), 0
+    ``hashlib`` releases the GIL on large blocks, so hashing runs on the second core while the
+    caller's thread encrypts: one pass over the data, no extra read, less wall time.
+    """
+
+    def __init__(self, depth: int = 32) -> None:
+        import queue
+        import threading
+
+        self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._h, self.size = hashlib.sha256(), 0
+        self._t = threading.Thread(target=self._run, name="crosswalk-hash", daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while (block := self._q.get()) is not None:
+            self._h.update(block)
+
+    def feed(self, block: bytes) -> None:
+        if block:
+            self.size += len(block)
+            self._q.put(block)
+
+    def digest(self) -> Digest:
+        self._q.put(None)
+        self._t.join()
+        return Digest(self._h.hexdigest(), self.size)
+
+
+class TeeReader:
+    """A reader that also hands every block it returns to a :class:`BackgroundHasher`."""
+
+    def __init__(self, f: IO[bytes], hasher: BackgroundHasher) -> None:
+        self._f, self.hasher = f, hasher
 
     def read(self, n: int = -1) -> bytes:
         block = self._f.read(n)
-        self._h.update(block)
-        self.size += len(block)
+        self.hasher.feed(block)
         return block
 
-    def digest(self) -> Digest:
-        return Digest(self._h.hexdigest(), self.size)
 
+class TeeWriter:
+    """A writer that also hands every block it writes to a :class:`BackgroundHasher`."""
 
-class HashingWriter:
-    """Wraps a binary writer; hashes and counts what passes through."""
-
-    def __init__(self, f: IO[bytes]) -> None:
-        self._f, self._h, self.size = f, hashlib.sha256(), 0
+    def __init__(self, f: IO[bytes], hasher: BackgroundHasher) -> None:
+        self._f, self.hasher = f, hasher
 
     def write(self, block: bytes) -> int:
-        self._h.update(block)
-        self.size += len(block)
+        self.hasher.feed(bytes(block))
         return self._f.write(block)
-
-    def digest(self) -> Digest:
-        return Digest(self._h.hexdigest(), self.size)

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from crosswalk.crypto import bech32
 from crosswalk.errors import DecryptFailed
-from crosswalk.hashing import Digest, HashingReader, HashingWriter
+from crosswalk.hashing import BackgroundHasher, Digest, TeeReader, TeeWriter
 
 VERSION_LINE = b"age-encryption.org/v1"
 X25519_LABEL = b"age-encryption.org/v1/X25519"
@@ -308,17 +308,22 @@ def decrypt(src: IO[bytes], dst: IO[bytes], identities: Iterable[Identity]) -> i
         chunk, counter = nxt, counter + 1
 
 
-def encrypt_file(src: Path, dst: Path, recipients: Iterable[str]) -> tuple[Digest, Digest]:
+def encrypt_file(
+    src: Path, dst: Path, recipients: Iterable[str], *, hash_ciphertext: bool = True
+) -> tuple[Digest, Digest | None]:
     """Encrypt ``src`` to ``dst``; return the sha256 and size of the plaintext and of the ciphertext.
 
-    Both are hashed in the same pass as the encryption, so a manifest needs no extra read.
+    Both are hashed on another core during the same pass, so a manifest needs no extra read.
+    ``hash_ciphertext=False`` leaves the ciphertext's hash to the caller (which can compute it while
+    the file uploads, off the critical path) and returns None for it.
     """
 
-    def run(out: IO[bytes]) -> tuple[Digest, Digest]:
+    def run(out: IO[bytes]) -> tuple[Digest, Digest | None]:
         with src.open("rb") as f:
-            reader, writer = HashingReader(f), HashingWriter(out)
+            reader = TeeReader(f, BackgroundHasher())
+            writer = TeeWriter(out, BackgroundHasher()) if hash_ciphertext else out
             encrypt(reader, writer, recipients)
-            return reader.digest(), writer.digest()
+            return reader.hasher.digest(), writer.hasher.digest() if hash_ciphertext else None
 
     return _atomic(dst, run)
 

@@ -12,6 +12,7 @@ import io
 import logging
 import posixpath
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -143,7 +144,8 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
         plain_digest = file_digest(plain)
         manifest = _already_delivered(job, inbox(file_name), plain_digest.sha256)
         if manifest is None:
-            encrypted_digest = _encrypt(job, partner, plain, encrypted, recipients)
+            _encrypt(job, partner, plain, encrypted, recipients)
+            encrypted_digest = _upload_hashing(job, encrypted, inbox(file_name))  # data first
             manifest = manifest_for_drop(
                 plain,
                 encrypted,
@@ -162,7 +164,6 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
             )
             manifest_raw = manifest.to_json()
             signature = sshsig.sign(io.BytesIO(manifest_raw), job.signing_key).encode()
-            job.bulk.upload(encrypted, inbox(file_name))
             remote.upload_atomic(job.sftp, io.BytesIO(manifest_raw), inbox(manifest_name(file_name)))
             remote.upload_atomic(job.sftp, io.BytesIO(signature), inbox(signature_name(manifest_name(file_name))))
         else:
@@ -220,13 +221,21 @@ def _recipients(job: OutboundJob, partner) -> list[str]:
     return recipients
 
 
-def _encrypt(job: OutboundJob, partner, plain: Path, encrypted: Path, recipients: list[str]) -> Digest:
-    """Encrypt for the partner's method; return the ciphertext's digest for the manifest."""
+def _encrypt(job: OutboundJob, partner, plain: Path, encrypted: Path, recipients: list[str]) -> None:
     if partner.encryption.method == "openpgp":
         assert job.openpgp_secret is not None  # checked by _recipients
         openpgp.encrypt_file(plain, encrypted, partner.encryption.openpgp_keys, job.openpgp_secret)
-        return file_digest(encrypted)
-    return age.encrypt_file(plain, encrypted, recipients)[1]
+    else:
+        age.encrypt_file(plain, encrypted, recipients, hash_ciphertext=False)
+
+
+def _upload_hashing(job: OutboundJob, encrypted: Path, remote_path: str) -> Digest:
+    """Upload the data file while hashing it on another core: the manifest (sent after it) needs the hash,
+    the upload does not, so hashing stays off the critical path."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crosswalk-hash") as pool:
+        digest = pool.submit(file_digest, encrypted)
+        job.bulk.upload(encrypted, remote_path)
+        return digest.result()
 
 
 def _already_delivered(job: OutboundJob, remote_path: str, plaintext_sha256: str) -> Manifest | None:
