@@ -79,13 +79,9 @@ class Identity:
 
     @classmethod
     def parse(cls, text: str) -> Identity:
-        try:
-            hrp, raw = bech32.decode(text.strip())
-        except ValueError as exc:
-            raise ValueError(f"not an age identity: {exc}") from exc
-        if hrp != _IDENTITY_HRP or len(raw) != 32:
-            raise ValueError("not an age X25519 identity (AGE-SECRET-KEY-1…)")
-        return cls(X25519PrivateKey.from_private_bytes(raw))
+        return cls(
+            X25519PrivateKey.from_private_bytes(_decode_key(text, _IDENTITY_HRP, "identity (AGE-SECRET-KEY-1…)"))
+        )
 
     def secret(self) -> str:
         from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
@@ -102,13 +98,18 @@ class Identity:
 
 
 def parse_recipient(text: str) -> X25519PublicKey:
+    return X25519PublicKey.from_public_bytes(_decode_key(text, _RECIPIENT_HRP, "recipient (age1…)"))
+
+
+def _decode_key(text: str, hrp: str, what: str) -> bytes:
+    """The 32 raw key bytes of a Bech32 age key with the expected prefix; ValueError otherwise."""
     try:
-        hrp, raw = bech32.decode(text.strip())
+        found, raw = bech32.decode(text.strip())
     except ValueError as exc:
-        raise ValueError(f"not an age recipient: {exc}") from exc
-    if hrp != _RECIPIENT_HRP or len(raw) != 32:
-        raise ValueError("not an age X25519 recipient (age1…)")
-    return X25519PublicKey.from_public_bytes(raw)
+        raise ValueError(f"not an age {what}: {exc}") from exc
+    if found != hrp or len(raw) != 32:
+        raise ValueError(f"not an age X25519 {what}")
+    return raw
 
 
 def parse_identities(text: str) -> list[Identity]:
