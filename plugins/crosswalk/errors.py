@@ -77,10 +77,6 @@ class EmptyExtract(DropRejected):
     code = "empty_extract"
 
 
-class UnroutedFile(DropRejected):
-    code = "unrouted"
-
-
 class EgressRefused(FatalError):
     """The agreement does not allow this extract to leave, as built."""
 

@@ -12,14 +12,17 @@ size (checked before decrypting) and the plaintext's sha256, size and row count 
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crosswalk.errors import ManifestInvalid
+from crosswalk.hashing import file_digest
 
 MANIFEST_SUFFIX = ".manifest.json"
 SIGNATURE_SUFFIX = ".sig"
@@ -108,8 +111,6 @@ def safe_name(name: str) -> str:
 
 def count_csv_rows(path) -> int:
     """Data rows in a CSV (records, not lines: a quoted field may hold a newline)."""
-    import csv
-
     with open(path, encoding="utf-8-sig", newline="") as f:
         return max(sum(1 for _ in csv.reader(f)) - 1, 0)
 
@@ -133,10 +134,6 @@ def manifest_for_drop(
     Pass ``rows``, ``plain_digest`` and ``encrypted_digest`` when already known (as the outbound
     pipeline does, from the encryption pass) to skip re-reading the files.
     """
-    from pathlib import Path
-
-    from crosswalk.hashing import file_digest
-
     p, e = Path(plain), Path(encrypted)
     pd, ed = plain_digest or file_digest(p), encrypted_digest or file_digest(e)
     return new_manifest(

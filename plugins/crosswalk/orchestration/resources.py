@@ -100,7 +100,8 @@ def openpgp_secret(cfg: ProjectConfig) -> str | None:
 
 def project_config() -> ProjectConfig:
     # Loaded per task (not cached): a run uses the configuration as it is when the task starts.
-    return load_config()
+    # Table Schema descriptors are checked against the spec by `crosswalk check` and CI, not here.
+    return load_config(check_descriptors=False)
 
 
 def run_context(context: Any) -> RunContext:

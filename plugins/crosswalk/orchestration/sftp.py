@@ -20,30 +20,30 @@ def partner_sftp(partner: Partner) -> Iterator[paramiko.SFTPClient]:
 
 
 def partner_bulk(partner: Partner):
-    """The pipelined transfer engine for this partner, from the same Airflow connection as the hook."""
+    """The bulk transfer engine for this partner, from the same Airflow connection as the hook.
+
+    The connection is parsed by :class:`PinnedSFTPHook` (no network until used), so host, port,
+    login and the refusal of host-key-checking opt-outs are exactly the hook's.
+    """
     from pathlib import Path
 
-    from crosswalk.errors import ConfigError, HostKeyRejected
+    from crosswalk.errors import ConfigError
     from crosswalk.orchestration.resources import connection
     from crosswalk.transfer import openssh
     from crosswalk.transfer.engine import Bulk, Endpoint
+    from crosswalk.transfer.hooks import PinnedSFTPHook
     from crosswalk.transfer.openssh import OpenSshBulk
 
     conn_id = partner.sftp.conn_id
-    conn = connection(conn_id)
-    extra = conn.extra_dejson
-    if (
-        str(extra.get("no_host_key_check", "")).lower() == "true"
-        or str(extra.get("allow_host_key_change", "")).lower() == "true"
-    ):
-        raise HostKeyRejected(f"{conn_id}: the connection sets no_host_key_check or allow_host_key_change; remove it")
-    key = extra.get("private_key") or (Path(extra["key_file"]).read_text() if extra.get("key_file") else None)
+    hook = PinnedSFTPHook(ssh_conn_id=conn_id, host_keys=partner.sftp.host_keys)
+    extra = connection(conn_id).extra_dejson  # the engine needs the key's text, which the hook keeps parsed
+    key = extra.get("private_key") or (Path(hook.key_file).read_text() if hook.key_file else None)
     if not key:
         raise ConfigError(f"connection {conn_id}", "extra.private_key", "key-only logins: set private_key or key_file")
     endpoint = Endpoint(
-        conn.host,
-        int(conn.port or 22),
-        conn.login,
+        hook.remote_host,
+        int(hook.port or 22),
+        hook.username,
         tuple(partner.sftp.host_keys),
         key,
         extra.get("private_key_passphrase"),
