@@ -32,7 +32,7 @@ check: install
 
 ## Transfer benchmark: 1 GiB both ways, ours vs age + OpenSSH sftp (needs root and the age CLI).
 bench-transfer: install
-	$(BIN)/python bench/transfer.py --mib 1024 --runs 3
+	$(BIN)/python bench/transfer.py --mib 1024 --runs 5
 
 ## Regenerate the lock files from the current venv (after a deliberate upgrade).
 lock:

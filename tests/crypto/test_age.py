@@ -12,6 +12,7 @@ import pytest
 
 from crosswalk.crypto import age
 from crosswalk.errors import DecryptFailed
+from crosswalk.hashing import file_digest
 from tests.conftest import REPO
 from tests.support.env import require
 
@@ -55,7 +56,8 @@ def test_age_cli_output_decrypts_with_ours(tmp_path, keys, age_cli, size):
     subprocess.run(
         [age_cli, "-e", "-r", ours.recipient, "-o", str(tmp_path / "ct"), str(tmp_path / "plain")], check=True
     )
-    assert age.decrypt_file(tmp_path / "ct", tmp_path / "out", [ours]) == size
+    digest = age.decrypt_file(tmp_path / "ct", tmp_path / "out", [ours])
+    assert digest == file_digest(tmp_path / "out") and digest.size == size
     assert (tmp_path / "out").read_bytes() == data
 
 

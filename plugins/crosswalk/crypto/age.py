@@ -329,9 +329,21 @@ def encrypt_file(
     return _atomic(dst, run)
 
 
-def decrypt_file(src: Path, dst: Path, identities: Iterable[Identity]) -> int:
-    """Decrypt to ``dst`` via a private temporary file; on any failure nothing is left behind."""
-    return _atomic(dst, lambda out: _with_input(src, lambda f: decrypt(f, out, identities)))
+def decrypt_file(src: Path, dst: Path, identities: Iterable[Identity]) -> Digest:
+    """Decrypt to ``dst`` via a private temporary file; on any failure nothing is left behind.
+
+    Returns the plaintext's sha256 and size, hashed on another core as it is written.
+    """
+
+    def run(out: IO[bytes]) -> Digest:
+        writer = TeeWriter(out, BackgroundHasher())
+        try:
+            _with_input(src, lambda f: decrypt(f, writer, identities))
+        finally:
+            digest = writer.hasher.digest()  # also stops the hashing thread when decryption fails
+        return digest
+
+    return _atomic(dst, run)
 
 
 def _with_input(path: Path, fn):
