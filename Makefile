@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 check: install
-	$(BIN)/crosswalk check
+	$(BIN)/crosswalk check --offline
 
 ## Transfer benchmark: 1 GiB both ways, ours vs age + OpenSSH sftp (needs root and the age CLI).
 bench-transfer: install

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 log = logging.getLogger("crosswalk.audit")
 
 Scalar = str | int | float | bool | None
-Detail = dict[str, Scalar | list[str]]
+Detail = dict[str, Scalar | list[str] | dict[str, str | int]]
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,17 @@ class AuditEvent:
 
 def _check_detail(detail: Detail | None) -> None:
     for k, v in (detail or {}).items():
-        ok = isinstance(v, Scalar) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+        ok = (
+            isinstance(v, Scalar)
+            or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+            # names to names or counts, e.g. field -> transform, field -> malformed values blanked
+            or (isinstance(v, dict) and all(isinstance(n, str) and isinstance(x, str | int) for n, x in v.items()))
+        )
         if not ok:
-            raise TypeError(f"audit detail {k!r} must be a scalar or a list of names, not {type(v).__name__}")
+            raise TypeError(
+                f"audit detail {k!r} must be a scalar, a list of names or a mapping of names to names or counts,"
+                f" not {type(v).__name__}"
+            )
 
 
 class AuditLog:

@@ -17,13 +17,61 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     try:
         cfg = load_config(args.config, args.schemas)
+        if not args.offline:
+            from crosswalk.orchestration.resources import connection_problems
+
+            problems = connection_problems(cfg)
+            if problems:
+                raise ConfigErrors(problems)
     except ConfigErrors as exc:
         print(f"crosswalk check: FAILED\n{exc}", file=sys.stderr)
         return 1
+    for warning in cfg.warnings:
+        print(f"crosswalk check: warning: {warning}", file=sys.stderr)
+    secrets = "connections not resolved (--offline)" if args.offline else "every connection resolves"
+    versions = sum(len(h.versions) for h in cfg.agreements.values())
     print(
         f"crosswalk check: OK: {cfg.config_dir}: {len(cfg.partners)} partner(s), {len(cfg.feeds)} feed(s), "
-        f"{len(cfg.agreements)} agreement(s); {cfg.schemas_dir}: {len(cfg.schemas)} table schema(s)"
+        f"{len(cfg.agreements)} agreement(s) ({versions} version(s)); {cfg.schemas_dir}: {len(cfg.schemas)} "
+        f"table schema(s); {secrets}"
     )
+    return 0
+
+
+def _agreements_context(args: argparse.Namespace):
+    from datetime import date
+
+    from crosswalk.config.loader import load_config
+
+    cfg = load_config(args.config, args.schemas, check_descriptors=False)
+    names = {code: p.name for code, p in cfg.partners.items()}
+    names[cfg.settings.operator.code] = cfg.settings.operator.name
+    return cfg, names, args.on or date.today()
+
+
+def _cmd_agreements(args: argparse.Namespace) -> int:
+    from crosswalk.agreements import views
+    from crosswalk.errors import ConfigErrors
+
+    try:
+        cfg, names, today = _agreements_context(args)
+        if args.agreements_command == "list":
+            print(views.list_text(cfg.agreements, names, today))
+        elif args.agreements_command == "show":
+            a = views.parse_ref(args.ref, cfg.agreements, today)
+            print(views.show_text(a, cfg.agreements[a.id], names, today))
+        elif args.agreements_command == "diff":
+            old, new = (views.parse_ref(r, cfg.agreements, today) for r in (args.old, args.new))
+            print(views.diff_text(old, new))
+        else:  # register
+            out = Path(args.output)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "register.md").write_text(views.register_markdown(cfg.agreements, names, today), encoding="utf-8")
+            (out / "register.html").write_text(views.register_html(cfg.agreements, names, today), encoding="utf-8")
+            print(f"Wrote {out / 'register.md'} and {out / 'register.html'} ({len(cfg.agreements)} agreement(s))")
+    except (ConfigErrors, views.UnknownAgreement) as exc:
+        print(f"crosswalk agreements: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -44,20 +92,42 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_keygen(args: argparse.Namespace) -> int:
-    import os
-
     from crosswalk.crypto.age import Identity, identity_file_text
 
+    if args.pseudonymisation:
+        import secrets
+
+        text = secrets.token_hex(32) + "\n"
+        if args.output:
+            _write_secret(args.output, text)
+        else:
+            sys.stdout.write(text)
+        return 0
     ident = Identity.generate()
     text = identity_file_text(ident)
     if args.output:
-        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never overwrite a key
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        _write_secret(args.output, text)
     else:
         sys.stdout.write(text)
     print(f"Public key: {ident.recipient}", file=sys.stderr)
     return 0
+
+
+def _write_secret(path: str, text: str) -> None:
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never overwrite a key
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def _iso_date(text: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
 
 
 def _cmd_encrypt(args: argparse.Namespace) -> int:
@@ -139,7 +209,29 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate config/ and include/schemas/; exit 1 on any problem")
     check.add_argument("--config", type=Path, default=None, help="config directory (default: the bundle's)")
     check.add_argument("--schemas", type=Path, default=None, help="table-schema directory (default: the bundle's)")
+    check.add_argument(
+        "--offline",
+        action="store_true",
+        help="do not resolve connections through Airflow's secrets backends (for checking the repository "
+        "itself; a deployment runs without it)",
+    )
     check.set_defaults(func=_cmd_check)
+
+    ag = sub.add_parser("agreements", help="data-sharing agreements, as an IG officer reads them")
+    ag_sub = ag.add_subparsers(dest="agreements_command", required=True)
+    ag_common = argparse.ArgumentParser(add_help=False)
+    ag_common.add_argument("--config", type=Path, default=None, help="config directory (default: the bundle's)")
+    ag_common.add_argument("--schemas", type=Path, default=None, help="table-schema directory")
+    ag_common.add_argument("--on", type=_iso_date, default=None, help="status as of this day (default: today)")
+    ag_sub.add_parser("list", parents=[ag_common], help="every agreement: version in force, status, recipients")
+    show = ag_sub.add_parser("show", parents=[ag_common], help="one agreement in full: who receives which fields")
+    show.add_argument("ref", help="ID (the version in force, else the latest) or ID@VERSION")
+    diff = ag_sub.add_parser("diff", parents=[ag_common], help="what changed between two versions")
+    diff.add_argument("old", help="ID@VERSION")
+    diff.add_argument("new", help="ID@VERSION")
+    reg = ag_sub.add_parser("register", parents=[ag_common], help="write the register as Markdown and HTML")
+    reg.add_argument("-o", "--output", default="register", help="directory for register.md and register.html")
+    ag.set_defaults(func=_cmd_agreements)
 
     db = sub.add_parser("db", help="staging and audit database")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -149,6 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     keygen = sub.add_parser("keygen", help="generate an age X25519 identity (as age-keygen does)")
     keygen.add_argument("-o", "--output", help="write the identity here (mode 0600; never overwritten)")
+    keygen.add_argument(
+        "--pseudonymisation",
+        action="store_true",
+        help="instead, print a fresh agreement pseudonymisation key (64 hex digits) for its Airflow connection",
+    )
     keygen.set_defaults(func=_cmd_keygen)
 
     enc = sub.add_parser("encrypt", help="encrypt a file to age recipients (age v1 format)")

@@ -42,3 +42,26 @@ def signing_key(extra: dict[str, Any], password: str | None, conn_id: str) -> Ed
         return sshsig.load_private_key(pem)
     except ValueError as exc:
         raise ConfigError(f"connection {conn_id}", "extra.private_key", "not an OpenSSH Ed25519 private key") from exc
+
+
+MIN_PSEUDONYM_KEY_BYTES = 32
+
+
+def pseudonymisation_key(secret: str | None, conn_id: str) -> bytes:
+    """An agreement's HMAC key: at least 32 random bytes, written as hex in the connection's password.
+
+    Make one with ``crosswalk keygen --pseudonymisation``. Hex keeps the key printable and exact (no
+    encoding or trailing-newline ambiguity); a short or non-hex key is a configuration error.
+    """
+    where = f"connection {conn_id}"
+    if not secret:
+        raise ConfigError(where, "password", "empty: put the agreement's pseudonymisation key (hex) here")
+    try:
+        key = bytes.fromhex(secret.strip())
+    except ValueError as exc:
+        raise ConfigError(where, "password", "not hex: make a key with `crosswalk keygen --pseudonymisation`") from exc
+    if len(key) < MIN_PSEUDONYM_KEY_BYTES:
+        raise ConfigError(
+            where, "password", f"{len(key)} bytes; a pseudonymisation key needs at least {MIN_PSEUDONYM_KEY_BYTES}"
+        )
+    return key

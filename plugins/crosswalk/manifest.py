@@ -56,6 +56,9 @@ class Manifest(BaseModel):
     agreement_version: int | None = None
     level: int | None = None
     fields: list[str] | None = None
+    transforms: dict[str, str] | None = Field(
+        None, description="Fields sent other than as held, and how (for example generalise:month)."
+    )
 
     def to_json(self) -> bytes:
         return (self.model_dump_json(indent=2, exclude_none=True) + "\n").encode()

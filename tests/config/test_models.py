@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 import shutil
 import subprocess
 
@@ -27,6 +30,17 @@ def _edit(path, fn):
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
+ISP = "agreements/northshire-isp.v2.yaml"
+
+
+def _fields(doc: dict) -> dict:
+    return doc["datasets"]["social_care_client"]["fields"]
+
+
+def _field(doc: dict, name: str) -> dict:
+    return _fields(doc)[name]
+
+
 def _problems(root) -> list[str]:
     with pytest.raises(ConfigErrors) as exc:
         load_config(root / "config", root / "schemas")
@@ -35,8 +49,9 @@ def _problems(root) -> list[str]:
 
 def test_shipped_config_is_valid():
     cfg = load_config(REPO / "config", REPO / "include" / "schemas")
-    assert set(cfg.feeds) == {"council-clients", "health-index", "clients-to-health"}
-    assert set(cfg.schemas) == {"social_care_client", "health_board_index"}
+    assert set(cfg.feeds) == {"council-clients", "health-index", "clients-to-health", "index-to-council"}
+    assert set(cfg.schemas) == {"social_care_client", "health_board_index", "care_packages_by_area"}
+    assert [a.version for a in cfg.agreements["northshire-isp"].versions] == [1, 2]
 
 
 BAD = {
@@ -59,14 +74,88 @@ BAD = {
         "schema: no table schema 'no_such_schema'",
     ),
     "level out of range": (
-        "agreements/northshire-isp.yaml",
+        ISP,
         lambda d: d["recipients"][0].update(level=5),
         "recipients.0.level: Input should be less than or equal to 4",
     ),
-    "column without a rule": (
-        "agreements/northshire-isp.yaml",
-        lambda d: d["datasets"]["social_care_client"]["fields"].pop("postcode"),
-        "no rule for schema column(s) ['postcode']",
+    "field level out of range": (
+        ISP,
+        lambda d: _field(d, "postcode").update(min_level=0),
+        "fields.postcode.min_level: Input should be greater than or equal to 1",
+    ),
+    "catalogue misses a column": (
+        ISP,
+        lambda d: _fields(d).pop("postcode"),
+        "datasets.social_care_client.fields: the catalogue misses schema column(s) ['postcode']",
+    ),
+    "catalogue entry for no column": (
+        ISP,
+        lambda d: _fields(d).update(
+            religion={
+                "description": "x",
+                "classification": "special_category",
+                "min_level": 4,
+                "transform": {4: "pass"},
+            }
+        ),
+        "catalogue entries for column(s) not in the schema: ['religion']",
+    ),
+    "unknown transform": (
+        ISP,
+        lambda d: _field(d, "surname").update(transform={1: "hash"}),
+        "fields.surname.transform.1: Value error, unknown transform 'hash': use one of pass, drop, pseudonymise",
+    ),
+    "transform below the field's level": (
+        ISP,
+        lambda d: _field(d, "weekly_hours").update(transform={1: "mask", 2: "pass"}),
+        "transform given for level(s) [1], below min_level 2 where the field is not shared",
+    ),
+    "direct identifier shared by omission": (
+        ISP,
+        lambda d: _field(d, "chi_number").pop("transform"),
+        "a direct identifier must name its transform at min_level 1",
+    ),
+    "generalisation of the wrong type": (
+        ISP,
+        lambda d: _field(d, "postcode").update(transform={1: "generalise:month"}),
+        "fields.postcode.transform.1: generalise:month needs a column of type date or datetime; postcode is string",
+    ),
+    "special category without Article 9": (
+        ISP,
+        lambda d: d["lawful_basis"].pop("article_9"),
+        "lawful_basis.article_9 is required: the catalogue has special-category fields",
+    ),
+    "pseudonymised without a key": (
+        ISP,
+        lambda d: d.pop("pseudonymisation_key_conn_id"),
+        "pseudonymisation_key_conn_id is required: a field is pseudonymised",
+    ),
+    "sign-off by a stranger": (
+        ISP,
+        lambda d: d["sign_off"].update({"nhs-elsewhere": {"name": "A", "role": "DPO", "date": "2026-01-01"}}),
+        "sign_off names ['nhs-elsewhere'], who are not parties to the agreement",
+    ),
+    "ends before it starts": (
+        ISP,
+        lambda d: d.update(valid_until="2026-01-01"),
+        "valid_until must be after valid_from",
+    ),
+    "open data with a record-level field": (
+        "agreements/northshire-open-data.v1.yaml",
+        lambda d: d["datasets"]["care_packages_by_area"]["fields"]["council_area"].update(
+            classification="quasi_identifier"
+        ),
+        "an open_data agreement permits aggregates only; record-level field(s): ['council_area']",
+    ),
+    "open data to a partner": (
+        "agreements/northshire-open-data.v1.yaml",
+        lambda d: d["recipients"][0].update(partner="nhs-northshire"),
+        "an open_data agreement has exactly one recipient, 'public'",
+    ),
+    "public under a sharing agreement": (
+        ISP,
+        lambda d: d["recipients"].append({"partner": "public", "level": 1}),
+        "'public' may only receive under an open_data agreement",
     ),
     "garbled host key": (
         "partners/northshire-council.yaml",
@@ -132,11 +221,11 @@ def test_host_key_blob_must_match_its_type():
 
 def test_crosswalk_check_command(cfg_dir):
     cli = str(REPO / ".venv" / "bin" / "crosswalk")
-    ok = subprocess.run([cli, "check"], capture_output=True, text=True)
+    ok = subprocess.run([cli, "check", "--offline"], capture_output=True, text=True)
     assert ok.returncode == 0 and "crosswalk check: OK" in ok.stdout
     _edit(cfg_dir / "config/feeds/health-index.yaml", lambda d: d.update(partner="nhs-elsewhere"))
     bad = subprocess.run(
-        [cli, "check", "--config", str(cfg_dir / "config"), "--schemas", str(cfg_dir / "schemas")],
+        [cli, "check", "--offline", "--config", str(cfg_dir / "config"), "--schemas", str(cfg_dir / "schemas")],
         capture_output=True,
         text=True,
     )
@@ -145,12 +234,73 @@ def test_crosswalk_check_command(cfg_dir):
 
 
 def test_reference_to_an_invalid_file_says_invalid_not_missing(cfg_dir):
-    _edit(cfg_dir / "config/agreements/northshire-isp.yaml", lambda d: d["recipients"][0].update(level=7))
+    path = cfg_dir / "config/agreements/northshire-isp-health-to-council.v1.yaml"
+    _edit(path, lambda d: d["recipients"][0].update(level=7))
     problems = _problems(cfg_dir)
     assert any(
         p.endswith(
-            "clients-to-health.yaml: agreement: agreement 'northshire-isp' is invalid "
-            "(see the problems in northshire-isp.yaml)"
+            "index-to-council.yaml: agreement: agreement 'northshire-isp-health-to-council' is invalid "
+            "(see the problems in northshire-isp-health-to-council.v1.yaml)"
         )
         for p in problems
     ), problems
+
+
+def test_overlapping_versions_are_rejected(cfg_dir):
+    _edit(cfg_dir / "config" / "agreements/northshire-isp.v1.yaml", lambda d: d.update(valid_until="2026-06-30"))
+    assert _problems(cfg_dir) == [
+        f"{cfg_dir}/config/agreements/northshire-isp.v2.yaml: valid_from: northshire-isp v2 (from 2026-04-01) "
+        "overlaps northshire-isp v1 (until 2026-06-30): versions of one agreement must not be in force at the same time"
+    ]
+
+
+def test_a_version_defined_twice_is_rejected(cfg_dir):
+    shutil.copy(cfg_dir / "config/agreements/northshire-isp.v2.yaml", cfg_dir / "config/agreements/copy.yaml")
+    assert _problems(cfg_dir) == [
+        f"{cfg_dir}/config/agreements/northshire-isp.v2.yaml: version: "
+        "northshire-isp v2 is already defined in copy.yaml"
+    ]
+
+
+def test_agreements_may_not_share_a_pseudonymisation_key(cfg_dir):
+    path = cfg_dir / "config/agreements/northshire-isp-health-to-council.v1.yaml"
+    _edit(path, lambda d: d.update(pseudonymisation_key_conn_id="crosswalk_pseudonym_northshire_isp"))
+    # Reported against whichever file is read second; either way it names both agreements.
+    assert _problems(cfg_dir) == [
+        f"{cfg_dir}/config/agreements/northshire-isp.v2.yaml: pseudonymisation_key_conn_id: "
+        "'crosswalk_pseudonym_northshire_isp' is also the key of agreement 'northshire-isp-health-to-council': "
+        "give each agreement its own key so pseudonyms cannot be linked across agreements"
+    ]
+
+
+def test_check_resolves_every_connection_and_parses_pseudonymisation_keys(cfg_dir):
+    """`crosswalk check` (as a deployment runs it) fails on a key reference that does not resolve."""
+    cli = str(REPO / ".venv" / "bin" / "crosswalk")
+    cfg = load_config(cfg_dir / "config", cfg_dir / "schemas")
+    names = [
+        cfg.settings.database_conn_id,
+        cfg.settings.keys.age_identities_conn_id,
+        cfg.settings.keys.signing_key_conn_id,
+    ]
+    names += [p.sftp.conn_id for p in cfg.partners.values()]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    env.update({f"AIRFLOW_CONN_{n.upper()}": json.dumps({"conn_type": "generic", "password": "x"}) for n in names})
+    args = [cli, "check", "--config", str(cfg_dir / "config"), "--schemas", str(cfg_dir / "schemas")]
+    key_var = "AIRFLOW_CONN_CROSSWALK_PSEUDONYM_NORTHSHIRE_ISP"
+
+    missing = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert missing.returncode == 1
+    assert (
+        "connection crosswalk_pseudonym_northshire_isp: conn_id: not defined: add it in the Airflow UI, the secrets "
+        "backend or AIRFLOW_CONN_* (used by agreement northshire-isp (pseudonymisation key))" in missing.stderr
+    )
+    assert missing.stderr.count("not defined") == 1  # every other connection resolved
+
+    env[key_var] = json.dumps({"conn_type": "generic", "password": secrets.token_hex(16)})
+    short = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert short.returncode == 1 and "16 bytes; a pseudonymisation key needs at least 32" in short.stderr
+
+    env[key_var] = json.dumps({"conn_type": "generic", "password": secrets.token_hex(32)})
+    ok = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert "every connection resolves" in ok.stdout

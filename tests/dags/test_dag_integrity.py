@@ -14,7 +14,12 @@ from tests.support.airflow import load_dags
 from tests.support.project import EnvPatch
 
 DAGS = load_dags()
-EXPECTED = {"inbound_council_clients", "inbound_health_index", "outbound_clients_to_health"}
+EXPECTED = {
+    "inbound_council_clients",
+    "inbound_health_index",
+    "outbound_clients_to_health",
+    "outbound_index_to_council",
+}
 
 
 def test_one_dag_per_configured_feed():

@@ -21,12 +21,19 @@ def test_demo_runs_end_to_end_and_stops_what_it_started(tmp_path):
         cwd=tmp_path,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    for dag_id in ("inbound_council_clients", "inbound_health_index", "outbound_clients_to_health"):
+    for dag_id in (
+        "inbound_council_clients",
+        "inbound_health_index",
+        "outbound_clients_to_health",
+        "outbound_index_to_council",
+    ):
         assert f"airflow dags test {dag_id}: success" in out.stdout
     assert "-> staged: 60 rows" in out.stdout and "-> staged: 90 rows" in out.stdout
-    assert (
-        "60 rows, 11 fields" in out.stdout and "opens it with its own age key; columns: source_id," in out.stdout
-    )  # level 1 of the ISP: 11 of the 15 client fields
+    # The board is at level 2 of the ISP (16 of the 20 client fields); the council at level 1 of schedule B
+    # (the CHI index without the GP practice: 6 of 7).
+    assert "60 rows, 16 fields" in out.stdout and "90 rows, 6 fields" in out.stdout
+    assert "nhs-northshire opens it with its own age key; columns: source_id," in out.stdout
+    assert "northshire-council opens it with its own age key; columns: chi_number," in out.stdout
     assert "Crosswalk demo: complete" in out.stdout
     delivered = sorted(p.name for p in (tmp_path / "demo" / "sftp" / "nhs-northshire" / "inbox").iterdir())
     assert [n.split(".csv.age")[1] for n in delivered] == ["", ".manifest.json", ".manifest.json.sig"]

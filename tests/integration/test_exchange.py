@@ -76,12 +76,13 @@ def test_clients_flow_from_council_drop_to_nhs_inbox(project):
         capture_output=True,
     )
     assert verified.returncode == 0, verified.stderr
-    # The NHS board is at level 1 of the ISP: level-2 care-package fields must not leave.
+    # The NHS board is at level 2 of the ISP (v2): care packages leave, level-3 assessments do not.
     header = next(csv.reader(payload.decode().splitlines()))
     assert header == manifest["fields"]
-    assert "care_package_type" not in header and "weekly_hours" not in header
+    assert "care_package_type" in header and "last_assessment_date" not in header
     assert {"source_id", "chi_number", "allocated_team"} <= set(header)
-    assert manifest["agreement_id"] == "northshire-isp" and manifest["level"] == 1
+    assert (manifest["agreement_id"], manifest["agreement_version"], manifest["level"]) == ("northshire-isp", 2, 2)
+    assert manifest["transforms"] == {"source_id": "pseudonymise"}
 
     events = {e["event"] for e in read_events(engine)}
     assert {"file.received", "batch.staged", "file.delivered", "task.started", "task.succeeded"} <= events

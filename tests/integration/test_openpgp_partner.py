@@ -99,4 +99,4 @@ def test_openpgp_partners_both_ways(project, pgp):
     out = nhs.gpg("--status-fd", "1", "--decrypt", str(delivered))
     assert b"[GNUPG:] GOODSIG" in out.stdout
     header = out.stdout.split(b"\n")
-    assert any(line.startswith(b"source_id,chi_number") and b"care_package_type" not in line for line in header)
+    assert any(line.startswith(b"source_id,chi_number") and b"last_assessment_date" not in line for line in header)

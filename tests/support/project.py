@@ -8,8 +8,9 @@ Partners act with the standard tools: `age` encrypts, `ssh-keygen -Y sign` signs
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -42,6 +43,15 @@ class Project:
     our_identity: age.Identity
     our_signing_key: Path
     partner_keys: dict[str, PartnerKeys]
+    pseudonym_keys: dict[str, str] = field(default_factory=dict)  # connection id -> hex key
+
+    def reload(self) -> None:
+        """Pick up edits to the config copy (and give any new pseudonymisation key reference a key)."""
+        self.cfg = load_config(self.config_dir)
+        for history in self.cfg.agreements.values():
+            for a in history.versions:
+                if a.pseudonymisation_key_conn_id:
+                    self.pseudonym_keys.setdefault(a.pseudonymisation_key_conn_id, secrets.token_hex(32))
 
     def env(self) -> dict[str, str]:
         import json
@@ -58,6 +68,8 @@ class Project:
         }
         for code, p in self.cfg.partners.items():
             env[conn_env_name(p.sftp.conn_id)] = self.sshd.connection_json(code)
+        for conn_id, key in self.pseudonym_keys.items():
+            env[conn_env_name(conn_id)] = json.dumps({"conn_type": "generic", "password": key})
         if self.db_url.startswith("sqlite"):
             db = {"conn_type": "sqlite", "host": self.db_url.removeprefix("sqlite:///")}
         else:
@@ -157,9 +169,11 @@ def make_project(tmp: Path, sshd: Sshd, db_url: str) -> Project:
     cfg = load_config(config_dir)
     work = tmp / "work"
     work.mkdir()
-    return Project(
+    project = Project(
         config_dir, db_url, sshd, cfg, work, age.Identity.generate(), _ssh_key(keys / "crosswalk-signing"), partner_keys
     )
+    project.reload()
+    return project
 
 
 def clients_csv(work: Path, n: int = 40, name: str = "clients_20261121.csv", seed: int = 7) -> Path:

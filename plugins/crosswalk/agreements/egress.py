@@ -1,45 +1,132 @@
-"""The egress gate: the one function every outbound extract passes through.
+"""The egress gate: the one function every outbound extract and every publish passes through.
 
-Allow-list semantics. A column with no rule in the agreement stops the run before anything
-leaves (unknown columns are errors, not passengers); a column whose level is above the
-recipient's is removed; everything else passes.
+:func:`gate` decides, before anything is built or written, whether a dataset may go to a recipient
+today and in what form; the :class:`EgressPlan` it returns is then the only way rows are turned into
+what leaves (:meth:`EgressPlan.apply`).
+
+Allow-list semantics. The agreement version in force today must be signed off by every party and
+name the recipient; a column with no catalogue entry stops the run (unknown columns are errors, not
+passengers); a column above the recipient's level, or dropped at it, is removed; every other column
+gets the transform its catalogue entry names for that level.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
 
-from crosswalk.config.models import Agreement
+import pandas as pd
+
+from crosswalk.agreements import transforms
+from crosswalk.agreements.model import Agreement, AgreementHistory
 from crosswalk.errors import EgressRefused
+
+KeyLookup = Callable[[str], bytes]
+"""Resolve a pseudonymisation key reference (an Airflow connection id) to the key bytes."""
 
 
 @dataclass(frozen=True)
 class EgressPlan:
     agreement_id: str
     agreement_version: int
+    dataset: str
     recipient: str
     level: int
-    kept: list[str]
-    removed: list[str]
+    columns: tuple[str, ...]  # what the caller offered, all of them catalogued
+    sent: tuple[str, ...]  # what leaves, in the offered order
+    removed: tuple[str, ...]  # above the recipient's level, or dropped at it
+    transforms: Mapping[str, str]  # sent column -> transform, for every column not sent as is
+    key: bytes | None = field(default=None, repr=False)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.agreement_id} v{self.agreement_version}"
+
+    def apply(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+        """The rows as they may leave: only ``sent`` columns, transformed; and malformed-value counts."""
+        offered = [c for c in frame.columns if c not in self.columns]
+        if offered:
+            # Defence in depth: the plan was made for other columns; nothing unplanned passes.
+            raise EgressRefused(f"{self.ref}: column(s) {offered} were not put to the gate for {self.dataset}")
+        out: dict[str, pd.Series] = {}
+        malformed: dict[str, int] = {}
+        for name in self.sent:
+            series, bad = transforms.apply(
+                self.transforms.get(name, "pass"), frame[name], key=self.key, agreement_id=self.agreement_id
+            )
+            out[name] = series
+            if bad:
+                malformed[name] = bad
+        return pd.DataFrame(out, index=frame.index, columns=list(self.sent)), malformed
 
 
-def plan_egress(agreement: Agreement, dataset: str, recipient: str, columns: list[str]) -> EgressPlan:
-    """Decide which of ``columns`` may go to ``recipient``; raise :class:`EgressRefused` if none may."""
-    level = agreement.level_for(recipient)
+def gate(
+    agreement: AgreementHistory | Agreement,
+    dataset: str,
+    recipient: str,
+    columns: list[str],
+    *,
+    on: date,
+    key_for: KeyLookup | None = None,
+) -> EgressPlan:
+    """Decide what of ``dataset`` may go to ``recipient`` on day ``on``; raise :class:`EgressRefused` if nothing may.
+
+    Every refusal says exactly why: no version in force (expired, not yet valid, or between
+    versions), missing sign-off (and by whom), recipient not named, dataset not covered, unknown
+    columns, or nothing left to send at the recipient's level.
+    """
+    history = agreement if isinstance(agreement, AgreementHistory) else AgreementHistory([agreement])
+    current = _in_force(history, on)
+    ref = current.ref
+    unsigned = current.unsigned_on(on)
+    if unsigned:
+        raise EgressRefused(
+            f"agreement {ref} is not signed off by {', '.join(unsigned)}; IG sign-off by every party is required"
+        )
+    level = current.level_for(recipient)
     if level is None:
-        raise EgressRefused(f"agreement {agreement.id} v{agreement.version} does not name {recipient} as a recipient")
-    rules = agreement.datasets.get(dataset)
-    if rules is None:
-        raise EgressRefused(f"agreement {agreement.id} v{agreement.version} has no rules for dataset {dataset}")
-    unknown = [c for c in columns if c not in rules.fields]
+        named = ", ".join(r.partner for r in current.recipients)
+        raise EgressRefused(f"agreement {ref} does not name {recipient} as a recipient (it names {named})")
+    catalogue = current.datasets.get(dataset)
+    if catalogue is None:
+        raise EgressRefused(f"agreement {ref} has no catalogue for dataset {dataset}")
+    unknown = [c for c in columns if c not in catalogue.fields]
     if unknown:
         raise EgressRefused(
-            f"agreement {agreement.id} v{agreement.version} has no rule for column(s) {unknown} of {dataset}"
+            f"agreement {ref} has no catalogue entry for column(s) {unknown} of {dataset}; they may not leave"
         )
-    kept = [c for c in columns if rules.fields[c].level <= level]
-    removed = [c for c in columns if rules.fields[c].level > level]
-    if not kept:
-        raise EgressRefused(
-            f"agreement {agreement.id} v{agreement.version} allows no column of {dataset} at level {level}"
-        )
-    return EgressPlan(agreement.id, agreement.version, recipient, level, kept, removed)
+    chosen = {c: catalogue.fields[c].transform_at(level) for c in columns}
+    sent = tuple(c for c in columns if chosen[c] != "drop")
+    removed = tuple(c for c in columns if chosen[c] == "drop")
+    if not sent:
+        raise EgressRefused(f"agreement {ref} allows no column of {dataset} at level {level}")
+    changed = {c: t for c, t in chosen.items() if t not in ("pass", "drop")}
+    key = None
+    if "pseudonymise" in changed.values():
+        if key_for is None or current.pseudonymisation_key_conn_id is None:
+            raise EgressRefused(f"agreement {ref} pseudonymises fields but no key lookup was given")
+        key = key_for(current.pseudonymisation_key_conn_id)
+    return EgressPlan(
+        current.id, current.version, dataset, recipient, level, tuple(columns), sent, removed, changed, key
+    )
+
+
+def _in_force(history: AgreementHistory, on: date) -> Agreement:
+    current = history.in_force(on)
+    if current is not None:
+        return current
+    before = [a for a in history.versions if a.valid_until < on]
+    after = [a for a in history.versions if a.valid_from > on]
+    if not after:
+        last = max(before, key=lambda a: a.valid_until)
+        raise EgressRefused(f"agreement {last.ref} expired on {last.valid_until}; no version is in force on {on}")
+    if not before:
+        first = min(after, key=lambda a: a.valid_from)
+        raise EgressRefused(f"agreement {first.ref} is not yet valid: it comes into force on {first.valid_from}")
+    ended = max(before, key=lambda a: a.valid_until)
+    starts = min(after, key=lambda a: a.valid_from)
+    raise EgressRefused(
+        f"agreement {history.id} has no version in force on {on}: {ended.ref} ended {ended.valid_until}, "
+        f"{starts.ref} starts {starts.valid_from}"
+    )

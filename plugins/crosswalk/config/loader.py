@@ -7,13 +7,15 @@ problems are collected and raised together, so ``crosswalk check`` shows the ful
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from crosswalk.config.models import Agreement, Feed, InboundFeed, OutboundFeed, Partner, Settings
+from crosswalk.agreements.model import PUBLIC, TRANSFORM_TYPES, Agreement, AgreementHistory
+from crosswalk.config.models import Feed, InboundFeed, OutboundFeed, Partner, Settings
 from crosswalk.errors import ConfigError, ConfigErrors
 from crosswalk.paths import default_config_dir, default_schemas_dir
 from crosswalk.schemas.tableschema import TableSchema, load_table_schema
@@ -34,8 +36,9 @@ class ProjectConfig:
     settings: Settings
     partners: dict[str, Partner] = field(default_factory=dict)
     feeds: dict[str, InboundFeed | OutboundFeed] = field(default_factory=dict)
-    agreements: dict[str, Agreement] = field(default_factory=dict)
+    agreements: dict[str, AgreementHistory] = field(default_factory=dict)
     schemas: dict[str, TableSchema] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # worth an IG officer's attention; not errors
 
     def inbound_feeds(self) -> list[InboundFeed]:
         return [f for f in self.feeds.values() if isinstance(f, InboundFeed)]
@@ -136,7 +139,7 @@ def load_config(
     feeds_loaded = _load_dir(config_dir / "feeds", errors, lambda p, d: _FEED.validate_python(d), invalid)
     feeds = _unique("feed", feeds_loaded, "id", errors)
     agreements_loaded = _load_dir(config_dir / "agreements", errors, lambda p, d: Agreement.model_validate(d), invalid)
-    agreements = _unique("agreement", agreements_loaded, "id", errors)
+    agreements = _histories(agreements_loaded, errors)
 
     schemas: dict[str, TableSchema] = {}
     for path in sorted(schemas_dir.glob("*.json")):
@@ -145,16 +148,88 @@ def load_config(
         except ConfigError as exc:
             errors.append(exc)
 
+    operator = settings.operator.code if settings else None
     for path, item in [*feeds_loaded, *agreements_loaded]:
-        errors.extend(_cross_check(path, item, partners, feeds, agreements, schemas, invalid))
+        errors.extend(_cross_check(path, item, partners, feeds, agreements, schemas, invalid, operator))
+    errors.extend(_shared_keys(agreements_loaded))
 
     if errors:
         raise ConfigErrors(errors)
     assert settings is not None  # an invalid settings file is in errors
-    return ProjectConfig(config_dir, schemas_dir, settings, partners, feeds, agreements, schemas)
+    cfg = ProjectConfig(config_dir, schemas_dir, settings, partners, feeds, agreements, schemas)
+    cfg.warnings.extend(_agreement_warnings(cfg, date.today()))
+    return cfg
 
 
-def _cross_check(path, item, partners, feeds, agreements, schemas, invalid) -> list[ConfigError]:
+def _histories(loaded: list[tuple[Path, Agreement]], errors: list[ConfigError]) -> dict[str, AgreementHistory]:
+    """Group agreement versions by id; a version number twice, or two versions in force at once, is an error."""
+    by_id: dict[str, list[tuple[Path, Agreement]]] = {}
+    for path, a in loaded:
+        by_id.setdefault(a.id, []).append((path, a))
+    out = {}
+    for agreement_id, items in by_id.items():
+        seen: dict[int, Path] = {}
+        versions = []
+        for path, a in items:
+            if a.version in seen:
+                errors.append(
+                    ConfigError(str(path), "version", f"{a.ref} is already defined in {seen[a.version].name}")
+                )
+                continue
+            seen[a.version] = path
+            versions.append(a)
+        history = AgreementHistory(versions)
+        for a, b in history.overlaps():
+            errors.append(
+                ConfigError(
+                    str(seen[b.version]),
+                    "valid_from",
+                    f"{b.ref} (from {b.valid_from}) overlaps {a.ref} (until {a.valid_until}): "
+                    "versions of one agreement must not be in force at the same time",
+                )
+            )
+        out[agreement_id] = history
+    return out
+
+
+def _shared_keys(loaded: list[tuple[Path, Agreement]]) -> list[ConfigError]:
+    """Each agreement needs its own pseudonymisation key, or its pseudonyms become linkable with another's."""
+    owner: dict[str, str] = {}
+    errs = []
+    for path, a in loaded:
+        key = a.pseudonymisation_key_conn_id
+        if key is None:
+            continue
+        if owner.setdefault(key, a.id) != a.id:
+            errs.append(
+                ConfigError(
+                    str(path),
+                    "pseudonymisation_key_conn_id",
+                    f"{key!r} is also the key of agreement {owner[key]!r}: give each agreement its own key "
+                    "so pseudonyms cannot be linked across agreements",
+                )
+            )
+    return errs
+
+
+def _agreement_warnings(cfg: ProjectConfig, today: date) -> list[str]:
+    out = []
+    for history in cfg.agreements.values():
+        current = history.in_force(today)
+        if current is None:
+            latest = history.latest
+            when = f"expired on {latest.valid_until}" if latest.valid_until < today else f"starts {latest.valid_from}"
+            out.append(f"agreement {history.id}: no version in force today ({latest.ref} {when})")
+            continue
+        status = current.status_on(today)
+        if status == "draft":
+            out.append(f"agreement {current.ref}: not signed off by {', '.join(current.unsigned_on(today))}")
+        elif status == "review overdue":
+            out.append(f"agreement {current.ref}: review was due on {current.review_date}")
+    return out
+
+
+def _cross_check(path, item, partners, feeds, agreements, schemas, invalid, operator) -> list[ConfigError]:
     f = str(path)
     errs: list[ConfigError] = []
 
@@ -181,28 +256,43 @@ def _cross_check(path, item, partners, feeds, agreements, schemas, invalid) -> l
         if ref("source_feed", "feed", item.source_feed, feeds, "config/feeds"):
             need(isinstance(source, InboundFeed), "source_feed", f"{item.source_feed!r} is not an inbound feed")
         if ref("agreement", "agreement", item.agreement, agreements, "config/agreements"):
-            agreement = agreements[item.agreement]
-            need(
-                agreement.level_for(item.partner) is not None,
-                "agreement",
-                f"agreement {agreement.id!r} does not name {item.partner!r} as a recipient",
-            )
-            if isinstance(source, InboundFeed):
+            history = agreements[item.agreement]
+            for agreement in history.versions:
                 need(
-                    source.schema_id in agreement.datasets,
+                    agreement.level_for(item.partner) is not None,
                     "agreement",
-                    f"agreement {agreement.id!r} has no rules for dataset {source.schema_id!r}",
+                    f"agreement {agreement.ref} does not name {item.partner!r} as a recipient",
                 )
+                if isinstance(source, InboundFeed):
+                    need(
+                        source.schema_id in agreement.datasets,
+                        "agreement",
+                        f"agreement {agreement.ref} has no catalogue for dataset {source.schema_id!r}",
+                    )
     elif isinstance(item, Agreement):
-        ref("provider", "partner", item.provider, partners, "config/partners")
+        if item.provider != operator:
+            ref("provider", "partner", item.provider, partners, "config/partners (or the operator's code)")
         for i, r in enumerate(item.recipients):
-            ref(f"recipients.{i}.partner", "partner", r.partner, partners, "config/partners")
-        for ds, rules in item.datasets.items():
+            if r.partner != PUBLIC:
+                ref(f"recipients.{i}.partner", "partner", r.partner, partners, "config/partners")
+        for ds, catalogue in item.datasets.items():
             if not ref(f"datasets.{ds}", "table schema", ds, schemas, "include/schemas"):
                 continue
-            names = schemas[ds].field_names
-            missing = [n for n in names if n not in rules.fields]
-            need(not missing, f"datasets.{ds}.fields", f"no rule for schema column(s) {missing}")
-            extra = [n for n in rules.fields if n not in names]
-            need(not extra, f"datasets.{ds}.fields", f"rule(s) for column(s) not in the schema: {extra}")
+            schema = schemas[ds]
+            names = schema.field_names
+            missing = [n for n in names if n not in catalogue.fields]
+            need(not missing, f"datasets.{ds}.fields", f"the catalogue misses schema column(s) {missing}")
+            extra = [n for n in catalogue.fields if n not in names]
+            need(not extra, f"datasets.{ds}.fields", f"catalogue entries for column(s) not in the schema: {extra}")
+            for name, entry in catalogue.fields.items():
+                if name not in names:
+                    continue
+                ftype = schema.field(name).type
+                for level, transform in sorted(entry.transform.items()):
+                    allowed = TRANSFORM_TYPES.get(transform)
+                    need(
+                        allowed is None or ftype in allowed,
+                        f"datasets.{ds}.fields.{name}.transform.{level}",
+                        f"{transform} needs a column of type {' or '.join(sorted(allowed or ()))}; {name} is {ftype}",
+                    )
     return errs

@@ -240,44 +240,6 @@ class FeedFile(_Model):
     feed: Feed
 
 
-class Recipient(_Model):
-    partner: Slug
-    level: int = Field(ge=1, le=4, description="The ISP level granted to this recipient.")
-
-
-class FieldRule(_Model):
-    level: int = Field(ge=1, le=4, description="The lowest level at which this field may be shared.")
-
-
-class DatasetRules(_Model):
-    fields: dict[str, FieldRule] = Field(min_length=1)
-
-
-class Agreement(_Model):
-    """An Information Sharing Protocol, as far as the foundation needs it.
-
-    Deliberately minimal: which partner provides, who receives at which level, and the level of
-    every field. Anything not listed here may not leave.
-    """
-
-    id: Slug
-    version: int = Field(ge=1)
-    title: str
-    provider: Slug
-    recipients: list[Recipient] = Field(min_length=1)
-    datasets: dict[str, DatasetRules] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique_recipients(self) -> Agreement:
-        seen = [r.partner for r in self.recipients]
-        if len(seen) != len(set(seen)):
-            raise ValueError("a recipient is listed twice")
-        return self
-
-    def level_for(self, partner: str) -> int | None:
-        return next((r.level for r in self.recipients if r.partner == partner), None)
-
-
 class Operator(_Model):
     code: Slug
     name: str

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -27,13 +28,19 @@ from pathlib import Path
 import yaml
 from sqlalchemy import create_engine, text
 
+from crosswalk.config.loader import load_config
 from crosswalk.crypto import age, sshsig
 from crosswalk.demo.synthetic import CLIENT_COLUMNS, INDEX_COLUMNS, client_rows, index_rows, people, write_csv
 from crosswalk.manifest import manifest_for_drop, manifest_name, signature_name
 from crosswalk.paths import BUNDLE_ROOT
 
 COUNCIL, NHS = "northshire-council", "nhs-northshire"
-DAG_ORDER = ["inbound_council_clients", "inbound_health_index", "outbound_clients_to_health"]
+DAG_ORDER = [
+    "inbound_council_clients",
+    "inbound_health_index",
+    "outbound_clients_to_health",
+    "outbound_index_to_council",
+]
 
 
 def _say(msg: str = "") -> None:
@@ -177,6 +184,12 @@ def _airflow_env(
             ),
         }
     )
+    # Each agreement that pseudonymises gets its own fresh HMAC key, as the secrets backend would hold it.
+    for history in load_config(config, check_descriptors=False).agreements.values():
+        for conn_id in {a.pseudonymisation_key_conn_id for a in history.versions} - {None}:
+            env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(
+                {"conn_type": "generic", "password": secrets.token_hex(32)}
+            )
     conn_ids = {COUNCIL: "SFTP_NORTHSHIRE_COUNCIL", NHS: "SFTP_NHS_NORTHSHIRE"}
     for code, var in conn_ids.items():
         env[f"AIRFLOW_CONN_{var}"] = json.dumps(
@@ -210,7 +223,9 @@ def run_demo(work: Path, rows: int = 500) -> int:
     (work / "logs").mkdir(parents=True)
     (work / "data").mkdir()
     t0 = time.monotonic()
-    _say("Crosswalk demo: Northshire Council --SFTP--> Crosswalk --SFTP--> NHS Northshire")
+    _say(
+        "Crosswalk demo: Northshire Council <--SFTP--> Crosswalk <--SFTP--> NHS Northshire, under the ISP's agreements"
+    )
     _say(f"  working directory: {work}")
 
     proc, ports, host_keys, client_keys = _start_servers(work)
@@ -306,7 +321,7 @@ def _summary(work: Path, states: dict[str, str], seconds: float, keys: Keys) -> 
             _say(f"       {d.partner} opens it with its own age key; columns: {header}")
     _say()
     _say("Where to look")
-    _say(f"  delivered files    {rel(work / 'sftp' / NHS / 'inbox')}/")
+    _say(f"  delivered files    {rel(work / 'sftp' / NHS / 'inbox')}/ and {rel(work / 'sftp' / COUNCIL / 'inbox')}/")
     _say(
         f"  staging database   {rel(work / 'crosswalk.db')}  ("
         + ", ".join(f"{t}: {n} rows" for t, n in tables.items())

@@ -41,6 +41,14 @@ SURNAMES = [
 STREETS = ["High Street", "Station Road", "Main Street", "Church Lane", "Park Avenue", "Mill Road", "Kirk Wynd"]
 TEAMS = ["Adult Care North", "Adult Care South", "Older People East", "Learning Disability", "Reablement"]
 PACKAGES = ["home care", "day care", "residential", "respite", "telecare", ""]
+ASSESSMENTS = ["community care", "carer's", "occupational therapy", "review"]
+SUPPORT_REASONS = [
+    "physical support",
+    "sensory support",
+    "memory and cognition",
+    "learning disability",
+    "mental health",
+]
 PRACTICES = ["NS10001", "NS10002", "NS10003", "NS10004"]
 
 
@@ -99,6 +107,11 @@ CLIENT_COLUMNS = [
     "care_package_start",
     "care_package_end",
     "weekly_hours",
+    "care_review_due",
+    "last_assessment_date",
+    "assessment_type",
+    "primary_support_reason",
+    "adult_protection_flag",
 ]
 INDEX_COLUMNS = ["chi_number", "forename", "surname", "date_of_birth", "sex", "postcode", "gp_practice_code"]
 
@@ -106,8 +119,10 @@ INDEX_COLUMNS = ["chi_number", "forename", "surname", "date_of_birth", "sex", "p
 def client_rows(persons: list[Person], seed: int = 11) -> list[dict[str, str]]:
     """The council's view: some clients lack their CHI (the matching problem), one package each."""
     rng = random.Random(seed)
+    later = random.Random(seed + 1)  # columns added later draw from their own stream: older ones stay as they were
     rows = []
     for i, p in enumerate(persons, start=1):
+        assessed = date(2023, 6, 1) + timedelta(days=later.randrange(0, 800)) if later.random() < 0.85 else None
         package = rng.choice(PACKAGES)
         start = date(2024, 1, 1) + timedelta(days=rng.randrange(0, 600)) if package else None
         rows.append(
@@ -129,6 +144,11 @@ def client_rows(persons: list[Person], seed: int = 11) -> list[dict[str, str]]:
                 "care_package_start": start.isoformat() if start else "",
                 "care_package_end": "",
                 "weekly_hours": f"{rng.choice([2, 3.5, 7, 10.5, 14, 21])}" if package else "",
+                "care_review_due": (start + timedelta(days=365)).isoformat() if start else "",
+                "last_assessment_date": assessed.isoformat() if assessed else "",
+                "assessment_type": later.choice(ASSESSMENTS) if assessed else "",
+                "primary_support_reason": later.choice(SUPPORT_REASONS) if assessed else "",
+                "adult_protection_flag": "Y" if later.random() < 0.03 else "N",
             }
         )
     return rows

@@ -86,6 +86,53 @@ def signing_key(cfg: ProjectConfig):
     return load(conn.extra_dejson, conn.password, conn_id)
 
 
+def pseudonymisation_key(conn_id: str) -> bytes:
+    """An agreement's pseudonymisation key, from the secrets backend (the egress gate's key lookup)."""
+    from crosswalk.keys import pseudonymisation_key as parse
+
+    return parse(connection(conn_id).password, conn_id)
+
+
+def connection_problems(cfg: ProjectConfig) -> list[ConfigError]:
+    """Every connection the configuration names, resolved through Airflow's secrets backends.
+
+    What ``crosswalk check`` runs in a deployment: a key or login that does not resolve is found
+    before a run needs it. Pseudonymisation keys are also parsed (hex, at least 32 bytes). Only
+    presence and shape are checked; no secret is printed.
+    """
+    from crosswalk.keys import pseudonymisation_key as parse_key
+
+    uses: dict[str, list[str]] = {}
+    keys = cfg.settings.keys
+    named = [
+        (cfg.settings.database_conn_id, "database_conn_id"),
+        (keys.age_identities_conn_id, "keys.age_identities_conn_id"),
+        (keys.signing_key_conn_id, "keys.signing_key_conn_id"),
+        (keys.openpgp_key_conn_id, "keys.openpgp_key_conn_id"),
+        *((p.sftp.conn_id, f"partner {p.code}") for p in cfg.partners.values()),
+    ]
+    for conn_id, use in named:
+        if conn_id:
+            uses.setdefault(conn_id, []).append(use)
+    pseudonym_keys = {
+        a.pseudonymisation_key_conn_id: a.id
+        for h in cfg.agreements.values()
+        for a in h.versions
+        if a.pseudonymisation_key_conn_id
+    }
+    for conn_id, agreement_id in pseudonym_keys.items():
+        uses.setdefault(conn_id, []).append(f"agreement {agreement_id} (pseudonymisation key)")
+    problems = []
+    for conn_id, used_by in sorted(uses.items()):
+        try:
+            conn = connection(conn_id)
+            if conn_id in pseudonym_keys:
+                parse_key(conn.password, conn_id)
+        except ConfigError as exc:
+            problems.append(ConfigError(exc.file, exc.field, f"{exc.reason} (used by {'; '.join(used_by)})"))
+    return problems
+
+
 def openpgp_secret(cfg: ProjectConfig) -> str | None:
     """Our armored OpenPGP secret key, if this deployment has one (only OpenPGP partners need it)."""
     conn_id = cfg.settings.keys.openpgp_key_conn_id

@@ -15,6 +15,7 @@ from crosswalk.orchestration.resources import (
     openpgp_secret,
     prepare_database,
     project_config,
+    pseudonymisation_key,
     run_context,
     signing_key,
 )
@@ -141,6 +142,7 @@ def deliver(feed_id: str, batch_id: str, context: Any) -> dict:
                 signing_key(cfg),
                 partner_bulk(cfg.partners[feed.partner]),
                 openpgp_secret(cfg),
+                pseudonymisation_key,
             ),
             batch_id,
         )

@@ -19,11 +19,12 @@ from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
+import pandas as pd
 import paramiko
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
-from crosswalk.agreements.egress import plan_egress
+from crosswalk.agreements.egress import EgressPlan, KeyLookup, gate
 from crosswalk.audit import AuditLog
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import OutboundFeed
@@ -67,6 +68,7 @@ class OutboundJob:
     signing_key: Ed25519PrivateKey  # ours, from the secrets backend
     bulk: Bulk | OpenSshBulk  # data files; listing, manifests and signatures use ``sftp``
     openpgp_secret: str | None = None  # our armored OpenPGP secret key, for partners on method 'openpgp'
+    key_for: KeyLookup | None = None  # pseudonymisation keys, by connection id, from the secrets backend
 
 
 def pending_batches(engine: Engine, feed: OutboundFeed) -> list[str]:
@@ -89,15 +91,23 @@ def _cell(v) -> str:
     return str(v)
 
 
-def write_csv(rows_chunks, columns: list[str], dst: Path) -> int:
+def write_extract(chunks, plan: EgressPlan, dst: Path) -> tuple[int, dict[str, int]]:
+    """Write staged rows to ``dst`` as CSV, through the plan: only what the agreement lets leave, transformed.
+
+    Returns the row count and, per column, how many malformed values a transform had to blank.
+    """
     n = 0
+    malformed: dict[str, int] = {}
     with dst.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(columns)
-        for rows in rows_chunks:
-            w.writerows([_cell(v) for v in row] for row in rows)
+        w.writerow(plan.sent)
+        for rows in chunks:
+            frame, bad = plan.apply(pd.DataFrame(rows, columns=list(plan.sent), dtype=object))
+            for k, v in bad.items():
+                malformed[k] = malformed.get(k, 0) + v
+            w.writerows([_cell(v) for v in row] for row in frame.itertuples(index=False, name=None))
             n += len(rows)
-    return n
+    return n, malformed
 
 
 def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
@@ -113,7 +123,7 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
     ids = {"feed_id": feed.id, "partner": partner.code, "batch_id": source_batch_id, "file_name": file_name}
 
     # The gate runs before anything is built or written: a refusal leaves nothing behind.
-    plan = plan_egress(agreement, schema.id, partner.code, schema.field_names)
+    plan = gate(agreement, schema.id, partner.code, schema.field_names, on=date.today(), key_for=job.key_for)
     recipients = _recipients(job, partner)
     existing = ledger.get_delivery(job.engine, delivery_id)
     if existing is not None and existing.status == ledger.DELIVERED:
@@ -140,7 +150,8 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
     inbox = partial(posixpath.join, partner.sftp.paths.inbox)
     with tempfile.TemporaryDirectory(prefix="crosswalk-out-") as tmp:  # plaintext stays in here
         plain, encrypted = Path(tmp) / extract, Path(tmp) / file_name
-        rows = write_csv(iter_staged(job.engine, source.target.table, source_batch_id, plan.kept), plan.kept, plain)
+        chunks = iter_staged(job.engine, source.target.table, source_batch_id, list(plan.sent))
+        rows, malformed = write_extract(chunks, plan, plain)
         plain_digest = file_digest(plain)
         manifest = _already_delivered(job, inbox(file_name), plain_digest.sha256)
         if manifest is None:
@@ -160,7 +171,8 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
                 agreement_id=plan.agreement_id,
                 agreement_version=plan.agreement_version,
                 level=plan.level,
-                fields=plan.kept,
+                fields=list(plan.sent),
+                transforms=dict(plan.transforms) or None,
             )
             manifest_raw = manifest.to_json()
             signature = sshsig.sign(io.BytesIO(manifest_raw), job.signing_key).encode()
@@ -174,7 +186,7 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
         file_sha256=manifest.sha256,
         file_size=manifest.size,
         rows_out=rows,
-        fields_sent=plan.kept,
+        fields_sent=list(plan.sent),
     )
     job.audit.emit(
         "file.delivered",
@@ -187,25 +199,31 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
             "agreement_id": plan.agreement_id,
             "agreement_version": plan.agreement_version,
             "level": plan.level,
-            "fields_sent": plan.kept,
-            "fields_removed": plan.removed,
+            "fields_sent": list(plan.sent),
+            "fields_removed": list(plan.removed),
+            "fields_transformed": dict(plan.transforms),
+            "malformed_blanked": malformed,
             "plaintext_sha256": plain_digest.sha256,
             "recipients": recipients,
         },
     )
     log.info(
-        "Delivered %s to %s%s: %d rows, %d fields (%d removed by agreement %s level %d), encrypted to %d key(s)",
+        "Delivered %s to %s%s: %d rows, %d fields (%d removed, %d transformed by agreement %s level %d),"
+        " encrypted to %d key(s)",
         file_name,
         partner.code,
         partner.sftp.paths.inbox,
         rows,
-        len(plan.kept),
+        len(plan.sent),
         len(plan.removed),
-        plan.agreement_id,
+        len(plan.transforms),
+        plan.ref,
         plan.level,
         len(recipients),
     )
-    return DeliveryResult(delivery_id, "delivered", file_name, rows, tuple(plan.kept))
+    if malformed:
+        log.warning("Blanked malformed values while transforming (counts per field): %s", malformed)
+    return DeliveryResult(delivery_id, "delivered", file_name, rows, plan.sent)
 
 
 def _recipients(job: OutboundJob, partner) -> list[str]:
