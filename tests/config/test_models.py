@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import subprocess
+from datetime import date, timedelta
 
 import pytest
 import yaml
@@ -304,3 +305,17 @@ def test_check_resolves_every_connection_and_parses_pseudonymisation_keys(cfg_di
     ok = subprocess.run(args, capture_output=True, text=True, env=env)
     assert ok.returncode == 0, ok.stderr
     assert "every connection resolves" in ok.stdout
+
+
+def test_check_warns_about_an_agreement_with_no_version_in_force_but_passes(cfg_dir):
+    """Expiry is the gate's business at run time (the run stops, and says why); check only warns."""
+    yesterday = date.today() - timedelta(days=1)
+    _edit(cfg_dir / "config" / ISP, lambda d: d.update(valid_until=yesterday.isoformat()))
+    cli = str(REPO / ".venv" / "bin" / "crosswalk")
+    args = [cli, "check", "--offline", "--config", str(cfg_dir / "config"), "--schemas", str(cfg_dir / "schemas")]
+    out = subprocess.run(args, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert (
+        f"crosswalk check: warning: agreement northshire-isp: no version in force today "
+        f"(northshire-isp v2 expired on {yesterday})"
+    ) in out.stderr

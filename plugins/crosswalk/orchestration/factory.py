@@ -103,7 +103,7 @@ def outbound_dag(feed: OutboundFeed, cfg: ProjectConfig) -> DAG:
 |---|---|
 | Recipient | {partner.name} (`{partner.code}`) |
 | Built from | staged batches of `{feed.source_feed}` not yet delivered |
-| Allowed by | agreement `{feed.agreement}` at the recipient's level; columns without a rule stop the run |
+| Allowed by | agreement `{feed.agreement}` (version in force that day) at the recipient's level |
 | Delivers to | `{partner.sftp.paths.inbox}` as `{feed.file_prefix}_<batch>.csv` + manifest (`.part`, then rename) |
 | Schedule | `{feed.schedule}` |
 """
