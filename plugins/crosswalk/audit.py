@@ -2,7 +2,11 @@
 
 Each event is written in its own transaction so it survives the failure of the work it
 describes. Events hold names, counts and hashes, never a record's values: ``detail`` accepts
-only scalars and lists of names.
+only scalars, lists of names and mappings of names to names or counts.
+
+The table is a hash chain (:mod:`crosswalk.auditchain`): each event takes the next position and
+the hash of the event before it, under a lock (PostgreSQL advisory lock; SQLite's write lock), so
+parallel tasks never fork the chain. The table is append-only (triggers refuse UPDATE and DELETE).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, text
+
+from crosswalk import auditchain
 
 log = logging.getLogger("crosswalk.audit")
 
@@ -85,10 +91,14 @@ class AuditLog:
 
     def emit(self, event: str, outcome: str, **fields) -> AuditEvent:
         _check_detail(fields.get("detail"))
-        ev = AuditEvent(event=event, outcome=outcome, **asdict(self.run), **fields)
-        row = asdict(ev)
-        row["detail"] = json.dumps(ev.detail, sort_keys=True) if ev.detail is not None else None
         with self.engine.begin() as conn:
+            seq, prev_hash = auditchain.claim_next(conn)
+            # Timed inside the lock, so time order and chain order agree.
+            ev = AuditEvent(event=event, outcome=outcome, **asdict(self.run), **fields)
+            row = asdict(ev)
+            row["detail"] = auditchain.detail_text(ev.detail)
+            row.update(seq=seq, prev_hash=prev_hash)
+            row["event_hash"] = auditchain.event_hash(row)
             conn.execute(
                 text(f"INSERT INTO audit_event ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"),
                 row,
@@ -103,7 +113,7 @@ def read_events(engine: Engine, **where: str) -> list[dict]:
     clause = " AND ".join(f"{k} = :{k}" for k in where) or "1 = 1"
     with engine.connect() as conn:
         rows = conn.execute(
-            text(f"SELECT * FROM audit_event WHERE {clause} ORDER BY event_time, event_id"),
+            text(f"SELECT * FROM audit_event WHERE {clause} ORDER BY seq, event_time, event_id"),
             where,
         ).mappings()
         return [dict(r) for r in rows]

@@ -75,6 +75,53 @@ def _cmd_agreements(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_engine(args: argparse.Namespace):
+    """The staging and audit database: ``--url``, else the configured connection (secrets backend)."""
+    if args.url:
+        from crosswalk.staging.db import make_engine
+
+        return make_engine(args.url)
+    from crosswalk.config.loader import load_config
+    from crosswalk.orchestration.resources import engine_for
+
+    return engine_for(load_config(args.config, check_descriptors=False).settings.database_conn_id)
+
+
+def _day_start(text: str | None):
+    from datetime import datetime
+
+    return None if text is None else datetime.combine(_iso_date(text), datetime.min.time())
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from crosswalk import auditchain
+
+    if args.audit_command == "verify":
+        if args.file:
+            with open(args.file, encoding="utf-8") as f:
+                result = auditchain.verify_lines(f)
+        else:
+            result = auditchain.verify(_audit_engine(args))
+        print(f"crosswalk audit verify: {result.summary()}")
+        return 0 if result.ok else 1
+    # export: the period is [from, to] in whole days
+    start = _day_start(args.date_from)
+    end = _day_start(args.date_to) + timedelta(days=1) if args.date_to else None
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    n = 0
+    try:
+        for line in auditchain.export_lines(_audit_engine(args), start, end):
+            out.write(line + "\n")
+            n += 1
+    finally:
+        if args.output:
+            out.close()
+    print(f"crosswalk audit export: {n} event(s)", file=sys.stderr)
+    return 0
+
+
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     from sqlalchemy import create_engine
 
@@ -232,6 +279,21 @@ def build_parser() -> argparse.ArgumentParser:
     reg = ag_sub.add_parser("register", parents=[ag_common], help="write the register as Markdown and HTML")
     reg.add_argument("-o", "--output", default="register", help="directory for register.md and register.html")
     ag.set_defaults(func=_cmd_agreements)
+
+    audit = sub.add_parser("audit", help="the IG audit trail: verify the hash chain, export it")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_common = argparse.ArgumentParser(add_help=False)
+    audit_common.add_argument("--url", help="database URL (default: the configured connection, via Airflow)")
+    audit_common.add_argument("--config", type=Path, default=None, help="config directory (default: the bundle's)")
+    verify_audit = audit_sub.add_parser(
+        "verify", parents=[audit_common], help="walk the chain; report the first broken link; exit 1 if broken"
+    )
+    verify_audit.add_argument("--file", help="verify an export (JSON Lines) instead of the database")
+    export = audit_sub.add_parser("export", parents=[audit_common], help="events of a period as JSON Lines")
+    export.add_argument("--from", dest="date_from", help="first day (YYYY-MM-DD; default: the beginning)")
+    export.add_argument("--to", dest="date_to", help="last day, inclusive (default: today)")
+    export.add_argument("-o", "--output", help="file to write (default: standard output)")
+    audit.set_defaults(func=_cmd_audit)
 
     db = sub.add_parser("db", help="staging and audit database")
     db_sub = db.add_subparsers(dest="db_command", required=True)

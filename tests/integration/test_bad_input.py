@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 import yaml
@@ -171,7 +172,8 @@ def test_drop_without_its_signature_waits(project):
     state, _ = run_dag("inbound_council_clients")
     assert state == "success"
     [event] = read_events(engine_for("crosswalk_db"), event="drops.discovered")
-    assert '"complete": 0' in event["detail"] and '"waiting_for_manifest": 1' in event["detail"]
+    detail = json.loads(event["detail"])
+    assert detail["complete"] == 0 and detail["waiting_for_manifest"] == 1
     assert (project.outbox(COUNCIL) / enc.name).exists()
 
 

@@ -20,14 +20,50 @@ log = logging.getLogger(__name__)
 _LOCK_KEY = 0x43525357  # "CRSW"
 
 
-def migration_files(sql_dir: Path = SQL_DIR) -> list[Path]:
-    return sorted((sql_dir / "migrations").glob("*.sql"))
+DIALECTS = ("postgresql", "sqlite")
+
+
+def migration_files(sql_dir: Path = SQL_DIR, dialect: str | None = None) -> list[Path]:
+    """``NNNN_name.sql`` runs everywhere; ``NNNN_name.<dialect>.sql`` only on that dialect."""
+
+    def applies(path: Path) -> bool:
+        suffix = path.stem.rsplit(".", 1)[-1] if "." in path.stem else None
+        return suffix is None or suffix == dialect
+
+    def order(path: Path) -> tuple[str, bool]:  # a dialect's part of a migration runs after the shared part
+        return path.stem.split(".", 1)[0], "." in path.stem
+
+    return sorted((p for p in (sql_dir / "migrations").glob("*.sql") if applies(p)), key=order)
 
 
 def split_statements(sql: str) -> list[str]:
-    """Split a DDL file into statements. Our DDL has no ';' inside literals, so this is enough."""
-    no_comments = re.sub(r"--[^\n]*", "", sql)
-    return [s.strip() for s in no_comments.split(";") if s.strip()]
+    """Split a DDL file into statements at ``;`` ending a line, except inside a ``$$`` body
+    (PostgreSQL functions) or a ``CREATE TRIGGER … END;`` block (SQLite). Our DDL has no ``;`` in
+    literals, so this is enough."""
+    statements: list[str] = []
+    current: list[str] = []
+    in_dollar = False
+    for line in re.sub(r"--[^\n]*", "", sql).splitlines():
+        current.append(line)
+        stripped = line.strip()
+        if stripped.count("$$") % 2:
+            in_dollar = not in_dollar
+        if in_dollar or not stripped.endswith(";"):
+            continue
+        text_so_far = "\n".join(current)
+        in_trigger_body = (
+            re.match(r"\s*CREATE\s+TRIGGER\b", text_so_far, re.I)
+            and re.search(r"\bBEGIN\b", text_so_far, re.I)
+            and not re.search(r"\bEND\s*;\s*$", text_so_far, re.I)
+        )
+        if in_trigger_body:
+            continue
+        statements.append(text_so_far.strip().removesuffix(";").strip())
+        current = []
+    tail = "\n".join(current).strip().removesuffix(";").strip()
+    if tail:
+        statements.append(tail)
+    return [s for s in statements if s]
 
 
 def upgrade(engine: Engine, sql_dir: Path = SQL_DIR) -> list[str]:
@@ -43,7 +79,7 @@ def upgrade(engine: Engine, sql_dir: Path = SQL_DIR) -> list[str]:
             )
         )
         done = {r[0] for r in conn.execute(text("SELECT version FROM schema_migration"))}
-        for path in migration_files(sql_dir):
+        for path in migration_files(sql_dir, engine.dialect.name):
             if path.stem in done:
                 continue
             for statement in split_statements(path.read_text(encoding="utf-8")):
