@@ -106,6 +106,18 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             result = auditchain.verify(_audit_engine(args))
         print(f"crosswalk audit verify: {result.summary()}")
         return 0 if result.ok else 1
+    if args.audit_command == "report":
+        from crosswalk import auditreport
+
+        start, end = _day_start(args.date_from), _day_start(args.date_to) + timedelta(days=1)
+        report = auditreport.build(_audit_engine(args), start, end, agreement=args.agreement, partner=args.partner)
+        out = Path(args.output)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = f"ig-report_{args.date_from}_{args.date_to}"
+        (out / f"{stem}.html").write_text(auditreport.to_html(report), encoding="utf-8")
+        (out / f"{stem}.csv").write_text(auditreport.to_csv(report), encoding="utf-8")
+        print(f"Wrote {out / stem}.html and .csv: {len(report.rows)} file event(s); {report.chain.summary()}")
+        return 0 if report.chain.ok else 1
     # export: the period is [from, to] in whole days
     start = _day_start(args.date_from)
     end = _day_start(args.date_to) + timedelta(days=1) if args.date_to else None
@@ -293,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--from", dest="date_from", help="first day (YYYY-MM-DD; default: the beginning)")
     export.add_argument("--to", dest="date_to", help="last day, inclusive (default: today)")
     export.add_argument("-o", "--output", help="file to write (default: standard output)")
+    rep = audit_sub.add_parser("report", parents=[audit_common], help="the IG report for a period (HTML and CSV)")
+    rep.add_argument("--from", dest="date_from", required=True, help="first day (YYYY-MM-DD)")
+    rep.add_argument("--to", dest="date_to", required=True, help="last day, inclusive (YYYY-MM-DD)")
+    rep.add_argument("--agreement", help="only files shared under this agreement id")
+    rep.add_argument("--partner", help="only files to or from this organisation code")
+    rep.add_argument("-o", "--output", default="reports", help="directory for the .html and .csv")
     audit.set_defaults(func=_cmd_audit)
 
     db = sub.add_parser("db", help="staging and audit database")

@@ -1,45 +1,147 @@
-"""`crosswalk demo` (what `make demo` runs) completes on the embedded default and cleans up."""
+"""`crosswalk demo` (what `make demo` runs) completes on the embedded default and cleans up; every file and
+task of its run is traceable from the audit store alone; its IG report renders in a browser."""
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import json
+import os
+import shutil
 import subprocess
+from pathlib import Path
 
 import psutil
 import pytest
+from sqlalchemy import create_engine
 
+from crosswalk import auditchain
+from crosswalk.audit import read_events
 from tests.conftest import REPO
+from tests.support.env import require
 
 pytestmark = pytest.mark.airflow
 
 
-def test_demo_runs_end_to_end_and_stops_what_it_started(tmp_path):
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """One demo run (60 clients, 90 people) shared by the tests below: what `make demo` does."""
+    work = tmp_path_factory.mktemp("demo-run") / "demo"
     out = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "crosswalk"), "demo", "--workdir", str(tmp_path / "demo"), "--rows", "60"],
+        [str(REPO / ".venv" / "bin" / "crosswalk"), "demo", "--workdir", str(work), "--rows", "60"],
         capture_output=True,
         text=True,
         timeout=600,
-        cwd=tmp_path,
+        cwd=work.parent,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return work, out.stdout
+
+
+def test_demo_runs_end_to_end_and_stops_what_it_started(demo_run):
+    work, stdout = demo_run
     for dag_id in (
         "inbound_council_clients",
         "inbound_health_index",
         "outbound_clients_to_health",
         "outbound_index_to_council",
     ):
-        assert f"airflow dags test {dag_id}: success" in out.stdout
-    assert "-> staged: 60 rows" in out.stdout and "-> staged: 90 rows" in out.stdout
+        assert f"airflow dags test {dag_id}: success" in stdout
+    assert "-> staged: 60 rows" in stdout and "-> staged: 90 rows" in stdout
     # The board is at level 2 of the ISP (16 of the 20 client fields); the council at level 1 of schedule B
     # (the CHI index without the GP practice: 6 of 7).
-    assert "60 rows, 16 fields" in out.stdout and "90 rows, 6 fields" in out.stdout
-    assert "nhs-northshire opens it with its own age key; columns: source_id," in out.stdout
-    assert "northshire-council opens it with its own age key; columns: chi_number," in out.stdout
-    assert "Crosswalk demo: complete" in out.stdout
-    delivered = sorted(p.name for p in (tmp_path / "demo" / "sftp" / "nhs-northshire" / "inbox").iterdir())
+    assert "60 rows, 16 fields" in stdout and "90 rows, 6 fields" in stdout
+    assert "nhs-northshire opens it with its own age key; columns: source_id," in stdout
+    assert "northshire-council opens it with its own age key; columns: chi_number," in stdout
+    assert "Crosswalk demo: complete" in stdout
+    delivered = sorted(p.name for p in (work / "sftp" / "nhs-northshire" / "inbox").iterdir())
     assert [n.split(".csv.age")[1] for n in delivered] == ["", ".manifest.json", ".manifest.json.sig"]
     # Every process it started is gone: its SFTP servers are the ones whose command line names its workdir
     # (other demos may be running on the machine at the same time).
-    leftover = [
-        p for p in psutil.process_iter(["cmdline"]) if str(tmp_path / "demo") in " ".join(p.info["cmdline"] or [])
-    ]
+    leftover = [p for p in psutil.process_iter(["cmdline"]) if str(work) in " ".join(p.info["cmdline"] or [])]
     assert leftover == []
+
+
+def _events(work: Path) -> list[dict]:
+    engine = create_engine(f"sqlite:///{work / 'crosswalk.db'}")
+    try:
+        return read_events(engine)
+    finally:
+        engine.dispose()
+
+
+def test_every_file_and_task_of_a_demo_run_is_traceable_from_the_audit_store(demo_run):
+    demo_run = demo_run[0]
+    events = _events(demo_run)
+    engine = create_engine(f"sqlite:///{demo_run / 'crosswalk.db'}")
+    assert auditchain.verify(engine).ok
+    engine.dispose()
+    by_sha = {}
+    for e in events:
+        if e["file_sha256"]:
+            by_sha.setdefault(e["file_sha256"].strip(), []).append(e)
+    sftp = demo_run / "sftp"
+    # Out: every delivered file, by its own hash: who got it, under which agreement and level, which fields, rows.
+    delivered = sorted(sftp.glob("*/inbox/*.csv.age"))
+    assert len(delivered) == 2
+    for path in delivered:
+        manifest = json.loads(path.with_name(path.name + ".manifest.json").read_text())
+        (ev,) = [e for e in by_sha[hashlib.sha256(path.read_bytes()).hexdigest()] if e["event"] == "file.delivered"]
+        detail = json.loads(ev["detail"])
+        assert ev["partner"] == path.parts[-3] and ev["file_size"] == path.stat().st_size
+        assert ev["rows_out"] == manifest["rows"]
+        assert (detail["agreement_id"], detail["agreement_version"], detail["level"]) == (
+            manifest["agreement_id"], manifest["agreement_version"], manifest["level"]
+        )  # fmt: skip
+        assert detail["fields_sent"] == manifest["fields"]
+    # In: every partner drop, by its own hash: received (signed by whom) and staged (rows).
+    dropped = sorted(sftp.glob("*/outbox/*.csv.age"))
+    assert len(dropped) == 2
+    for path in dropped:
+        evs = {e["event"]: e for e in by_sha[hashlib.sha256(path.read_bytes()).hexdigest()]}
+        assert evs["file.received"]["partner"] == path.parts[-3]
+        assert json.loads(evs["file.received"]["detail"])["signed_by"].startswith("SHA256:")
+        staged = [
+            e for e in events if e["event"] == "batch.staged" and e["batch_id"] == evs["file.received"]["batch_id"]
+        ]
+        assert staged[0]["rows_out"] > 0
+    # Every task that started has an outcome, and every task of every DAG started.
+    started = {(e["dag_id"], e["run_id"], e["task_id"]) for e in events if e["event"] == "task.started"}
+    ended = {
+        (e["dag_id"], e["run_id"], e["task_id"]) for e in events if e["event"] in ("task.succeeded", "task.failed")
+    }
+    assert started == ended
+    tasks = {(d, t.split("[")[0]) for d, _, t in started}
+    for dag_id in ("inbound_council_clients", "inbound_health_index"):
+        assert {(dag_id, "prepare"), (dag_id, "discover_drops"), (dag_id, "ingest_drop")} <= tasks
+    for dag_id in ("outbound_clients_to_health", "outbound_index_to_council"):
+        assert {(dag_id, "prepare"), (dag_id, "plan_deliveries"), (dag_id, "deliver_batch")} <= tasks
+
+
+def test_the_ig_report_of_the_demo_run_renders_in_headless_chromium(demo_run, tmp_path):
+    demo_run = demo_run[0]
+    (report,) = (demo_run / "reports").glob("ig-report_*.html")
+    html = report.read_text()
+    assert 'Audit chain: <span class="ok">chain intact' in html
+    assert "northshire-isp v2" in html and "northshire-isp-health-to-council v1" in html
+    rows = list(csv.DictReader(report.with_suffix(".csv").open()))
+    assert sorted(r["direction"] for r in rows) == ["in", "in", "out", "out"]
+    chromium = shutil.which("chromium")
+    require(None if chromium else "chromium is not installed (apt-get install chromium)")
+    artifacts = Path(os.environ.get("CROSSWALK_ARTIFACTS", REPO / "build" / "artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    png = artifacts / "ig-report.png"
+    png.unlink(missing_ok=True)
+    subprocess.run(
+        [
+            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chromium'}", "--hide-scrollbars", "--window-size=1400,1300",
+            f"--screenshot={png}", report.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )  # fmt: skip
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000  # a real rendering, not a blank page

@@ -267,7 +267,8 @@ def run_demo(work: Path, rows: int = 500) -> int:
             _airflow(env, log, "dags", "test", dag_id)
             states[dag_id] = _run_state(log, dag_id)
             _say(f"  airflow dags test {dag_id}: {states[dag_id]}")
-        _summary(work, states, time.monotonic() - t0, keys)
+        report = _ig_report(work)
+        _summary(work, states, time.monotonic() - t0, keys, report)
         return 0 if all(s == "success" for s in states.values()) else 1
     finally:
         proc.terminate()
@@ -278,7 +279,25 @@ def run_demo(work: Path, rows: int = 500) -> int:
         _say("  stopped the demo SFTP servers")
 
 
-def _summary(work: Path, states: dict[str, str], seconds: float, keys: Keys) -> None:
+def _ig_report(work: Path) -> Path:
+    """Today's IG report from the demo's audit store, as an IG officer would run it."""
+    from datetime import datetime, timedelta
+
+    from crosswalk import auditreport
+
+    engine = create_engine(f"sqlite:///{work / 'crosswalk.db'}")
+    today = datetime.combine(date.today(), datetime.min.time())
+    report = auditreport.build(engine, today, today + timedelta(days=1))
+    engine.dispose()
+    out = work / "reports"
+    out.mkdir(exist_ok=True)
+    stem = f"ig-report_{today:%Y-%m-%d}_{today:%Y-%m-%d}"
+    (out / f"{stem}.csv").write_text(auditreport.to_csv(report), encoding="utf-8")
+    (out / f"{stem}.html").write_text(auditreport.to_html(report), encoding="utf-8")
+    return out / f"{stem}.html"
+
+
+def _summary(work: Path, states: dict[str, str], seconds: float, keys: Keys, report: Path) -> None:
     engine = create_engine(f"sqlite:///{work / 'crosswalk.db'}")
     with engine.connect() as conn:
         batches = conn.execute(
@@ -332,6 +351,8 @@ def _summary(work: Path, states: dict[str, str], seconds: float, keys: Keys) -> 
         f"                     sqlite3 {rel(work / 'crosswalk.db')} 'SELECT event_time, event, outcome, file_name,"
         " rows_out FROM audit_event'"
     )
+    _say(f"  IG report          {rel(report)} (and .csv)")
+    _say(f"  chain check        crosswalk audit verify --url sqlite:///{rel(work / 'crosswalk.db')}")
     _say(f"  task logs          {rel(work / 'logs')}/<dag_id>.log")
     _say(f"  partner areas      {rel(work / 'sftp')}/<organisation>/{{inbox,outbox,quarantine}}")
     ok = all(s == "success" for s in states.values())

@@ -12,10 +12,14 @@ from typing import Any
 
 from airflow.sdk import DAG, dag, get_current_context, task
 
+from crosswalk import logsafety
 from crosswalk.config.loader import ProjectConfig, load_config
 from crosswalk.config.models import InboundFeed, OutboundFeed
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
+
+# Every process that loads our DAGs (DAG processor, task runners) gets the log safety net.
+logsafety.install()
 
 
 def dag_id_for(feed: InboundFeed | OutboundFeed) -> str:
