@@ -10,6 +10,7 @@ import itertools
 import json
 import multiprocessing
 import subprocess
+from datetime import datetime
 
 import pytest
 from sqlalchemy import text
@@ -173,3 +174,33 @@ def test_an_export_verifies_on_its_own_and_shows_tampering(engine, url, tmp_path
     out.write_text("\n".join(lines) + "\n")
     bad = subprocess.run([CLI, "audit", "verify", "--file", str(out)], capture_output=True, text=True)
     assert bad.returncode == 1 and "BROKEN at position 2" in bad.stdout
+
+
+def _time_of(event) -> datetime:
+    t = event["event_time"]
+    return datetime.fromisoformat(t) if isinstance(t, str) else t
+
+
+def test_a_retention_purge_keeps_the_rest_verifiable_and_is_itself_audited(engine, url):
+    events = read_events(engine)
+    cutoff = _time_of(events[3])  # events at positions 1-3 are older
+    log = AuditLog(engine, RunContext(dag_id="crosswalk_audit", task_id="purge_expired"))
+    assert auditchain.purge_before(engine, cutoff, log.append) == 3
+    left = read_events(engine)
+    assert [e["seq"] for e in left] == [4, 5, 6, 7]
+    purged = json.loads(left[-1]["detail"])
+    assert left[-1]["event"] == "audit.purged" and purged["purged_through_seq"] == 3
+    out = cli_verify(url)
+    assert out.returncode == 0, out.stdout
+    assert out.stdout.strip() == "crosswalk audit verify: chain intact: 4 event(s), positions 4 to 7"
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:  # the guard is back
+        conn.execute(text("DELETE FROM audit_event WHERE seq = 5"))
+
+
+def test_deleting_the_oldest_events_without_a_purge_is_found(engine, url):
+    with engine.begin() as conn:
+        lift_append_only(conn)
+        conn.execute(text("DELETE FROM audit_event WHERE seq <= 2"))
+    out = cli_verify(url)
+    assert out.returncode == 1
+    assert "BROKEN at position 1: positions 1 to 2 missing: deleted, and no purge recorded it" in out.stdout

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from crosswalk import auditchain
 
@@ -90,19 +90,23 @@ class AuditLog:
         self.run = run
 
     def emit(self, event: str, outcome: str, **fields) -> AuditEvent:
-        _check_detail(fields.get("detail"))
         with self.engine.begin() as conn:
-            seq, prev_hash = auditchain.claim_next(conn)
-            # Timed inside the lock, so time order and chain order agree.
-            ev = AuditEvent(event=event, outcome=outcome, **asdict(self.run), **fields)
-            row = asdict(ev)
-            row["detail"] = auditchain.detail_text(ev.detail)
-            row.update(seq=seq, prev_hash=prev_hash)
-            row["event_hash"] = auditchain.event_hash(row)
-            conn.execute(
-                text(f"INSERT INTO audit_event ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"),
-                row,
-            )
+            return self.append(conn, event, outcome, **fields)
+
+    def append(self, conn: Connection, event: str, outcome: str, **fields) -> AuditEvent:
+        """Append inside the caller's transaction (which then holds the chain's lock until it commits)."""
+        _check_detail(fields.get("detail"))
+        seq, prev_hash = auditchain.claim_next(conn)
+        # Timed inside the lock, so time order and chain order agree.
+        ev = AuditEvent(event=event, outcome=outcome, **asdict(self.run), **fields)
+        row = asdict(ev)
+        row["detail"] = auditchain.detail_text(ev.detail)
+        row.update(seq=seq, prev_hash=prev_hash)
+        row["event_hash"] = auditchain.event_hash(row)
+        conn.execute(
+            text(f"INSERT INTO audit_event ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"),
+            row,
+        )
         level = logging.WARNING if outcome in ("failed", "quarantined") else logging.INFO
         log.log(level, "AUDIT %s", ev.log_line())
         return ev

@@ -77,11 +77,13 @@ class Verification:
     unchained: int  # events written before the chain existed (no position)
     position: int | None = None  # the first broken link
     problem: str | None = None
+    first: int = 1  # the first position checked (after a retention purge, the one after the anchor)
 
     def summary(self) -> str:
         before = f"; {self.unchained} earlier event(s) predate the chain" if self.unchained else ""
         if self.ok:
-            return f"chain intact: {self.checked} event(s), positions 1 to {self.checked}{before}"
+            last = self.first + self.checked - 1
+            return f"chain intact: {self.checked} event(s), positions {self.first} to {last}{before}"
         return f"chain BROKEN at position {self.position}: {self.problem} ({self.checked} event(s) checked before it)"
 
 
@@ -91,10 +93,11 @@ def verify_rows(rows: Iterable[dict[str, Any]], *, from_anywhere: bool = False) 
     ``from_anywhere`` accepts a run that starts part-way along the chain (an export of a period):
     its first event's position and link are taken as given, everything after is checked.
     """
-    prev, expected, checked = GENESIS, 1, 0
+    prev, expected, checked, first = GENESIS, 1, 0, 1
     for row in rows:
         if from_anywhere and checked == 0 and expected == 1:
             prev, expected = (row["prev_hash"] or "").strip(), int(row["seq"])
+            first = expected
         seq = int(row["seq"])
         what = f"event {str(row['event_id']).strip()} ({row['event']})"
         if seq != expected:
@@ -112,7 +115,7 @@ def verify_rows(rows: Iterable[dict[str, Any]], *, from_anywhere: bool = False) 
         if event_hash(row) != (row["event_hash"] or "").strip():
             return Verification(False, checked, 0, seq, f"{what} does not match its hash: it was edited")
         prev, expected, checked = row["event_hash"].strip(), expected + 1, checked + 1
-    return Verification(True, checked, 0)
+    return Verification(True, checked, 0, first=first)
 
 
 def chain_rows(engine: Engine) -> Iterator[dict[str, Any]]:
@@ -123,11 +126,85 @@ def chain_rows(engine: Engine) -> Iterator[dict[str, Any]]:
 
 
 def verify(engine: Engine) -> Verification:
-    """Verify the whole chain in the database."""
+    """Verify the whole chain in the database.
+
+    After a retention purge the chain starts part-way: its first event must link to the anchor
+    that the (itself chained) ``audit.purged`` event recorded; anything else is a deletion.
+    """
     with engine.connect() as conn:
         unchained = conn.execute(text("SELECT COUNT(*) FROM audit_event WHERE seq IS NULL")).scalar_one()
-    v = verify_rows(chain_rows(engine))
-    return Verification(v.ok, v.checked, unchained, v.position, v.problem)
+        first = conn.execute(
+            text("SELECT seq, prev_hash FROM audit_event WHERE seq IS NOT NULL ORDER BY seq LIMIT 1")
+        ).first()
+        anchors = {
+            (d["purged_through_seq"], d["anchor_hash"])
+            for (raw,) in conn.execute(text("SELECT detail FROM audit_event WHERE event = 'audit.purged'"))
+            for d in [json.loads(raw)]
+        }
+    from_anywhere = False
+    if first is not None and int(first.seq) > 1:
+        if (int(first.seq) - 1, first.prev_hash.strip()) not in anchors:
+            gone = f"positions 1 to {int(first.seq) - 1}" if first.seq > 2 else "position 1"
+            return Verification(False, 0, unchained, 1, f"{gone} missing: deleted, and no purge recorded it")
+        from_anywhere = True
+    v = verify_rows(chain_rows(engine), from_anywhere=from_anywhere)
+    return Verification(v.ok, v.checked, unchained, v.position, v.problem, v.first)
+
+
+def purge_before(engine: Engine, cutoff: datetime, append) -> int:
+    """Delete the events older than ``cutoff`` (a prefix of the chain), keeping the rest verifiable.
+
+    In one transaction, under the chain's lock: note the last purged event's position and hash (the
+    anchor), lift the append-only triggers, delete, restore them, and append an ``audit.purged``
+    event carrying the anchor through ``append(conn, event, outcome, **fields)``. Returns the count.
+    Needs the table owner's rights (it changes triggers): run by the audit DAG, not by feed tasks.
+    """
+    with engine.begin() as conn:
+        claim_next(conn)
+        last = conn.execute(
+            text(
+                "SELECT seq, event_hash FROM audit_event WHERE seq IS NOT NULL AND event_time < :c"
+                " ORDER BY seq DESC LIMIT 1"
+            ),
+            {"c": cutoff},
+        ).first()
+        if last is None:
+            return 0
+        through, anchor = int(last.seq), last.event_hash.strip()
+        _set_append_only(conn, False)
+        count = conn.execute(text("DELETE FROM audit_event WHERE seq <= :s"), {"s": through}).rowcount
+        _set_append_only(conn, True)
+        append(
+            conn,
+            "audit.purged",
+            "succeeded",
+            reason=f"retention: events before {cutoff:%Y-%m-%d} removed",
+            rows_out=count,
+            detail={"purged_through_seq": through, "anchor_hash": anchor, "cutoff": f"{cutoff:%Y-%m-%d}"},
+        )
+        return count
+
+
+_SQLITE_TRIGGERS = {
+    "audit_event_no_update": ("UPDATE", "changed"),
+    "audit_event_no_delete": ("DELETE", "deleted"),
+}
+
+
+def _set_append_only(conn: Connection, on: bool) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"ALTER TABLE audit_event {'ENABLE' if on else 'DISABLE'} TRIGGER USER"))
+        return
+    for name, (op, word) in _SQLITE_TRIGGERS.items():
+        if on:
+            conn.execute(
+                text(
+                    f"CREATE TRIGGER {name} BEFORE {op} ON audit_event BEGIN "
+                    f"SELECT RAISE(ABORT, 'audit_event is append-only: events cannot be {word}'); END"
+                )
+            )
+        else:
+            conn.execute(text(f"DROP TRIGGER {name}"))
 
 
 def export_lines(engine: Engine, start: datetime | None = None, end: datetime | None = None) -> Iterator[str]:

@@ -19,20 +19,25 @@ EXPECTED = {
     "inbound_health_index",
     "outbound_clients_to_health",
     "outbound_index_to_council",
+    "crosswalk_audit",
 }
 
 
-def test_one_dag_per_configured_feed():
+def test_one_dag_per_configured_feed_and_the_audit_dag():
     assert set(DAGS) == EXPECTED
 
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
 def test_dag_has_owner_tags_retries_and_docs(dag_id):
     dag = DAGS[dag_id]
-    assert "crosswalk" in dag.tags and dag.tags & {"inbound", "outbound"}
-    assert dag.doc_md and dag_id.split("_", 1)[1].replace("_", "-") in dag.doc_md
+    assert "crosswalk" in dag.tags and dag.tags & {"inbound", "outbound", "audit"}
     assert dag.catchup is False
-    assert dag.schedule is None  # every shipped feed starts manual
+    if dag_id == "crosswalk_audit":
+        assert dag.doc_md and "audit hash chain" in dag.doc_md
+        assert dag.schedule == "@weekly"  # the IG report, weekly by default
+    else:
+        assert dag.doc_md and dag_id.split("_", 1)[1].replace("_", "-") in dag.doc_md
+        assert dag.schedule is None  # every shipped feed starts manual
     for t in dag.tasks:
         assert t.owner == "crosswalk", t.task_id
         assert t.retries >= 2, t.task_id

@@ -262,6 +262,23 @@ class KeyConnections(_Model):
     )
 
 
+class AuditSettings(_Model):
+    """The IG evidence: kept by us, independent of Airflow's own clean-up."""
+
+    retention_days: int = Field(
+        default=731,
+        ge=183,
+        description="Audit events older than this are purged by the audit DAG (the purge is itself audited and "
+        "keeps the chain verifiable). At least six months; the default is two years.",
+    )
+    report_dir: str = Field(
+        default="reports",
+        description="Where the weekly IG report (HTML and CSV) is written: a path, relative to the Airflow "
+        "worker's working directory unless absolute (for example a mounted IG share).",
+    )
+    schedule: Schedule = Field(default="@weekly", description="When the audit DAG runs: report, verify, purge.")
+
+
 class Settings(_Model):
     """``config/crosswalk.yaml``: settings for the whole deployment."""
 
@@ -271,3 +288,4 @@ class Settings(_Model):
     owner: str = Field(default="crosswalk", description="Airflow owner of every generated DAG.")
     retries: int = Field(default=2, ge=2, description="Retries for every task; at least 2.")
     retry_delay_seconds: int = Field(default=60, ge=1)
+    audit: AuditSettings = AuditSettings()

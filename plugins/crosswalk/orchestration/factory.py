@@ -141,11 +141,68 @@ def outbound_dag(feed: OutboundFeed, cfg: ProjectConfig) -> DAG:
     return _outbound()
 
 
+AUDIT_DAG_ID = "crosswalk_audit"
+
+
+def audit_dag(cfg: ProjectConfig) -> DAG:
+    s = cfg.settings
+    doc = f"""\
+### The IG audit trail
+
+Keeps Crosswalk's own evidence, independent of Airflow's clean-up: verifies the audit hash chain
+(a broken chain fails the run and names the position), writes the IG report for the period (HTML and
+CSV) to `{s.audit.report_dir}`, and removes events older than {s.audit.retention_days} days (the purge
+is itself an audit event and the chain stays verifiable).
+"""
+
+    @dag(
+        dag_id=AUDIT_DAG_ID,
+        description="Verify the audit chain, write the IG report, apply audit retention",
+        doc_md=doc,
+        schedule=None if s.audit.schedule == "manual" else s.audit.schedule,
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        tags=["crosswalk", "audit", "ig"],
+        default_args={
+            "owner": s.owner,
+            "retries": s.retries,
+            "retry_delay": timedelta(seconds=s.retry_delay_seconds),
+            "retry_exponential_backoff": True,
+        },
+    )
+    def _audit() -> None:
+        @task(task_id="verify_chain")
+        def verify_() -> str:
+            from crosswalk.orchestration import tasks
+
+            return tasks.audit_verify(get_current_context())
+
+        @task(task_id="write_report")
+        def report_() -> str:
+            from crosswalk.orchestration import tasks
+
+            return tasks.audit_report(get_current_context())
+
+        @task(task_id="purge_expired")
+        def purge_() -> int:
+            from crosswalk.orchestration import tasks
+
+            return tasks.audit_purge(get_current_context())
+
+        # The report is written (and the chain verified) before anything is purged.
+        verify_() >> report_() >> purge_()
+
+    return _audit()
+
+
 def dags_from_config(cfg: ProjectConfig | None = None) -> dict[str, DAG]:
-    """Every feed's DAG, by dag_id, for a DAG file to put in its globals."""
+    """Every feed's DAG and the audit DAG, by dag_id, for a DAG file to put in its globals."""
     cfg = cfg or load_config(check_descriptors=False)
     out: dict[str, DAG] = {}
     for feed in cfg.feeds.values():
         d = inbound_dag(feed, cfg) if isinstance(feed, InboundFeed) else outbound_dag(feed, cfg)
         out[d.dag_id] = d
+    audit = audit_dag(cfg)
+    out[audit.dag_id] = audit
     return out

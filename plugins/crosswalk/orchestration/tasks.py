@@ -147,3 +147,87 @@ def deliver(feed_id: str, batch_id: str, context: Any) -> dict:
             batch_id,
         )
     return {**asdict(result), "fields": list(result.fields)}
+
+
+# --- the audit DAG: evidence for IG, kept by us -----------------------------------------------
+
+
+def audit_verify(context: Any) -> str:
+    """Walk the chain; a broken chain fails the run (and says where) without retrying."""
+    from crosswalk import auditchain
+    from crosswalk.errors import FatalError
+
+    cfg = project_config()
+    prepare_database(cfg)
+    with audited_task(_audit(cfg, context)) as audit:
+        result = auditchain.verify(audit.engine)
+        audit.emit(
+            "audit.verified",
+            "succeeded" if result.ok else "failed",
+            reason=result.summary(),
+            detail={"checked": result.checked, "first": result.first, "position": result.position},
+        )
+        if not result.ok:
+            raise FatalError(result.summary())
+    log.info("Audit chain: %s", result.summary())
+    return result.summary()
+
+
+def audit_report(context: Any) -> str:
+    """The IG report for the run's period (the previous week when scheduled; the last 7 days when
+    triggered), written to ``audit.report_dir`` via a temporary name, then renamed."""
+    import hashlib
+    import os
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    from crosswalk import auditreport
+
+    cfg = project_config()
+    end, start = context.get("data_interval_end"), context.get("data_interval_start")
+    manual = "scheduled" not in str(getattr(context["dag_run"], "run_type", ""))
+    if manual or end is None or start is None or start >= end:
+        # Triggered by hand: the seven days up to and including today.
+        end = datetime.now(UTC) + timedelta(days=1)
+        start = end - timedelta(days=7)
+    end_day = datetime.combine(end.date(), datetime.min.time())
+    start_day = datetime.combine(start.date(), datetime.min.time())
+    out_dir = Path(cfg.settings.audit.report_dir)
+    with audited_task(_audit(cfg, context)) as audit:
+        report = auditreport.build(audit.engine, start_day, end_day)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        last = end_day - timedelta(days=1)
+        stem = f"ig-report_{start_day:%Y-%m-%d}_{last:%Y-%m-%d}"
+        written = []
+        for suffix, body in ((".html", auditreport.to_html(report)), (".csv", auditreport.to_csv(report))):
+            target = out_dir / f"{stem}{suffix}"
+            tmp = target.with_name(f".{target.name}.part")
+            tmp.write_text(body, encoding="utf-8")
+            os.replace(tmp, target)  # a rerun replaces the report; readers never see half of one
+            written.append(target)
+            audit.emit(
+                "audit.report_written",
+                "succeeded",
+                file_name=target.name,
+                file_sha256=hashlib.sha256(body.encode()).hexdigest(),
+                file_size=len(body.encode()),
+                rows_out=len(report.rows),
+                detail={"period_from": f"{start_day:%Y-%m-%d}", "period_to": f"{last:%Y-%m-%d}"},
+            )
+    log.info("IG report for %s written to %s (%d file event(s))", stem, out_dir, len(report.rows))
+    return str(written[0])
+
+
+def audit_purge(context: Any) -> int:
+    """Remove audit events older than the retention period; the purge is itself an audit event."""
+    from datetime import UTC, datetime, timedelta
+
+    from crosswalk import auditchain
+
+    cfg = project_config()
+    days = cfg.settings.audit.retention_days
+    cutoff = (datetime.now(UTC) - timedelta(days=days)).replace(tzinfo=None)
+    with audited_task(_audit(cfg, context)) as audit:
+        removed = auditchain.purge_before(audit.engine, cutoff, audit.append)
+    log.info("Audit retention (%d days): %d event(s) older than %s removed", days, removed, f"{cutoff:%Y-%m-%d}")
+    return removed
