@@ -144,6 +144,16 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_db_grant(args: argparse.Namespace) -> int:
+    from sqlalchemy import create_engine
+
+    from crosswalk.staging.grants import grant_task_role
+
+    done = grant_task_role(create_engine(args.url), args.role)
+    print(f"crosswalk db grant: {args.role}: " + "; ".join(done))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from crosswalk.demo.run import run_demo
 
@@ -318,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     up = db_sub.add_parser("upgrade", help="apply the DDL in include/sql/migrations")
     up.add_argument("--url", required=True, help="SQLAlchemy URL, e.g. postgresql+psycopg://host/db")
     up.set_defaults(func=_cmd_db_upgrade)
+    grant = db_sub.add_parser(
+        "grant", help="give a PostgreSQL role what feed tasks need, with insert-only access to audit_event"
+    )
+    grant.add_argument("--url", required=True, help="SQLAlchemy URL, connecting as the tables' owner")
+    grant.add_argument("--role", required=True, help="the role the crosswalk_db connection of tasks logs in as")
+    grant.set_defaults(func=_cmd_db_grant)
 
     keygen = sub.add_parser("keygen", help="generate an age X25519 identity (as age-keygen does)")
     keygen.add_argument("-o", "--output", help="write the identity here (mode 0600; never overwritten)")
