@@ -105,6 +105,8 @@ def test_every_file_and_task_of_a_demo_run_is_traceable_from_the_audit_store(dem
             e for e in events if e["event"] == "batch.staged" and e["batch_id"] == evs["file.received"]["batch_id"]
         ]
         assert staged[0]["rows_out"] > 0
+        received = json.loads(staged[0]["detail"])
+        assert received["agreement_id"].startswith("northshire-isp") and received["fields_received"]
     # Every task that started has an outcome, and every task of every DAG started.
     started = {(e["dag_id"], e["run_id"], e["task_id"]) for e in events if e["event"] == "task.started"}
     ended = {

@@ -221,7 +221,12 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
         rows_in=rows,
         rows_out=staged,
         **ids,
-        detail={"table": job.feed.target.table, "plaintext_sha256": manifest.plaintext_sha256},
+        detail={
+            "table": job.feed.target.table,
+            "plaintext_sha256": manifest.plaintext_sha256,
+            "fields_received": job.schema.field_names,
+            **_providing_agreement(job),
+        },
     )
     log.info("Staged %s as %s: %d rows into %s", drop.data_file, batch_id, staged, job.feed.target.table)
     return IngestResult(batch_id, "staged", staged)
@@ -291,6 +296,16 @@ def _check_manifest(job: InboundJob, raw: bytes, drop: Drop) -> Manifest:
             f"{drop.manifest_file}: schema_id is {manifest.schema_id!r}, expected {job.feed.schema_id!r}"
         )
     return manifest
+
+
+def _providing_agreement(job: InboundJob) -> dict[str, str | int]:
+    """The agreement, in force today, under which this partner provides this dataset (for the record)."""
+    today = datetime.now(UTC).date()
+    for history in job.cfg.agreements.values():
+        a = history.in_force(today)
+        if a is not None and a.provider == job.partner.code and job.feed.schema_id in a.datasets:
+            return {"agreement_id": a.id, "agreement_version": a.version}
+    return {}
 
 
 def _validate(job: InboundJob, local: Path, manifest: Manifest) -> int:
