@@ -1,0 +1,179 @@
+"""Link a social-care extract to a health-board index: deterministic, then probabilistic, with the
+identifier veto, a one-to-one best link and bands.
+
+Both sides come as DataFrames of the documented person columns (:data:`PERSON_COLUMNS`):
+``record_id, chi_number, forename, surname, date_of_birth, sex, postcode``. The result has one row
+per source record: its best index record (if any), the method and band that decided it, the match
+weight and probability, and the runner-up's weight. Pure: no Airflow, no database.
+
+Stages, in order:
+a. deterministic: the same valid CHI on both sides and a compatible date of birth (equal, missing on
+   one side, or day and month swapped) links at once;
+b. probabilistic for the rest: Fellegi-Sunter (Splink 5 on DuckDB) with u from random sampling and m
+   by EM, term-frequency adjustments on names, names compared after normalisation;
+c. veto: two valid, different CHIs never link automatically (the pair is dropped);
+d. one-to-one: a source record takes its best candidate only when it leads the runner-up by
+   ``min_lead`` match weight; otherwise the pair goes to review;
+e. bands: ``upper`` and above links, ``lower`` to ``upper`` goes to review, below is no match.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from crosswalk.identifiers import VALID, chi_status, normalise
+
+log = logging.getLogger(__name__)
+
+PERSON_COLUMNS = ["record_id", "chi_number", "forename", "surname", "date_of_birth", "sex", "postcode"]
+MODEL_VERSION = "link-v1"
+
+AUTO, REVIEW, NONE = "auto", "review", "none"
+DETERMINISTIC, PROBABILISTIC = "deterministic", "probabilistic"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    upper: float = 0.99  # match probability at or above which a link is made without review
+    lower: float = 0.80  # below this, no match; between, clerical review
+    min_lead: float = 4.0  # match weight (bits) by which the best candidate must beat the runner-up
+    em_max_pairs: float = 1e6  # random pairs for u estimation
+
+
+def prepare(people: pd.DataFrame) -> pd.DataFrame:
+    """Normalise names, dates, postcodes and CHIs; keep a CHI only where it is valid for the record."""
+    out = pd.DataFrame({"record_id": people["record_id"].astype("string")})
+    for col in ("forename", "surname"):
+        out[col] = people[col].astype("string").str.upper().str.replace(r"[^A-Z]", "", regex=True).replace("", pd.NA)
+    out["date_of_birth"] = pd.to_datetime(people["date_of_birth"], errors="coerce").dt.strftime("%Y-%m-%d")
+    out["sex"] = people["sex"].astype("string").str.upper()
+    out["postcode"] = people["postcode"].astype("string").str.upper().str.replace(r"\s+", "", regex=True)
+    out["postcode"] = out["postcode"].replace("", pd.NA)
+    chi = normalise(people["chi_number"], restore_leading_zero=True)
+    status = chi_status(people["chi_number"], dob=people["date_of_birth"], sex=people["sex"])
+    # A CHI that is valid on its own is kept even if the record's DOB or sex disagrees with it: the
+    # typo is more often in the DOB (day and month swapped) than in a check-digit-valid CHI.
+    out["chi"] = chi.where(status.isin([VALID, "dob_mismatch", "sex_mismatch"]))
+    out["chi_status"] = status
+    return out
+
+
+def _compatible_dob(a: pd.Series, b: pd.Series) -> np.ndarray:
+    same = (a == b).fillna(False).to_numpy(dtype=bool)
+    missing = (a.isna() | b.isna()).to_numpy()
+    swapped = (a.str[:4] == b.str[:4]) & (a.str[5:7] == b.str[8:10]) & (a.str[8:10] == b.str[5:7])
+    return same | missing | swapped.fillna(False).to_numpy(dtype=bool)
+
+
+def deterministic(source: pd.DataFrame, index: pd.DataFrame) -> pd.DataFrame:
+    """Pairs with the same valid CHI and a compatible date of birth."""
+    pairs = source.dropna(subset=["chi"]).merge(index.dropna(subset=["chi"]), on="chi", suffixes=("_l", "_r"))
+    pairs = pairs[_compatible_dob(pairs["date_of_birth_l"], pairs["date_of_birth_r"])]
+    return pd.DataFrame(
+        {"record_id_l": pairs["record_id_l"], "record_id_r": pairs["record_id_r"], "chi_r": pairs["chi"]}
+    )
+
+
+def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, block_on
+    from splink.backends.duckdb import DuckDBAPI
+
+    cols = ["record_id", "forename", "surname", "date_of_birth", "postcode"]
+    db = DuckDBAPI()
+    left = db.register(source[cols].rename(columns={"record_id": "unique_id"}), table_name="source_records")
+    right = db.register(index[cols].rename(columns={"record_id": "unique_id"}), table_name="index_records")
+    settings = SettingsCreator(
+        link_type="link_only",
+        comparisons=[
+            cl.NameComparison("forename").configure(term_frequency_adjustments=True),
+            cl.NameComparison("surname").configure(term_frequency_adjustments=True),
+            cl.DateOfBirthComparison("date_of_birth", input_is_string=True),
+            cl.PostcodeComparison("postcode"),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("date_of_birth"),
+            block_on("surname", "forename"),
+            block_on("postcode", "surname"),
+            block_on("substr(forename, 1, 1)", "substr(surname, 1, 1)", "substr(date_of_birth, 1, 4)"),
+        ],
+        retain_matching_columns=False,
+    )
+    linker = Linker([left, right], settings, log_level=logging.WARNING)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("forename", "surname", "date_of_birth")], recall=0.8
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=t.em_max_pairs)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("surname"))
+    scored = linker.inference.predict(threshold_match_probability=t.lower / 10).as_pandas_dataframe()
+    # Orient each pair as (source, index) whichever way round Splink put them.
+    flip = scored["source_dataset_l"] != "source_records"
+    return pd.DataFrame(
+        {
+            "record_id_l": np.where(flip, scored["unique_id_r"], scored["unique_id_l"]),
+            "record_id_r": np.where(flip, scored["unique_id_l"], scored["unique_id_r"]),
+            "match_weight": scored["match_weight"].astype(float),
+            "match_probability": scored["match_probability"].astype(float),
+        }
+    )
+
+
+def link(source_people: pd.DataFrame, index_people: pd.DataFrame, t: Thresholds = Thresholds()) -> pd.DataFrame:
+    """One row per source record: ``record_id, matched_record_id, matched_chi, method, band, match_weight,
+    match_probability, runner_up_weight``."""
+    source, index = prepare(source_people), prepare(index_people)
+    det = deterministic(source, index)
+    det = det.drop_duplicates("record_id_l")  # the same CHI twice in the index is the index's problem, not ours
+    rest = source[~source["record_id"].isin(det["record_id_l"])]
+    scores = _splink_scores(rest, index, t) if len(rest) and len(index) else _empty_scores()
+    # Veto: two valid, different CHIs are two people.
+    chi_l = scores["record_id_l"].map(source.set_index("record_id")["chi"])
+    chi_r = scores["record_id_r"].map(index.set_index("record_id")["chi"])
+    vetoed = (chi_l.notna() & chi_r.notna() & (chi_l != chi_r)).to_numpy()
+    scores = scores[~vetoed].sort_values(["record_id_l", "match_weight"], ascending=[True, False])
+    best = scores.groupby("record_id_l", sort=False).head(1).set_index("record_id_l")
+    runner = scores.groupby("record_id_l", sort=False).nth(1).set_index("record_id_l")["match_weight"]
+
+    out = pd.DataFrame({"record_id": source["record_id"]}).set_index("record_id", drop=False)
+    out["matched_record_id"] = pd.Series(dtype="string")
+    out["method"], out["band"] = pd.NA, NONE
+    out["match_weight"], out["match_probability"], out["runner_up_weight"] = np.nan, np.nan, np.nan
+    b = best.reindex(out.index)
+    has = b["record_id_r"].notna()
+    out.loc[has, "matched_record_id"] = b.loc[has, "record_id_r"]
+    out.loc[has, "match_weight"] = b.loc[has, "match_weight"]
+    out.loc[has, "match_probability"] = b.loc[has, "match_probability"]
+    out["runner_up_weight"] = runner.reindex(out.index)
+    lead_ok = (out["match_weight"] - out["runner_up_weight"].fillna(-np.inf)) >= t.min_lead
+    p = out["match_probability"]
+    out.loc[has, "method"] = PROBABILISTIC
+    out.loc[has & (p >= t.upper) & lead_ok, "band"] = AUTO
+    out.loc[has & (p >= t.lower) & ~((p >= t.upper) & lead_ok), "band"] = REVIEW
+    d = det.set_index("record_id_l")
+    out.loc[d.index, ["matched_record_id", "method", "band"]] = np.column_stack(
+        [d["record_id_r"], np.full(len(d), DETERMINISTIC), np.full(len(d), AUTO)]
+    )
+    out.loc[d.index, ["match_weight", "match_probability"]] = [np.inf, 1.0]
+    out.loc[out["band"] == NONE, ["matched_record_id", "method"]] = pd.NA
+    out["matched_chi"] = out["matched_record_id"].map(index.set_index("record_id")["chi"])
+    out.loc[out["band"] != AUTO, "matched_chi"] = pd.NA
+    log.info("Linked %d source record(s): %s", len(out), band_counts(out))
+    return out.reset_index(drop=True)
+
+
+def _empty_scores() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"record_id_l": pd.Series(dtype="string"), "record_id_r": pd.Series(dtype="string"),
+         "match_weight": pd.Series(dtype=float), "match_probability": pd.Series(dtype=float)}
+    )  # fmt: skip
+
+
+def band_counts(result: pd.DataFrame) -> dict[str, int]:
+    """Counts per method and band (for logs and the audit trail; never values)."""
+    keys = result["method"].fillna("none").astype(str) + ":" + result["band"].astype(str)
+    return {k: int(v) for k, v in sorted(keys.value_counts().items())}

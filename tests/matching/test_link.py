@@ -1,0 +1,81 @@
+"""The link pipeline on a synthetic population with hard cases planted in it: deterministic links,
+the identifier veto, the one-to-one rule with its margin, and bands."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from crosswalk.demo.synthetic import client_rows, index_rows, people
+from crosswalk.identifiers import mod11_check_digit
+from crosswalk.matching.link import AUTO, DETERMINISTIC, NONE, REVIEW, band_counts, link
+
+
+def chi_for(dob: str, serial: str) -> str:
+    body = dob[8:10] + dob[5:7] + dob[2:4] + serial
+    return body + str(mod11_check_digit(body))
+
+
+TWIN_A, TWIN_B = chi_for("1961-05-17", "113"), chi_for("1961-05-17", "121")
+SWAP = chi_for("1975-03-08", "224")  # a woman's CHI (even 9th digit)
+
+
+def person(record_id, chi, forename, surname, dob, sex="M", postcode="NS1 1AA") -> dict:
+    return {"record_id": record_id, "chi_number": chi, "forename": forename, "surname": surname,
+            "date_of_birth": dob, "sex": sex, "postcode": postcode}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def result():
+    crowd = people(3000, seed=21)
+    source = pd.DataFrame(client_rows(crowd[:2000])).rename(columns={"source_id": "record_id"})
+    index = pd.DataFrame(index_rows(crowd))
+    index["record_id"] = index["chi_number"]
+    planted_index = [
+        # Twins: same surname, birthday and address; different valid CHIs.
+        person(TWIN_A, TWIN_A, "Angus", "Mcphee", "1961-05-17"),
+        person(TWIN_B, TWIN_B, "Angus", "Mcphee", "1961-05-17"),
+        person(SWAP, SWAP, "Isla", "Baird", "1975-03-08", sex="F", postcode="NS9 9ZZ"),
+    ]
+    planted_source = [
+        # Knows twin A's CHI: deterministic, and never twin B.
+        person("S-TWIN-A", TWIN_A, "Angus", "Mcphee", "1961-05-17"),
+        # No CHI, looks exactly like both twins: two equal candidates, so review, never auto.
+        person("S-TWIN-?", "", "Angus", "Mcphee", "1961-05-17"),
+        # Valid CHI of twin B but recorded with twin A's details otherwise: deterministic to B (same CHI, same DOB).
+        person("S-TWIN-B", TWIN_B, "Angus", "Mcphee", "1961-05-17"),
+        # Day and month swapped in the DOB, same CHI: still deterministic.
+        person("S-SWAP", SWAP, "Isla", "Baird", "1975-08-03", sex="F"),
+    ]
+    source = pd.concat([source, pd.DataFrame(planted_source)], ignore_index=True)
+    index = pd.concat([index, pd.DataFrame(planted_index)], ignore_index=True)
+    return link(source, index).set_index("record_id")
+
+
+def test_same_valid_chi_and_compatible_dob_links_deterministically(result):
+    for rid, chi in (("S-TWIN-A", TWIN_A), ("S-TWIN-B", TWIN_B), ("S-SWAP", SWAP)):
+        row = result.loc[rid]
+        assert (row["method"], row["band"], row["matched_chi"]) == (DETERMINISTIC, AUTO, chi)
+
+
+def test_two_equal_candidates_go_to_review_not_auto(result):
+    row = result.loc["S-TWIN-?"]
+    assert row["band"] == REVIEW
+    assert pd.isna(row["matched_chi"])  # nothing is linked until a reviewer decides
+    assert row["matched_record_id"] in (TWIN_A, TWIN_B)
+
+
+def test_a_source_record_links_to_at_most_one_index_record(result):
+    assert result.index.is_unique
+    assert set(result["band"]) <= {AUTO, REVIEW, NONE}
+
+
+def test_the_crowd_links_with_no_false_auto_match(result):
+    crowd = result[result.index.str.startswith("MOS")]
+    auto = crowd[crowd["band"] == AUTO]
+    index_of = dict(zip(pd.DataFrame(client_rows(people(3000, seed=21)[:2000]))["source_id"],
+                        [p.chi for p in people(3000, seed=21)[:2000]], strict=True))  # fmt: skip
+    wrong = [rid for rid, m in auto["matched_record_id"].items() if index_of[rid] != m]
+    assert wrong == []
+    assert len(auto) >= 0.98 * len(crowd)
+    assert band_counts(result)["deterministic:auto"] >= 3
