@@ -134,6 +134,46 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_review(args: argparse.Namespace) -> int:
+    """Clerical review from the command line: list the pairs awaiting a decision, or decide one."""
+    from sqlalchemy import text
+
+    from crosswalk.audit import AuditLog, RunContext
+    from crosswalk.matching.store import pair_hash, record_decision
+
+    engine = _audit_engine(args)
+    if args.review_command == "list":
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT source_record_id, matched_record_id, match_probability, match_weight, runner_up_weight"
+                    " FROM crosswalk WHERE source_system = :s AND band = 'review' ORDER BY source_record_id"
+                ),
+                {"s": args.feed},
+            ).all()
+        print(f"{len(rows)} pair(s) of {args.feed} awaiting review")
+        for r in rows:
+            lead = "" if r.runner_up_weight is None else f", runner-up weight {r.runner_up_weight:.1f}"
+            print(f"  {r.source_record_id} -> {r.matched_record_id}: p={r.match_probability:.3f}, "
+                  f"weight {r.match_weight:.1f}{lead}")  # fmt: skip
+        return 0
+    try:
+        pair = record_decision(engine, args.feed, args.record, args.outcome, args.by)
+    except (LookupError, ValueError) as exc:
+        print(f"crosswalk review: {exc}", file=sys.stderr)
+        return 1
+    AuditLog(engine, RunContext(task_id="crosswalk review", run_type="cli", triggered_by=args.by)).emit(
+        "review.decided",
+        "succeeded",
+        feed_id=args.feed,
+        reason=f"{args.outcome} by {args.by}",
+        # The pair by hash (record ids stay in the crosswalk tables): sha256 of "feed|record|candidate".
+        detail={"pair_sha256": pair_hash(args.feed, pair), "outcome": args.outcome, "approved_by": args.by},
+    )
+    print(f"crosswalk review: {args.feed}/{args.record}: {args.outcome}, decided by {args.by}")
+    return 0
+
+
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     from sqlalchemy import create_engine
 
@@ -322,6 +362,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--partner", help="only files to or from this organisation code")
     rep.add_argument("-o", "--output", default="reports", help="directory for the .html and .csv")
     audit.set_defaults(func=_cmd_audit)
+
+    review = sub.add_parser("review", help="clerical review of uncertain matches")
+    review_sub = review.add_subparsers(dest="review_command", required=True)
+    rl = review_sub.add_parser("list", parents=[audit_common], help="pairs awaiting a decision")
+    rl.add_argument("--feed", required=True, help="the source feed, e.g. council-clients")
+    rd = review_sub.add_parser("decide", parents=[audit_common], help="decide one pair (audited)")
+    rd.add_argument("--feed", required=True)
+    rd.add_argument("record", help="the source record id")
+    rd.add_argument("outcome", choices=["match", "no_match"])
+    rd.add_argument("--by", required=True, help="who decides (recorded in the crosswalk and the audit trail)")
+    review.set_defaults(func=_cmd_review)
 
     db = sub.add_parser("db", help="staging and audit database")
     db_sub = db.add_subparsers(dest="db_command", required=True)

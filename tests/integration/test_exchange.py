@@ -100,7 +100,12 @@ def test_rerun_neither_stages_nor_delivers_twice(project):
         assert conn.execute(text("SELECT COUNT(*) FROM stg_social_care_client")).scalar_one() == 10
         assert conn.execute(text("SELECT COUNT(*) FROM delivery")).scalar_one() == 1
     assert len(list(project.inbox(NHS).iterdir())) == 3
-    assert [e["event"] for e in read_events(engine, outcome="skipped")] == ["drop.skipped"]
+    # The rerun skipped the drop; matching had no CHI index to match against, both times, and said so.
+    assert [e["event"] for e in read_events(engine, outcome="skipped")] == [
+        "batch.match_skipped",
+        "drop.skipped",
+        "batch.match_skipped",
+    ]
 
 
 def test_outbound_retry_after_a_crash_recognises_the_complete_delivery(project):

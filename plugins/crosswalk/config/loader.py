@@ -250,6 +250,16 @@ def _cross_check(path, item, partners, feeds, agreements, schemas, invalid, oper
     if isinstance(item, InboundFeed):
         ref("partner", "partner", item.partner, partners, "config/partners")
         ref("schema", "table schema", item.schema_id, schemas, "include/schemas")
+        if item.matching is not None:
+            against = feeds.get(item.matching.against)
+            if ref("matching.against", "feed", item.matching.against, feeds, "config/feeds"):
+                need(isinstance(against, InboundFeed), "matching.against", f"{item.matching.against!r} is not inbound")
+            if item.schema_id in schemas:
+                need(
+                    item.matching.id_column in schemas[item.schema_id].field_names,
+                    "matching.id_column",
+                    f"{item.matching.id_column!r} is not a column of {item.schema_id}",
+                )
     elif isinstance(item, OutboundFeed):
         ref("partner", "partner", item.partner, partners, "config/partners")
         source = feeds.get(item.source_feed)

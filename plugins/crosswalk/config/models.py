@@ -196,6 +196,22 @@ class StagingTarget(_Model):
     table: Annotated[str, StringConstraints(pattern=r"^stg_[a-z0-9_]+$")]
 
 
+class Matching(_Model):
+    """Link each staged batch of this feed to the latest staged batch of an index feed (CHI matching)."""
+
+    against: Slug = Field(description="The inbound feed whose staged batches are the index (e.g. health-index).")
+    id_column: str = Field(default="source_id", description="This feed's record id column.")
+    upper: float = Field(default=0.99, gt=0, le=1, description="Match probability for an automatic link.")
+    lower: float = Field(default=0.80, gt=0, le=1, description="Below this, no match; from here to upper, review.")
+    min_lead: float = Field(default=4.0, ge=0, description="Match weight by which the best must beat the runner-up.")
+
+    @model_validator(mode="after")
+    def _bands(self) -> Matching:
+        if self.lower >= self.upper:
+            raise ValueError("lower must be below upper (the review band lies between them)")
+        return self
+
+
 class InboundFeed(_Model):
     """A partner drops extracts in its outbox; we fetch, check and stage them."""
 
@@ -208,6 +224,7 @@ class InboundFeed(_Model):
     target: StagingTarget
     schedule: Schedule = "manual"
     tags: list[str] = []
+    matching: Matching | None = None
 
     @field_validator("file_pattern")
     @classmethod

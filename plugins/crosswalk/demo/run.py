@@ -36,8 +36,8 @@ from crosswalk.paths import BUNDLE_ROOT
 
 COUNCIL, NHS = "northshire-council", "nhs-northshire"
 DAG_ORDER = [
+    "inbound_health_index",  # first, so the council's clients are matched against the CHI index
     "inbound_council_clients",
-    "inbound_health_index",
     "outbound_clients_to_health",
     "outbound_index_to_council",
 ]

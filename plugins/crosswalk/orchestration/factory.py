@@ -91,7 +91,18 @@ def inbound_dag(feed: InboundFeed, cfg: ProjectConfig) -> DAG:
 
         drops = discover_()
         prepare_() >> drops
-        ingest_.expand(drop=drops)
+        ingested = ingest_.expand(drop=drops)
+        if feed.matching is not None:
+
+            @task(task_id="match_batch", map_index_template="{{ batch_name }}")
+            def match_(result: dict) -> dict:
+                ctx = get_current_context()
+                ctx["batch_name"] = result["batch_id"]  # type: ignore[typeddict-unknown-key]
+                from crosswalk.orchestration import tasks
+
+                return tasks.match(feed.id, result, ctx)
+
+            match_.expand(result=ingested)
 
     return _inbound()
 

@@ -104,6 +104,19 @@ def ingest(feed_id: str, drop: dict, context: Any) -> dict:
         return asdict(ingest_drop(job, Drop(**drop)))
 
 
+def match(feed_id: str, ingested: dict, context: Any) -> dict:
+    """Link a staged batch to its index feed's latest batch and write the crosswalk."""
+    from crosswalk.pipeline.match import match_batch
+
+    cfg = project_config()
+    feed = cfg.inbound(feed_id)
+    audit = _audit(cfg, context)
+    with audited_task(audit, feed_id=feed_id, partner=feed.partner, batch_id=ingested["batch_id"]):
+        if ingested["outcome"] not in ("staged", "skipped"):
+            return {"batch_id": ingested["batch_id"], "outcome": "not staged"}
+        return asdict(match_batch(audit.engine, audit, cfg, feed, ingested["batch_id"]))
+
+
 def plan(feed_id: str, context: Any) -> list[str]:
     from crosswalk.pipeline.outbound import pending_batches
 
