@@ -190,6 +190,21 @@ def _cmd_match(args: argparse.Namespace) -> int:
     """The matching pipeline on files, for ops and benchmarks."""
     from crosswalk.matching.link import Thresholds, band_counts, link
 
+    if args.match_command == "dedupe":
+        from crosswalk.matching.dedupe import dedupe, golden_records
+
+        try:
+            people = _read_people(args.input)
+        except (OSError, ValueError) as exc:
+            print(f"crosswalk match: {exc}", file=sys.stderr)
+            return 1
+        clusters = dedupe(people, threshold=args.threshold)
+        golden = golden_records(people, clusters)
+        for frame, path in ((clusters, args.out), (golden, args.golden)):
+            if path:
+                frame.to_parquet(path, index=False) if path.endswith(".parquet") else frame.to_csv(path, index=False)
+        print(f"crosswalk match dedupe: {len(clusters)} record(s) in {clusters['cluster_id'].nunique()} cluster(s)")
+        return 0
     try:
         left, right = _read_people(args.left), _read_people(args.right)
     except (OSError, ValueError) as exc:
@@ -406,6 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
     ml.add_argument("--upper", type=float, default=0.99, help="match probability for an automatic link")
     ml.add_argument("--lower", type=float, default=0.80, help="below this, no match; between, review")
     ml.add_argument("--min-lead", type=float, default=4.0, help="match weight the best must lead the runner-up by")
+    md = match_sub.add_parser("dedupe", help="cluster one file's records; the CHI veto holds; golden records")
+    md.add_argument("input", help="CSV or .parquet with the person columns")
+    md.add_argument("--out", required=True, help="record_id, cluster_id, chi per record (.csv or .parquet)")
+    md.add_argument("--golden", help="also write one golden record per cluster here")
+    md.add_argument("--threshold", type=float, default=0.99, help="match probability for a probabilistic edge")
     match.set_defaults(func=_cmd_match)
 
     review = sub.add_parser("review", help="clerical review of uncertain matches")

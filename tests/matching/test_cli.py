@@ -48,3 +48,27 @@ def test_match_link_names_missing_columns(tmp_path):
         text=True,
     )
     assert out.returncode == 1 and "missing person column(s) ['chi_number', 'surname'" in out.stderr
+
+
+def test_match_dedupe_writes_clusters_and_golden_records(tmp_path):
+    crowd = pd.DataFrame(index_rows(people(800, seed=4))).assign(record_id=lambda d: [f"R{i}" for i in range(len(d))])
+    twice = pd.concat([crowd, crowd.head(50).assign(record_id=lambda d: d["record_id"] + "-dup", chi_number="")])
+    twice.to_csv(tmp_path / "in.csv", index=False)
+    out = subprocess.run(
+        [
+            CLI,
+            "match",
+            "dedupe",
+            str(tmp_path / "in.csv"),
+            "--out",
+            str(tmp_path / "c.csv"),
+            "--golden",
+            str(tmp_path / "g.csv"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "850 record(s) in 800 cluster(s)" in out.stdout
+    golden = pd.read_csv(tmp_path / "g.csv", dtype=str)
+    assert len(golden) == 800 and golden["chi_number"].notna().all()

@@ -1,0 +1,122 @@
+"""Deduplicate one source: clusters that never hold two valid, different CHIs, and a golden record each.
+
+Edges come from the same valid CHI (with a compatible date of birth) and from Splink's dedupe
+predictions at or above ``threshold``. Clusters are built by adding edges strongest first and
+refusing any merge that would put two different valid CHIs in one cluster, so a CHI-less record that
+looks like both twins joins at most one of them. Survivorship for the golden record: a valid CHI wins;
+for every other field, the most recent record that has a value (later rows are more recent), so the
+most complete, most recent picture survives. Every source record id is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from crosswalk.matching.link import PERSON_COLUMNS, _compatible_dob, prepare
+
+log = logging.getLogger(__name__)
+
+
+def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -> pd.DataFrame:
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, block_on
+    from splink.backends.duckdb import DuckDBAPI
+
+    cols = ["record_id", "forename", "surname", "date_of_birth", "postcode"]
+    db = DuckDBAPI()
+    table = db.register(people[cols].rename(columns={"record_id": "unique_id"}), table_name="records")
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[
+            cl.NameComparison("forename").configure(term_frequency_adjustments=True),
+            cl.NameComparison("surname").configure(term_frequency_adjustments=True),
+            cl.DateOfBirthComparison("date_of_birth", input_is_string=True),
+            cl.PostcodeComparison("postcode"),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("date_of_birth"),
+            block_on("surname", "forename"),
+            block_on("postcode", "surname"),
+        ],
+        retain_matching_columns=False,
+    )
+    linker = Linker(table, settings, log_level=logging.WARNING)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("forename", "surname", "date_of_birth")], recall=0.8
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=em_max_pairs)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("surname"))
+    scored = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
+    return pd.DataFrame(
+        {"a": scored["unique_id_l"].astype(str), "b": scored["unique_id_r"].astype(str),
+         "weight": scored["match_weight"].astype(float)}
+    )  # fmt: skip
+
+
+def dedupe(people: pd.DataFrame, *, threshold: float = 0.99, em_max_pairs: float = 1e6) -> pd.DataFrame:
+    """``record_id, cluster_id, chi`` per record (cluster id: the smallest record id in the cluster)."""
+    p = prepare(people[PERSON_COLUMNS]).reset_index(drop=True)
+    ids = p["record_id"].astype(str).tolist()
+    # Deterministic edges: records sharing a valid CHI with compatible dates of birth.
+    with_chi = p.dropna(subset=["chi"])
+    same = with_chi.merge(with_chi, on="chi", suffixes=("_l", "_r"))
+    same = same[(same["record_id_l"] < same["record_id_r"])]
+    same = same[_compatible_dob(same["date_of_birth_l"], same["date_of_birth_r"])]
+    edges = pd.concat(
+        [
+            pd.DataFrame(
+                {"a": same["record_id_l"].astype(str), "b": same["record_id_r"].astype(str), "weight": np.inf}
+            ),
+            _splink_pairs(p, threshold, em_max_pairs) if len(p) > 1 else pd.DataFrame(columns=["a", "b", "weight"]),
+        ],
+        ignore_index=True,
+    ).sort_values("weight", ascending=False, kind="stable")
+
+    parent = {i: i for i in ids}
+    chi_of = {i: c for i, c in zip(ids, p["chi"].tolist(), strict=True) if isinstance(c, str)}
+    cluster_chi = dict(chi_of)  # root -> the one valid CHI in the cluster, if any
+
+    def root(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    refused = 0
+    for a, b in zip(edges["a"].tolist(), edges["b"].tolist(), strict=True):
+        ra, rb = root(a), root(b)
+        if ra == rb:
+            continue
+        ca, cb = cluster_chi.get(ra), cluster_chi.get(rb)
+        if ca is not None and cb is not None and ca != cb:
+            refused += 1  # the veto: two valid, different CHIs are two people
+            continue
+        keep, drop = (ra, rb) if ra < rb else (rb, ra)
+        parent[drop] = keep
+        if (ca or cb) is not None:
+            cluster_chi[keep] = ca or cb
+    roots = [root(i) for i in ids]
+    out = pd.DataFrame({"record_id": ids, "cluster_id": roots, "chi": [cluster_chi.get(r) for r in roots]})
+    log.info(
+        "Deduplicated %d record(s) into %d cluster(s); %d merge(s) refused by the CHI veto",
+        len(out),
+        out["cluster_id"].nunique(),
+        refused,
+    )
+    return out
+
+
+def golden_records(people: pd.DataFrame, clusters: pd.DataFrame) -> pd.DataFrame:
+    """One row per cluster: the cluster's valid CHI, and for each other field the most recent non-empty
+    value (later input rows count as more recent); ``members`` lists every source record id."""
+    data = people[PERSON_COLUMNS].astype("string").replace("", pd.NA).reset_index(drop=True)
+    data["cluster_id"] = clusters["cluster_id"].to_numpy()
+    fields = ["forename", "surname", "date_of_birth", "sex", "postcode"]
+    latest = data.groupby("cluster_id", sort=True)[fields].last()  # last non-null per column
+    members = data.groupby("cluster_id", sort=True)["record_id"].agg(lambda s: " ".join(s))
+    chi = clusters.groupby("cluster_id", sort=True)["chi"].first()
+    return latest.assign(chi_number=chi, members=members).reset_index()

@@ -1,0 +1,64 @@
+"""Deduplication within one source: duplicates cluster, twins never do, and a golden record survives."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from crosswalk.demo.synthetic import index_rows, people
+from crosswalk.identifiers import mod11_check_digit
+from crosswalk.matching.dedupe import dedupe, golden_records
+
+
+def _chi(ddmmyy: str, serial: str) -> str:
+    return ddmmyy + serial + str(mod11_check_digit(ddmmyy + serial))
+
+
+TWIN_A, TWIN_B = _chi("170561", "113"), _chi("170561", "121")
+ANNE = _chi("020345", "224")
+
+
+def rec(rid, chi, forename, surname, dob, sex, postcode) -> dict:
+    return {"record_id": rid, "chi_number": chi, "forename": forename, "surname": surname,
+            "date_of_birth": dob, "sex": sex, "postcode": postcode}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data():
+    crowd = pd.DataFrame(index_rows(people(2000, seed=31)))
+    crowd["record_id"] = [f"R{i:05d}" for i in range(len(crowd))]
+    planted = pd.DataFrame(
+        [
+            rec("T-A", TWIN_A, "Angus", "Mcphee", "1961-05-17", "M", "NS1 1AA"),
+            rec("T-B", TWIN_B, "Angus", "Mcphee", "1961-05-17", "M", "NS1 1AA"),
+            rec("T-X", "", "Angus", "Mcphee", "1961-05-17", "M", "NS1 1AA"),  # looks like both twins
+            rec("D-1", ANNE, "Anne", "Gillies", "1945-03-02", "F", ""),  # older, no postcode
+            rec("D-2", "", "Anne", "Gillies", "1945-03-02", "F", "NS4 7QT"),  # same woman, no CHI, moved
+        ]
+    )
+    people_ = pd.concat([crowd, planted], ignore_index=True)
+    clusters = dedupe(people_)
+    return people_, clusters.set_index("record_id", drop=False)
+
+
+def test_a_cluster_never_holds_two_valid_different_chis(data):
+    _, clusters = data
+    assert clusters.loc["T-A", "cluster_id"] != clusters.loc["T-B", "cluster_id"]
+    per_cluster = clusters.dropna(subset=["chi"]).groupby("cluster_id")["chi"].nunique()
+    assert (per_cluster <= 1).all()
+    # The look-alike joins at most one twin.
+    assert clusters.loc["T-X", "cluster_id"] in (clusters.loc["T-A", "cluster_id"], clusters.loc["T-B", "cluster_id"])
+
+
+def test_duplicates_cluster_and_the_golden_record_takes_the_valid_chi_and_latest_values(data):
+    people_, clusters = data
+    assert clusters.loc["D-1", "cluster_id"] == clusters.loc["D-2", "cluster_id"]
+    golden = golden_records(people_, clusters.reset_index(drop=True)).set_index("cluster_id")
+    anne = golden.loc[clusters.loc["D-1", "cluster_id"]]
+    assert anne["chi_number"] == ANNE and anne["postcode"] == "NS4 7QT" and anne["members"] == "D-1 D-2"
+
+
+def test_the_crowd_of_distinct_people_stays_apart(data):
+    _, clusters = data
+    crowd = clusters[clusters["record_id"].str.startswith("R")]
+    assert crowd["cluster_id"].nunique() == len(crowd)  # no false merges among 2000 different people
