@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint check lock clean bench-transfer
+.PHONY: install demo test lint check lock clean bench-transfer bench-matching
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ check: install
 ## Transfer benchmark: 1 GiB both ways, ours vs age + OpenSSH sftp (needs root and the age CLI).
 bench-transfer: install
 	$(BIN)/python bench/transfer.py --mib 1024 --runs 5
+
+## Matching benchmark: ours vs plain Splink on FEBRL4 and the hard synthetic population (200k).
+bench-matching: install
+	$(BIN)/pip install --quiet --no-deps -r bench/requirements.txt
+	$(BIN)/python bench/matching.py --sizes 200000
 
 ## Regenerate the lock files from the current venv (after a deliberate upgrade).
 lock:

