@@ -49,7 +49,7 @@ def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=em_max_pairs)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("surname"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("forename", "surname"))
     scored = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
     return pd.DataFrame(
         {"a": scored["unique_id_l"].astype(str), "b": scored["unique_id_r"].astype(str),

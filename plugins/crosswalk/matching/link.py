@@ -109,7 +109,7 @@ def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> 
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=t.em_max_pairs)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("surname"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("forename", "surname"))
     scored = linker.inference.predict(threshold_match_probability=t.lower / 10).as_pandas_dataframe()
     # Orient each pair as (source, index) whichever way round Splink put them.
     flip = scored["source_dataset_l"] != "source_records"
