@@ -11,7 +11,7 @@ Routes:
 - crosswalk: `crosswalk.matching.link` at its configured auto-match threshold (p >= 0.99, CHI rules,
   one-to-one with a lead margin); its auto links are its predicted pairs;
 - plain Splink: a standard model (forename, surname, date of birth, postcode; u by random sampling
-  capped at 1M pairs; EM blocked on DOB and on surname), pairs at p >= 0.5.
+  capped at 1M pairs; EM blocked on DOB, then on forename and surname), pairs at p >= 0.5.
 
 Each route runs in its own process, so wall time and peak RSS are its own. Prints pairwise precision,
 recall and F1, wall seconds and peak RSS.
@@ -55,7 +55,7 @@ def _plain_splink(left, right):
     linker = Linker([a, b], settings, log_level=40)
     linker.training.estimate_u_using_random_sampling(max_pairs=1e6)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("surname"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("forename", "surname"))
     scored = linker.inference.predict(threshold_match_probability=0.5).as_pandas_dataframe()
     flip = scored["source_dataset_l"] != "a"
     left_ids = scored["unique_id_l"].where(~flip, scored["unique_id_r"])
