@@ -8,7 +8,7 @@ missing for half, duplicates) at each size: the extract (half the population plu
 linked to the whole index.
 
 Routes:
-- crosswalk: `crosswalk.matching.link` at its configured auto-match threshold (p >= 0.99, CHI rules,
+- crosswalk: `crosswalk.matching.link` at its configured auto-match threshold (p >= 0.90, CHI rules,
   one-to-one with a lead margin); its auto links are its predicted pairs;
 - plain Splink: a standard model (forename, surname, date of birth, postcode; u by random sampling
   capped at 1M pairs; EM blocked on DOB, then on forename and surname), pairs at p >= 0.5.

@@ -201,8 +201,8 @@ class Matching(_Model):
 
     against: Slug = Field(description="The inbound feed whose staged batches are the index (e.g. health-index).")
     id_column: str = Field(default="source_id", description="This feed's record id column.")
-    upper: float = Field(default=0.99, gt=0, le=1, description="Match probability for an automatic link.")
-    lower: float = Field(default=0.80, gt=0, le=1, description="Below this, no match; from here to upper, review.")
+    upper: float = Field(default=0.90, gt=0, le=1, description="Match probability for an automatic link.")
+    lower: float = Field(default=0.50, gt=0, le=1, description="Below this, no match; from here to upper, review.")
     min_lead: float = Field(default=4.0, ge=0, description="Match weight by which the best must beat the runner-up.")
 
     @model_validator(mode="after")
