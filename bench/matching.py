@@ -39,6 +39,9 @@ def _plain_splink(left, right):
     from splink.backends.duckdb import DuckDBAPI
 
     cols = ["record_id", "forename", "surname", "date_of_birth", "postcode"]
+    with_address = "address" in left.columns  # the standard model: names, DOB, postcode, address
+    if with_address:
+        cols.append("address")
     db = DuckDBAPI()
     a = db.register(left[cols].rename(columns={"record_id": "unique_id"}), table_name="a")
     b = db.register(right[cols].rename(columns={"record_id": "unique_id"}), table_name="b")
@@ -49,6 +52,7 @@ def _plain_splink(left, right):
             cl.NameComparison("surname"),
             cl.DateOfBirthComparison("date_of_birth", input_is_string=True),
             cl.PostcodeComparison("postcode"),
+            *([cl.JaroWinklerAtThresholds("address", [0.95, 0.88])] if with_address else []),
         ],
         blocking_rules_to_generate_predictions=[block_on("date_of_birth"), block_on("surname", "forename")],
     )
@@ -120,7 +124,8 @@ def _prepare_febrl4(out: Path) -> str:
         dob = pd.to_datetime(df["date_of_birth"], format="%Y%m%d", errors="coerce").dt.strftime("%Y-%m-%d")
         return pd.DataFrame(
             {"record_id": df["rec_id"], "chi_number": "", "forename": df["given_name"], "surname": df["surname"],
-             "date_of_birth": dob.fillna(""), "sex": "U", "postcode": df["postcode"]}
+             "date_of_birth": dob.fillna(""), "sex": "U", "postcode": df["postcode"],
+             "address": (df["street_number"] + " " + df["address_1"] + " " + df["suburb"]).str.strip()}
         )  # fmt: skip
 
     a, b = people("dataset4a.csv"), people("dataset4b.csv")

@@ -2,7 +2,8 @@
 identifier veto, a one-to-one best link and bands.
 
 Both sides come as DataFrames of the documented person columns (:data:`PERSON_COLUMNS`):
-``record_id, chi_number, forename, surname, date_of_birth, sex, postcode``. The result has one row
+``record_id, chi_number, forename, surname, date_of_birth, sex, postcode``, and optionally ``address``
+(compared only when both sides carry it). The result has one row
 per source record: its best index record (if any), the method and band that decided it, the match
 weight and probability, and the runner-up's weight. Pure: no Airflow, no database.
 
@@ -53,6 +54,10 @@ def prepare(people: pd.DataFrame) -> pd.DataFrame:
     for col in ("forename", "surname"):
         out[col] = people[col].astype("string").str.upper().str.replace(r"[^A-Z]", "", regex=True).replace("", pd.NA)
     out["date_of_birth"] = pd.to_datetime(people["date_of_birth"], errors="coerce").dt.strftime("%Y-%m-%d")
+    if "address" in people.columns:  # optional: compared when both sides carry it
+        out["address"] = (
+            people["address"].astype("string").str.upper().str.replace(r"[^A-Z0-9 ]", "", regex=True).str.strip()
+        ).replace("", pd.NA)
     out["sex"] = people["sex"].astype("string").str.upper()
     out["postcode"] = people["postcode"].astype("string").str.upper().str.replace(r"\s+", "", regex=True)
     out["postcode"] = out["postcode"].replace("", pd.NA)
@@ -87,6 +92,9 @@ def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> 
     from splink.backends.duckdb import DuckDBAPI
 
     cols = ["record_id", "forename", "surname", "date_of_birth", "postcode"]
+    with_address = "address" in source.columns and "address" in index.columns
+    if with_address:
+        cols.append("address")
     db = DuckDBAPI()
     left = db.register(source[cols].rename(columns={"record_id": "unique_id"}), table_name="source_records")
     right = db.register(index[cols].rename(columns={"record_id": "unique_id"}), table_name="index_records")
@@ -97,6 +105,7 @@ def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> 
             cl.NameComparison("surname").configure(term_frequency_adjustments=True),
             cl.DateOfBirthComparison("date_of_birth", input_is_string=True),
             cl.PostcodeComparison("postcode"),
+            *([cl.JaroWinklerAtThresholds("address", [0.95, 0.88])] if with_address else []),
         ],
         blocking_rules_to_generate_predictions=[
             block_on("date_of_birth"),
