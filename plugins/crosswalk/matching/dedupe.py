@@ -15,7 +15,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from crosswalk.matching.link import PERSON_COLUMNS, _compatible_dob, prepare
+from crosswalk.matching.link import PERSON_COLUMNS, _compatible_dob, duckdb_connection, prepare
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -
     from splink.backends.duckdb import DuckDBAPI
 
     cols = ["record_id", "forename", "surname", "date_of_birth", "postcode"]
-    db = DuckDBAPI()
+    db = DuckDBAPI(duckdb_connection())
     table = db.register(people[cols].rename(columns={"record_id": "unique_id"}), table_name="records")
     settings = SettingsCreator(
         link_type="dedupe_only",

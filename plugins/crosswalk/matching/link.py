@@ -86,6 +86,16 @@ def deterministic(source: pd.DataFrame, index: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+MEMORY_LIMIT = "2GB"  # DuckDB's own cap; it spills to disk beyond it (its default is 80% of RAM)
+
+
+def duckdb_connection():
+    """A DuckDB connection with a memory cap, so a national-size link stays within a worker's memory."""
+    import duckdb
+
+    return duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False})
+
+
 def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
     import splink.comparison_library as cl
     from splink import Linker, SettingsCreator, block_on
@@ -95,7 +105,7 @@ def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> 
     with_address = "address" in source.columns and "address" in index.columns
     if with_address:
         cols.append("address")
-    db = DuckDBAPI()
+    db = DuckDBAPI(duckdb_connection())
     left = db.register(source[cols].rename(columns={"record_id": "unique_id"}), table_name="source_records")
     right = db.register(index[cols].rename(columns={"record_id": "unique_id"}), table_name="index_records")
     settings = SettingsCreator(
