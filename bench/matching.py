@@ -249,6 +249,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="*", default=[200_000])
     ap.add_argument("--no-febrl", action="store_true")
     ap.add_argument("--task", choices=["link", "dedupe", "both"], default="both", help="synthetic runs to make")
+    ap.add_argument("--routes", nargs="*", default=["crosswalk", "plain Splink"], help="routes to run (default: both)")
     ap.add_argument("--route", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -271,7 +272,7 @@ def main() -> None:
             d.mkdir()
             datasets.append((prepare(d), d))
         for name, d in datasets:
-            for route in ("crosswalk", "plain Splink"):
+            for route in args.routes:
                 out = subprocess.run(
                     [sys.executable, __file__, "--route", route, "--data", str(d)],
                     capture_output=True,

@@ -45,7 +45,7 @@ def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -
         ],
         blocking_rules_to_generate_predictions=[
             block_on("date_of_birth"),
-            block_on("surname", "forename"),
+            block_on("surname", "forename", "substr(date_of_birth, 1, 3)"),
             block_on("postcode", "surname"),
         ],
         retain_matching_columns=True,  # the twin rule below reads the names and the forename level
@@ -56,7 +56,9 @@ def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=em_max_pairs)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("forename", "surname"))
+    linker.training.estimate_parameters_using_expectation_maximisation(
+        block_on("forename", "surname", "substr(date_of_birth, 1, 3)")
+    )
     scored = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
     scored = scored[~_twins(scored)]
     return pd.DataFrame(

@@ -127,7 +127,7 @@ def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> 
         ],
         blocking_rules_to_generate_predictions=[
             block_on("date_of_birth"),
-            block_on("surname", "forename"),
+            block_on("surname", "forename", "substr(date_of_birth, 1, 3)"),
             block_on("postcode", "surname"),
             block_on("substr(forename, 1, 1)", "substr(surname, 1, 1)", "substr(date_of_birth, 1, 4)"),
             # For records whose date of birth was replaced as well as a name mistyped (FEBRL4: recall
@@ -144,7 +144,9 @@ def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> 
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=t.em_max_pairs)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("forename", "surname"))
+    linker.training.estimate_parameters_using_expectation_maximisation(
+        block_on("forename", "surname", "substr(date_of_birth, 1, 3)")
+    )
     # Score down to half the review threshold: enough to see every runner-up that matters for the lead.
     scored = linker.inference.predict(threshold_match_probability=t.lower / 2).as_pandas_dataframe()
     # Orient each pair as (source, index) whichever way round Splink put them.
