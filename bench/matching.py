@@ -33,20 +33,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 
-def _plain_splink(left, right):
+def _plain_linker(frames: dict, link_type: str):
+    """Plain Splink's standard model (names, DOB, postcode, and address when present; u capped at 1M
+    random pairs; EM blocked on DOB, then on forename and surname), trained on ``frames`` by table name."""
     import splink.comparison_library as cl
     from splink import Linker, SettingsCreator, block_on
     from splink.backends.duckdb import DuckDBAPI
 
     cols = ["record_id", "forename", "surname", "date_of_birth", "postcode"]
-    with_address = "address" in left.columns  # the standard model: names, DOB, postcode, address
+    with_address = all("address" in f.columns for f in frames.values())
     if with_address:
         cols.append("address")
     db = DuckDBAPI()
-    a = db.register(left[cols].rename(columns={"record_id": "unique_id"}), table_name="a")
-    b = db.register(right[cols].rename(columns={"record_id": "unique_id"}), table_name="b")
+    tables = [db.register(f[cols].rename(columns={"record_id": "unique_id"}), table_name=n) for n, f in frames.items()]
     settings = SettingsCreator(
-        link_type="link_only",
+        link_type=link_type,
         comparisons=[
             cl.NameComparison("forename"),
             cl.NameComparison("surname"),
@@ -56,10 +57,15 @@ def _plain_splink(left, right):
         ],
         blocking_rules_to_generate_predictions=[block_on("date_of_birth"), block_on("surname", "forename")],
     )
-    linker = Linker([a, b], settings, log_level=40)
+    linker = Linker(tables if len(tables) > 1 else tables[0], settings, log_level=40)
     linker.training.estimate_u_using_random_sampling(max_pairs=1e6)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("forename", "surname"))
+    return linker
+
+
+def _plain_splink(left, right):
+    linker = _plain_linker({"a": left, "b": right}, "link_only")
     scored = linker.inference.predict(threshold_match_probability=0.5).as_pandas_dataframe()
     flip = scored["source_dataset_l"] != "a"
     left_ids = scored["unique_id_l"].where(~flip, scored["unique_id_r"])
@@ -76,31 +82,7 @@ def _ours(left, right):
 
 
 def _plain_splink_dedupe(records):
-    import splink.comparison_library as cl
-    from splink import Linker, SettingsCreator, block_on
-    from splink.backends.duckdb import DuckDBAPI
-
-    cols = ["record_id", "forename", "surname", "date_of_birth", "postcode"]
-    with_address = "address" in records.columns
-    if with_address:
-        cols.append("address")
-    db = DuckDBAPI()
-    table = db.register(records[cols].rename(columns={"record_id": "unique_id"}), table_name="records")
-    settings = SettingsCreator(
-        link_type="dedupe_only",
-        comparisons=[
-            cl.NameComparison("forename"),
-            cl.NameComparison("surname"),
-            cl.DateOfBirthComparison("date_of_birth", input_is_string=True),
-            cl.PostcodeComparison("postcode"),
-            *([cl.JaroWinklerAtThresholds("address", [0.95, 0.88])] if with_address else []),
-        ],
-        blocking_rules_to_generate_predictions=[block_on("date_of_birth"), block_on("surname", "forename")],
-    )
-    linker = Linker(table, settings, log_level=40)
-    linker.training.estimate_u_using_random_sampling(max_pairs=1e6)
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("forename", "surname"))
+    linker = _plain_linker({"records": records}, "dedupe_only")
     scored = linker.inference.predict(threshold_match_probability=0.5)
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(scored, 0.5).as_pandas_dataframe()
     return dict(zip(clusters["unique_id"].astype(str), clusters["cluster_id"].astype(str), strict=True))

@@ -136,25 +136,16 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 def _cmd_review(args: argparse.Namespace) -> int:
     """Clerical review from the command line: list the pairs awaiting a decision, or decide one."""
-    from sqlalchemy import text
-
     from crosswalk.audit import AuditLog, RunContext
-    from crosswalk.pipeline.review import decide
+    from crosswalk.pipeline.review import decide, pending
 
     engine = _audit_engine(args)
     if args.review_command == "list":
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT source_record_id, matched_record_id, match_probability, match_weight, runner_up_weight"
-                    " FROM crosswalk WHERE source_system = :s AND band = 'review' ORDER BY source_record_id"
-                ),
-                {"s": args.feed},
-            ).all()
+        rows = pending(engine, args.feed)
         print(f"{len(rows)} pair(s) of {args.feed} awaiting review")
         for r in rows:
             lead = "" if r.runner_up_weight is None else f", runner-up weight {r.runner_up_weight:.1f}"
-            print(f"  {r.source_record_id} -> {r.matched_record_id}: p={r.match_probability:.3f}, "
+            print(f"  {r.source_record_id} -> {r.candidate_record_id}: p={r.match_probability:.3f}, "
                   f"weight {r.match_weight:.1f}{lead}")  # fmt: skip
         return 0
     audit = AuditLog(engine, RunContext(task_id="crosswalk review", run_type="cli", triggered_by=args.by))

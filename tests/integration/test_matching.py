@@ -37,16 +37,22 @@ def _append(path, row: dict) -> None:
         csv.DictWriter(f, fieldnames=header, lineterminator="\n").writerow({k: row.get(k, "") for k in header})
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_link_review_decide_and_rerun_with_the_decision_reused(project):
+def _drop_twins_and_a_lookalike(project, index_rows: int, client_rows: int) -> None:
+    """The board drops an index holding twins (two CHIs, everything else alike); the council drops an
+    extract with a CHI-less client who looks like both, so matching cannot settle that one alone."""
     twin = {"forename": "Angus", "surname": "Mcphee", "date_of_birth": "1961-05-17", "sex": "M", "postcode": "NS1 1AA"}
-    index = index_csv(project.work, n=80)
+    index = index_csv(project.work, n=index_rows)
     for chi in (TWIN_A, TWIN_B):
         _append(index, {"chi_number": chi, **twin, "gp_practice_code": "N00001"})
-    clients = clients_csv(project.work, n=50)
+    clients = clients_csv(project.work, n=client_rows)
     _append(clients, {"source_id": "LOOKALIKE", "chi_number": "", **twin, "adult_protection_flag": "N"})
     project.drop(NHS, index, feed="health-index", schema_id="health_board_index")
     project.drop(COUNCIL, clients, feed="council-clients", schema_id="social_care_client")
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_link_review_decide_and_rerun_with_the_decision_reused(project):
+    _drop_twins_and_a_lookalike(project, index_rows=80, client_rows=50)
     assert run_dag("inbound_health_index")[0] == "success"
     state, tis = run_dag("inbound_council_clients")
     assert state == "success" and tis["match_batch[0]"] == "success", tis
@@ -109,14 +115,7 @@ def test_link_review_decide_and_rerun_with_the_decision_reused(project):
 def test_review_in_the_airflow_ui_records_the_decision_and_a_rerun_reuses_it(project):
     """The review DAG: one human-in-the-loop task per pair, the two records side by side (only fields the
     reviewer may see), answered through Airflow's own response handler; the answer is audited."""
-    twin = {"forename": "Angus", "surname": "Mcphee", "date_of_birth": "1961-05-17", "sex": "M", "postcode": "NS1 1AA"}
-    index = index_csv(project.work, n=40)
-    for chi in (TWIN_A, TWIN_B):
-        _append(index, {"chi_number": chi, **twin, "gp_practice_code": "N00001"})
-    clients = clients_csv(project.work, n=20)
-    _append(clients, {"source_id": "LOOKALIKE", "chi_number": "", **twin, "adult_protection_flag": "N"})
-    project.drop(NHS, index, feed="health-index", schema_id="health_board_index")
-    project.drop(COUNCIL, clients, feed="council-clients", schema_id="social_care_client")
+    _drop_twins_and_a_lookalike(project, index_rows=40, client_rows=20)
     assert run_dag("inbound_health_index")[0] == "success"
     assert run_dag("inbound_council_clients")[0] == "success"
     engine = engine_for("crosswalk_db")

@@ -17,13 +17,21 @@ import logging
 import numpy as np
 import pandas as pd
 
-from crosswalk.matching.link import PERSON_COLUMNS, Thresholds, _compatible_dob, duckdb_connection, prepare
+from crosswalk.matching.link import (
+    NAME_BLOCK,
+    PERSON_COLUMNS,
+    Thresholds,
+    _compatible_dob,
+    comparisons,
+    duckdb_connection,
+    prepare,
+    train,
+)
 
 log = logging.getLogger(__name__)
 
 
 def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -> pd.DataFrame:
-    import splink.comparison_library as cl
     from splink import Linker, SettingsCreator, block_on
     from splink.backends.duckdb import DuckDBAPI
 
@@ -35,30 +43,16 @@ def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -
     table = db.register(people[cols].rename(columns={"record_id": "unique_id"}), table_name="records")
     settings = SettingsCreator(
         link_type="dedupe_only",
-        comparisons=[
-            cl.NameComparison("forename").configure(term_frequency_adjustments=True),
-            cl.NameComparison("surname").configure(term_frequency_adjustments=True),
-            cl.DateOfBirthComparison("date_of_birth", input_is_string=True),
-            cl.ExactMatch("sex"),
-            cl.PostcodeComparison("postcode"),
-            *([cl.JaroWinklerAtThresholds("address", [0.95, 0.88])] if with_address else []),
-        ],
+        comparisons=comparisons(address=with_address, sex=True),
         blocking_rules_to_generate_predictions=[
             block_on("date_of_birth"),
-            block_on("surname", "forename", "substr(date_of_birth, 1, 3)"),
+            block_on(*NAME_BLOCK),
             block_on("postcode", "surname"),
         ],
         retain_matching_columns=True,  # the twin rule below reads the names and the forename level
     )
     linker = Linker(table, settings, log_level=logging.WARNING)
-    linker.training.estimate_probability_two_random_records_match(
-        [block_on("forename", "surname", "date_of_birth")], recall=0.8
-    )
-    linker.training.estimate_u_using_random_sampling(max_pairs=em_max_pairs)
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
-    linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("forename", "surname", "substr(date_of_birth, 1, 3)")
-    )
+    train(linker, em_max_pairs)
     scored = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
     scored = scored[~_twins(scored)]
     return pd.DataFrame(

@@ -104,8 +104,38 @@ def duckdb_connection():
     )
 
 
-def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
+# Full name within a birth decade: full name alone gave 1.27 billion comparisons at 1M (bench/README.md).
+NAME_BLOCK = ("surname", "forename", "substr(date_of_birth, 1, 3)")
+
+
+def comparisons(*, address: bool, sex: bool = False) -> list:
+    """The person model's comparisons: names (term-frequency adjusted), date of birth, optionally sex,
+    postcode, optionally address."""
     import splink.comparison_library as cl
+
+    return [
+        cl.NameComparison("forename").configure(term_frequency_adjustments=True),
+        cl.NameComparison("surname").configure(term_frequency_adjustments=True),
+        cl.DateOfBirthComparison("date_of_birth", input_is_string=True),
+        *([cl.ExactMatch("sex")] if sex else []),
+        cl.PostcodeComparison("postcode"),
+        *([cl.JaroWinklerAtThresholds("address", [0.95, 0.88])] if address else []),
+    ]
+
+
+def train(linker, em_max_pairs: float) -> None:
+    """The prior from near-certain pairs, u by random sampling, m by EM blocked on DOB and then on name."""
+    from splink import block_on
+
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("forename", "surname", "date_of_birth")], recall=0.8
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=em_max_pairs)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on(*NAME_BLOCK))
+
+
+def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
     from splink import Linker, SettingsCreator, block_on
     from splink.backends.duckdb import DuckDBAPI
 
@@ -118,16 +148,10 @@ def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> 
     right = db.register(index[cols].rename(columns={"record_id": "unique_id"}), table_name="index_records")
     settings = SettingsCreator(
         link_type="link_only",
-        comparisons=[
-            cl.NameComparison("forename").configure(term_frequency_adjustments=True),
-            cl.NameComparison("surname").configure(term_frequency_adjustments=True),
-            cl.DateOfBirthComparison("date_of_birth", input_is_string=True),
-            cl.PostcodeComparison("postcode"),
-            *([cl.JaroWinklerAtThresholds("address", [0.95, 0.88])] if with_address else []),
-        ],
+        comparisons=comparisons(address=with_address),
         blocking_rules_to_generate_predictions=[
             block_on("date_of_birth"),
-            block_on("surname", "forename", "substr(date_of_birth, 1, 3)"),
+            block_on(*NAME_BLOCK),
             block_on("postcode", "surname"),
             block_on("substr(forename, 1, 1)", "substr(surname, 1, 1)", "substr(date_of_birth, 1, 4)"),
             # For records whose date of birth was replaced as well as a name mistyped (FEBRL4: recall
@@ -139,14 +163,7 @@ def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> 
         retain_matching_columns=False,
     )
     linker = Linker([left, right], settings, log_level=logging.WARNING)
-    linker.training.estimate_probability_two_random_records_match(
-        [block_on("forename", "surname", "date_of_birth")], recall=0.8
-    )
-    linker.training.estimate_u_using_random_sampling(max_pairs=t.em_max_pairs)
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
-    linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("forename", "surname", "substr(date_of_birth, 1, 3)")
-    )
+    train(linker, t.em_max_pairs)
     # Score down to half the review threshold: enough to see every runner-up that matters for the lead.
     scored = linker.inference.predict(threshold_match_probability=t.lower / 2).as_pandas_dataframe()
     # Orient each pair as (source, index) whichever way round Splink put them.

@@ -248,15 +248,15 @@ def audit_purge(context: Any) -> int:
 
 def review_queue(feed_id: str, context: Any) -> list[dict]:
     """One review card per pair awaiting a decision (subject and body for the human-in-the-loop task)."""
-    from crosswalk.pipeline.review import card, pending
+    from crosswalk.pipeline.review import cards, pending
 
     cfg = project_config()
     feed = cfg.inbound(feed_id)
     audit = _audit(cfg, context)
     with audited_task(audit, feed_id=feed_id, partner=feed.partner):
-        cards = [card(cfg, audit.engine, feed, pair) for pair in pending(audit.engine, feed_id)]
-    log.info("%d pair(s) of %s await review", len(cards), feed_id)
-    return cards
+        made = cards(cfg, audit.engine, feed, pending(audit.engine, feed_id))
+    log.info("%d pair(s) of %s await review", len(made), feed_id)
+    return made
 
 
 def review_record(feed_id: str, cards: list[dict], responses: list[dict], context: Any) -> dict:

@@ -77,20 +77,30 @@ def visible_fields(cfg: ProjectConfig, feed: InboundFeed, reviewer: str, on=None
     )
 
 
+def _id_column(feed: InboundFeed, cfg: ProjectConfig) -> str:
+    return feed.matching.id_column if feed.matching else cfg.schemas[feed.schema_id].primary_key[0]
+
+
 def _columns(feed: InboundFeed, cfg: ProjectConfig) -> list[str]:
-    id_column = feed.matching.id_column if feed.matching else cfg.schemas[feed.schema_id].primary_key[0]
-    return list(dict.fromkeys([id_column, *PERSON_FIELDS, "address_line1"]))
+    return list(dict.fromkeys([_id_column(feed, cfg), *PERSON_FIELDS, "address_line1"]))
 
 
-def _record(engine: Engine, feed: InboundFeed, cfg: ProjectConfig, batch_id: str, record_id: str) -> dict:
-    id_column = feed.matching.id_column if feed.matching else cfg.schemas[feed.schema_id].primary_key[0]
+def _records(engine: Engine, feed: InboundFeed, cfg: ProjectConfig, wanted: set[tuple[str, str]]) -> dict:
+    """The wanted (batch id, record id) records of one side, by that key: one read of each batch."""
+    id_column = _id_column(feed, cfg)
     columns = [c for c in _columns(feed, cfg) if c in cfg.schemas[feed.schema_id].field_names]
-    for chunk in iter_staged(engine, feed.target.table, batch_id, columns):
-        for row in chunk:
-            values = dict(zip(columns, row, strict=True))
-            if str(values[id_column]) == record_id:
-                return values
-    raise LookupError(f"record not found in batch {batch_id} of {feed.id}")
+    found = {}
+    for batch_id in sorted({b for b, _ in wanted}):
+        for chunk in iter_staged(engine, feed.target.table, batch_id, columns):
+            for row in chunk:
+                values = dict(zip(columns, row, strict=True))
+                key = (batch_id, str(values[id_column]))
+                if key in wanted:
+                    found[key] = values
+    missing = wanted - found.keys()
+    if missing:
+        raise LookupError(f"{len(missing)} record(s) under review not found in the staged batches of {feed.id}")
+    return found
 
 
 def _shown(values: dict, plan: EgressPlan | None) -> dict[str, str]:
@@ -107,33 +117,38 @@ def _shown(values: dict, plan: EgressPlan | None) -> dict[str, str]:
     return out
 
 
-def card(cfg: ProjectConfig, engine: Engine, feed: InboundFeed, pair: Pair) -> dict[str, str]:
-    """The subject and Markdown body of one pair's review, limited to what the reviewer may see."""
+def cards(cfg: ProjectConfig, engine: Engine, feed: InboundFeed, pairs: list[Pair]) -> list[dict[str, str]]:
+    """Each pair's review (subject and Markdown body), limited to what the reviewer may see."""
     assert feed.matching is not None
     index_feed = cfg.inbound(feed.matching.against)
     reviewer = feed.reviewer
-    left = _shown(_record(engine, feed, cfg, pair.batch_id, pair.source_record_id), visible_fields(cfg, feed, reviewer))
-    right = _shown(
-        _record(engine, index_feed, cfg, pair.index_batch_id, pair.candidate_record_id),
-        visible_fields(cfg, index_feed, reviewer),
-    )
-    names = list(dict.fromkeys([*left, *right]))
-    lines = [
-        f"Is this the same person? Match probability {_fmt(pair.match_probability, '.3f')}, "
-        f"weight {_fmt(pair.match_weight, '.1f')}, runner-up weight {_fmt(pair.runner_up_weight, '.1f')}.",
-        "",
-        f"| field | {feed.id} | {index_feed.id} |",
-        "|---|---|---|",
-        *[f"| {n} | {_cell(left.get(n, '(not shown)'))} | {_cell(right.get(n, '(not shown)'))} |" for n in names],
-        "",
-        f"Fields shown are those {cfg.partners[reviewer].name} may see under the agreements in force.",
-    ]
-    return {
-        "subject": f"Review a possible match: {feed.id} record {pair.source_record_id}",
-        "body": "\n".join(lines),
-        "source_record_id": pair.source_record_id,
-        "candidate_record_id": pair.candidate_record_id,
-    }
+    plans = visible_fields(cfg, feed, reviewer), visible_fields(cfg, index_feed, reviewer)
+    sources = _records(engine, feed, cfg, {(p.batch_id, p.source_record_id) for p in pairs})
+    candidates = _records(engine, index_feed, cfg, {(p.index_batch_id, p.candidate_record_id) for p in pairs})
+    out = []
+    for pair in pairs:
+        left = _shown(sources[pair.batch_id, pair.source_record_id], plans[0])
+        right = _shown(candidates[pair.index_batch_id, pair.candidate_record_id], plans[1])
+        names = list(dict.fromkeys([*left, *right]))
+        lines = [
+            f"Is this the same person? Match probability {_fmt(pair.match_probability, '.3f')}, "
+            f"weight {_fmt(pair.match_weight, '.1f')}, runner-up weight {_fmt(pair.runner_up_weight, '.1f')}.",
+            "",
+            f"| field | {feed.id} | {index_feed.id} |",
+            "|---|---|---|",
+            *[f"| {n} | {_cell(left.get(n, '(not shown)'))} | {_cell(right.get(n, '(not shown)'))} |" for n in names],
+            "",
+            f"Fields shown are those {cfg.partners[reviewer].name} may see under the agreements in force.",
+        ]
+        out.append(
+            {
+                "subject": f"Review a possible match: {feed.id} record {pair.source_record_id}",
+                "body": "\n".join(lines),
+                "source_record_id": pair.source_record_id,
+                "candidate_record_id": pair.candidate_record_id,
+            }
+        )
+    return out
 
 
 def _fmt(v: float | None, spec: str) -> str:
