@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint check lock clean bench-transfer bench-matching
+.PHONY: install demo test lint check lock clean bench-transfer bench-matching bench-staging
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench-transfer: install
 bench-matching: install
 	$(BIN)/pip install --quiet --no-deps -r bench/requirements.txt
 	$(BIN)/python bench/matching.py --sizes 200000
+
+## Staging benchmark: 1M and 5M client rows into PostgreSQL, ours vs psql \copy (needs the local PostgreSQL).
+bench-staging: install
+	$(BIN)/python bench/staging.py --rows 1000000 5000000
 
 ## Regenerate the lock files from the current venv (after a deliberate upgrade).
 lock:

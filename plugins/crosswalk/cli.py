@@ -158,6 +158,37 @@ def _cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_publish(args: argparse.Namespace) -> int:
+    """Portal publications: list versions, or roll the view back to the previous version (audited)."""
+    from crosswalk.audit import AuditLog, RunContext
+    from crosswalk.config.loader import load_config
+    from crosswalk.pipeline.publish import rollback_portal
+    from crosswalk.publish import versions
+
+    cfg = load_config(args.config) if args.config else load_config()
+    try:
+        feed = cfg.portal(args.name)
+    except KeyError:
+        names = ", ".join(f.id for f in cfg.feeds.values() if f.direction == "publish")
+        print(f"crosswalk publish: no portal publication {args.name!r} (there are: {names})", file=sys.stderr)
+        return 1
+    engine = _audit_engine(args)
+    if args.publish_command == "list":
+        for v in versions.versions(engine, feed.id):
+            agreement = f"{v.agreement_id} v{v.agreement_version} level {v.level}"
+            print(f"  {v.publication_id:<32} {v.status:<12} {v.rows_out:>8} rows  {agreement}  from "
+                  f"{', '.join(v.source_batches)}")  # fmt: skip
+        return 0
+    audit = AuditLog(engine, RunContext(task_id="crosswalk publish rollback", run_type="cli", triggered_by=args.by))
+    try:
+        came_from, went_to = rollback_portal(engine, audit, feed, args.by)
+    except LookupError as exc:
+        print(f"crosswalk publish: {exc}", file=sys.stderr)
+        return 1
+    print(f"crosswalk publish: {feed.table} now shows {went_to} (was {came_from}); rolled back by {args.by}")
+    return 0
+
+
 def _read_people(path: str):
     import pandas as pd
 
@@ -422,6 +453,17 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("outcome", choices=["match", "no_match"])
     rd.add_argument("--by", required=True, help="who decides (recorded in the crosswalk and the audit trail)")
     review.set_defaults(func=_cmd_review)
+
+    publish = sub.add_parser("publish", help="portal publications: versions and rollback")
+    publish_sub = publish.add_subparsers(dest="publish_command", required=True)
+    pl = publish_sub.add_parser("list", parents=[audit_common], help="every version of a publication, newest first")
+    pl.add_argument("name", help="the publication (feed id), e.g. social-care-summary")
+    pr = publish_sub.add_parser(
+        "rollback", parents=[audit_common], help="point the portal's view back at the previous version (audited)"
+    )
+    pr.add_argument("name", help="the publication (feed id), e.g. social-care-summary")
+    pr.add_argument("--by", required=True, help="who rolls back (recorded in the audit trail)")
+    publish.set_defaults(func=_cmd_publish)
 
     db = sub.add_parser("db", help="staging and audit database")
     db_sub = db.add_subparsers(dest="db_command", required=True)

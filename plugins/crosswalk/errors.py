@@ -105,3 +105,9 @@ class UnknownSigner(DropRejected):
     """A signature was made by a key that is not pinned for the sender."""
 
     code = "unknown_signer"
+
+
+class StagingFailed(FatalError):
+    """The database refused a validated file's rows (a data or integrity error while loading).
+
+    Names the table, the SQLSTATE, the line and the column; never the value the database quoted."""

@@ -50,7 +50,10 @@ def _problems(root) -> list[str]:
 
 def test_shipped_config_is_valid():
     cfg = load_config(REPO / "config", REPO / "include" / "schemas")
-    assert set(cfg.feeds) == {"council-clients", "health-index", "clients-to-health", "index-to-council"}
+    assert set(cfg.feeds) == {
+        "council-clients", "health-index", "clients-to-health", "index-to-council", "social-care-summary",
+        "care-packages-open-data",
+    }  # fmt: skip
     assert set(cfg.schemas) == {"social_care_client", "health_board_index", "care_packages_by_area"}
     assert [a.version for a in cfg.agreements["northshire-isp"].versions] == [1, 2]
 
@@ -319,3 +322,31 @@ def test_check_warns_about_an_agreement_with_no_version_in_force_but_passes(cfg_
         f"crosswalk check: warning: agreement northshire-isp: no version in force today "
         f"(northshire-isp v2 expired on {yesterday})"
     ) in out.stderr
+
+
+def test_publications_must_reference_what_exists(tmp_path):
+    """A portal publication needs an inbound source and an agreement naming its reader; open data needs a
+    portal source, an open_data agreement with its dataset, and its SQL file."""
+    import shutil
+
+    import yaml
+
+    from crosswalk.errors import ConfigErrors
+
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    portal = config / "feeds" / "social-care-summary.yaml"
+    doc = yaml.safe_load(portal.read_text())
+    doc["partner"] = "northshire-council"  # northshire-isp does not name the council as a recipient
+    portal.write_text(yaml.safe_dump(doc))
+    opendata = config / "feeds" / "care-packages-open-data.yaml"
+    doc = yaml.safe_load(opendata.read_text())
+    doc["source"] = "council-clients"
+    doc["sql"] = "missing.sql"
+    opendata.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigErrors) as caught:
+        load_config(config, REPO / "include" / "schemas")
+    text = str(caught.value)
+    assert "does not name 'northshire-council' as a recipient" in text
+    assert "'council-clients' is not a portal publication" in text
+    assert "no missing.sql in include/sql/opendata" in text

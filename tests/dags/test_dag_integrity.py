@@ -19,6 +19,8 @@ EXPECTED = {
     "inbound_health_index",
     "outbound_clients_to_health",
     "outbound_index_to_council",
+    "publish_social_care_summary",
+    "open_data_care_packages_open_data",
     "crosswalk_audit",
 }
 REVIEW = "review_council_clients"  # council-clients is matched, so its uncertain pairs need review
@@ -46,17 +48,51 @@ def test_the_review_dag_follows_matching_and_asks_people_under_required_actions(
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
 def test_dag_has_owner_tags_retries_and_docs(dag_id):
     dag = DAGS[dag_id]
-    assert "crosswalk" in dag.tags and dag.tags & {"inbound", "outbound", "audit"}
+    from airflow.providers.standard.operators.hitl import HITLOperator
+
+    from crosswalk.config.loader import load_config
+    from crosswalk.orchestration.factory import dag_id_for
+
+    feed_of = {dag_id_for(f): f.id for f in load_config().feeds.values()}
+    assert "crosswalk" in dag.tags and dag.tags & {"inbound", "outbound", "publish", "open_data", "audit"}
     assert dag.catchup is False
     if dag_id == "crosswalk_audit":
         assert dag.doc_md and "audit hash chain" in dag.doc_md
         assert dag.schedule == "@weekly"  # the IG report, weekly by default
     else:
-        assert dag.doc_md and dag_id.split("_", 1)[1].replace("_", "-") in dag.doc_md
+        assert dag.doc_md and feed_of[dag_id] in dag.doc_md
         assert dag.schedule is None  # every shipped feed starts manual
     for t in dag.tasks:
         assert t.owner == "crosswalk", t.task_id
-        assert t.retries >= 2, t.task_id
+        # A person's answer is never asked for twice by a retry; every other task retries.
+        assert t.retries == 0 if isinstance(t, HITLOperator) else t.retries >= 2, t.task_id
+
+
+def test_open_data_waits_for_the_named_approver_until_automated(tmp_path):
+    import shutil
+
+    import yaml
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    from crosswalk.config.loader import load_config
+    from crosswalk.orchestration.factory import dags_from_config
+
+    dag = DAGS["open_data_care_packages_open_data"]
+    approval = dag.task_dict["approve_go_live"]
+    assert isinstance(approval, ApprovalOperator)
+    assert approval.assigned_users == [{"id": "ruth.anderson", "name": "Ruth Anderson"}]
+    assert dag.task_dict["go_live"].upstream_task_ids == {"stage_package", "approve_go_live"}
+    assert "Required Actions" in dag.doc_md
+
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    feed = config / "feeds" / "care-packages-open-data.yaml"
+    doc = yaml.safe_load(feed.read_text())
+    doc["automated"] = True
+    feed.write_text(yaml.safe_dump(doc))
+    automated = dags_from_config(load_config(config))["open_data_care_packages_open_data"]
+    assert "approve_go_live" not in automated.task_dict
+    assert automated.task_dict["go_live"].upstream_task_ids == {"stage_package"}
 
 
 def test_dag_file_parses_with_no_import_errors_and_no_heavy_imports():

@@ -45,8 +45,14 @@ def test_demo_runs_end_to_end_and_stops_what_it_started(demo_run):
         "inbound_health_index",
         "outbound_clients_to_health",
         "outbound_index_to_council",
+        "publish_social_care_summary",
+        "open_data_care_packages_open_data",
     ):
         assert f"airflow dags test {dag_id}: success" in stdout
+    # It ends with the portal table and the open-data package, and says where they are.
+    assert "PUB  social-care-summary:v1 (live)" in stdout and "OPEN care-packages-open-data:v1 (live)" in stdout
+    assert (work / "open-data" / "care-packages-open-data" / "v1" / "datapackage.json").is_file()
+    assert (work / "published" / "open-data" / "care-packages-open-data" / "care_packages_by_area.csv").is_file()
     assert "-> staged: 60 rows" in stdout and "-> staged: 90 rows" in stdout
     # The board is at level 2 of the ISP (16 of the 20 client fields); the council at level 1 of schedule B
     # (the CHI index without the GP practice: 6 of 7).

@@ -79,3 +79,13 @@ def test_the_crowd_links_with_no_false_auto_match(result):
     assert wrong == []
     assert len(auto) >= 0.98 * len(crowd)
     assert band_counts(result)["deterministic:auto"] >= 3
+
+
+def test_an_extract_of_people_the_index_does_not_hold_links_nobody_and_does_not_fail():
+    # No pair agrees on name and date of birth, so the prior estimate is 0; matching must still run.
+    source = pd.DataFrame(client_rows(people(200, seed=8))).rename(columns={"source_id": "record_id"})
+    source["chi_number"] = ""
+    index = pd.DataFrame(index_rows(people(300, seed=7)))
+    index["record_id"] = index["chi_number"]
+    out = link(source, index)
+    assert len(out) == 200 and (out["band"] != AUTO).all()

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from crosswalk.agreements.model import PUBLIC, TRANSFORM_TYPES, Agreement, AgreementHistory
-from crosswalk.config.models import Feed, InboundFeed, OutboundFeed, Partner, Settings
+from crosswalk.config.models import Feed, InboundFeed, OpenDataFeed, OutboundFeed, Partner, PortalFeed, Settings
 from crosswalk.errors import ConfigError, ConfigErrors
 from crosswalk.paths import default_config_dir, default_schemas_dir
 from crosswalk.schemas.tableschema import TableSchema, load_table_schema
@@ -35,7 +35,7 @@ class ProjectConfig:
     schemas_dir: Path
     settings: Settings
     partners: dict[str, Partner] = field(default_factory=dict)
-    feeds: dict[str, InboundFeed | OutboundFeed] = field(default_factory=dict)
+    feeds: dict[str, InboundFeed | OutboundFeed | PortalFeed | OpenDataFeed] = field(default_factory=dict)
     agreements: dict[str, AgreementHistory] = field(default_factory=dict)
     schemas: dict[str, TableSchema] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # worth an IG officer's attention; not errors
@@ -56,6 +56,18 @@ class ProjectConfig:
         feed = self.feeds[feed_id]
         if not isinstance(feed, OutboundFeed):
             raise KeyError(f"{feed_id} is not an outbound feed")
+        return feed
+
+    def portal(self, feed_id: str) -> PortalFeed:
+        feed = self.feeds[feed_id]
+        if not isinstance(feed, PortalFeed):
+            raise KeyError(f"{feed_id} is not a portal publication")
+        return feed
+
+    def open_data(self, feed_id: str) -> OpenDataFeed:
+        feed = self.feeds[feed_id]
+        if not isinstance(feed, OpenDataFeed):
+            raise KeyError(f"{feed_id} is not an open-data publication")
         return feed
 
 
@@ -281,6 +293,43 @@ def _cross_check(path, item, partners, feeds, agreements, schemas, invalid, oper
                         "agreement",
                         f"agreement {agreement.ref} has no catalogue for dataset {source.schema_id!r}",
                     )
+    elif isinstance(item, PortalFeed):
+        ref("partner", "partner", item.partner, partners, "config/partners")
+        source = feeds.get(item.source_feed)
+        if ref("source_feed", "feed", item.source_feed, feeds, "config/feeds"):
+            need(isinstance(source, InboundFeed), "source_feed", f"{item.source_feed!r} is not an inbound feed")
+        if ref("agreement", "agreement", item.agreement, agreements, "config/agreements"):
+            for agreement in agreements[item.agreement].versions:
+                need(
+                    agreement.level_for(item.partner) is not None,
+                    "agreement",
+                    f"agreement {agreement.ref} does not name {item.partner!r} as a recipient",
+                )
+                if isinstance(source, InboundFeed):
+                    need(
+                        source.schema_id in agreement.datasets,
+                        "agreement",
+                        f"agreement {agreement.ref} has no catalogue for dataset {source.schema_id!r}",
+                    )
+    elif isinstance(item, OpenDataFeed):
+        from crosswalk.paths import SQL_DIR
+
+        if ref("source", "feed", item.source, feeds, "config/feeds"):
+            need(isinstance(feeds[item.source], PortalFeed), "source", f"{item.source!r} is not a portal publication")
+        ref("dataset", "table schema", item.dataset, schemas, "include/schemas")
+        need((SQL_DIR / "opendata" / item.sql).is_file(), "sql", f"no {item.sql} in include/sql/opendata")
+        if ref("agreement", "agreement", item.agreement, agreements, "config/agreements"):
+            for agreement in agreements[item.agreement].versions:
+                need(
+                    agreement.kind == "open_data",
+                    "agreement",
+                    f"agreement {agreement.ref} is not an open_data agreement",
+                )
+                need(
+                    item.dataset in agreement.datasets,
+                    "agreement",
+                    f"agreement {agreement.ref} has no catalogue for dataset {item.dataset!r}",
+                )
     elif isinstance(item, Agreement):
         if item.provider != operator:
             ref("provider", "partner", item.provider, partners, "config/partners (or the operator's code)")

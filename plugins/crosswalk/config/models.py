@@ -258,7 +258,83 @@ class OutboundFeed(_Model):
     tags: list[str] = []
 
 
-Feed = Annotated[InboundFeed | OutboundFeed, Field(discriminator="direction")]
+class PortalFeed(_Model):
+    """We publish a table from staged data for a partner's portal to read (a view over versioned tables)."""
+
+    id: Slug
+    direction: Literal["publish"]
+    description: str
+    partner: Slug = Field(description="The partner whose portal reads the table: the agreement's recipient.")
+    source_feed: Slug = Field(description="The inbound feed whose latest staged batch is published.")
+    agreement: Slug = Field(description="The agreement that allows the portal to see the table.")
+    table: Annotated[str, StringConstraints(pattern=r"^pub_[a-z0-9_]+$")] = Field(
+        description="The view the portal queries; each version is a table pub_<name>__v<N> behind it."
+    )
+    keyed_by_chi: bool = Field(
+        default=True,
+        description="Rows are keyed by CHI: a record without its own valid CHI takes the one matching linked it "
+        "to; rows with neither are left out (counted).",
+    )
+    keep_versions: int = Field(default=2, ge=2, description="Versions whose tables are kept (for rollback).")
+    schedule: Schedule = "manual"
+    tags: list[str] = []
+
+
+class Approver(_Model):
+    id: str = Field(description="The approver's Airflow user id.")
+    name: str = Field(description="The approver's name, as recorded in the audit trail.")
+
+
+class CkanTarget(_Model):
+    conn_id: str = Field(description="Airflow connection: host = the CKAN site URL, password = the API token.")
+    organization: Slug = Field(description="The CKAN organisation that owns the dataset.")
+    dataset: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{2,100}$")] = Field(
+        description="The CKAN dataset name (URL slug)."
+    )
+
+
+class FileTarget(_Model):
+    path: str = Field(description="Directory the data package is copied to (e.g. a web server's or SFTP drop's).")
+
+
+class OpenDataTargets(_Model):
+    ckan: CkanTarget | None = None
+    file: FileTarget | None = None
+
+
+class OpenDataFeed(_Model):
+    """Aggregates of published data, through disclosure control and sign-off, to open-data portals."""
+
+    id: Slug
+    direction: Literal["open_data"]
+    title: str
+    description: str
+    source: Slug = Field(description="The portal publication (direction: publish) the aggregates are built from.")
+    agreement: Slug = Field(description="The open_data agreement whose dataset catalogue the table must match.")
+    dataset: SchemaId = Field(description="The agreement dataset and table schema of the published table.")
+    sql: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+\.sql$")] = Field(
+        description="The aggregate query, in include/sql/opendata/."
+    )
+    council_area: Annotated[str, StringConstraints(pattern=r"^[A-Z][0-9]{8}$")] = Field(
+        description="ONS code of the council area the source covers."
+    )
+    months: int = Field(default=12, ge=1, le=120, description="Calendar months covered, up to the last full one.")
+    update_frequency: Literal["weekly", "monthly", "quarterly", "annually"] = "monthly"
+    approver: Approver = Field(
+        description="Who signs off go-live in the Airflow UI while the dataset is not automated."
+    )
+    automated: bool = Field(default=False, description="Publish without waiting for the approver (after sign-off).")
+    targets: OpenDataTargets
+    schedule: Schedule = "manual"
+    tags: list[str] = []
+
+    @property
+    def partner(self) -> str:
+        """The recipient of open data: everyone."""
+        return "public"
+
+
+Feed = Annotated[InboundFeed | OutboundFeed | PortalFeed | OpenDataFeed, Field(discriminator="direction")]
 
 
 class FeedFile(_Model):
@@ -316,3 +392,8 @@ class Settings(_Model):
     retries: int = Field(default=2, ge=2, description="Retries for every task; at least 2.")
     retry_delay_seconds: int = Field(default=60, ge=1)
     audit: AuditSettings = AuditSettings()
+    open_data_dir: str = Field(
+        default="open-data",
+        description="The open-data staging area: each dataset's package (CSV, datapackage.json, guidance) is built "
+        "here before sign-off. Relative to the worker's working directory unless absolute.",
+    )

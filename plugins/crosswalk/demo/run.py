@@ -40,6 +40,8 @@ DAG_ORDER = [
     "inbound_council_clients",
     "outbound_clients_to_health",
     "outbound_index_to_council",
+    "publish_social_care_summary",  # the board's portal table, keyed by CHI
+    "open_data_care_packages_open_data",  # aggregates -> disclosure control -> data package -> file drop
 ]
 
 
@@ -133,6 +135,16 @@ def _write_config(work: Path, host_keys: dict[str, str], keys: Keys) -> Path:
         doc["encryption"]["recipients"] = [{"key": keys.partner_ids[code].recipient}]
         doc["signing_keys"] = [_public_line(keys.partner_signing[code])]
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    settings = yaml.safe_load((config / "crosswalk.yaml").read_text())
+    settings["open_data_dir"] = str(work / "open-data")
+    (config / "crosswalk.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    # The demo has no CKAN portal and nobody to approve in the UI: its copy of the open-data feed drops
+    # the package in a local folder and is marked automated (in production it waits for the approver).
+    feed = config / "feeds" / "care-packages-open-data.yaml"
+    doc = yaml.safe_load(feed.read_text())
+    doc["automated"] = True
+    doc["targets"] = {"file": {"path": str(work / "published" / "open-data")}}
+    feed.write_text(yaml.safe_dump(doc, sort_keys=False))
     return config
 
 
@@ -317,6 +329,10 @@ def _summary(work: Path, states: dict[str, str], seconds: float, keys: Keys, rep
             t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
             for t in ("stg_social_care_client", "stg_health_board_index")
         }
+        published = conn.execute(
+            text("SELECT publication_id, kind, status, rows_out, agreement_id, agreement_version, level, detail"
+                 " FROM publication ORDER BY created_at")
+        ).all()  # fmt: skip
     engine.dispose()
     rel = os.path.relpath
     _say()
@@ -338,6 +354,17 @@ def _summary(work: Path, states: dict[str, str], seconds: float, keys: Keys, rep
                 age.decrypt(f, buf, [keys.partner_ids[d.partner]])
             header = buf.getvalue().split(b"\n", 1)[0].decode()
             _say(f"       {d.partner} opens it with its own age key; columns: {header}")
+    for pub in published:
+        detail = json.loads(pub.detail or "{}")
+        if pub.kind == "portal":
+            _say(f"  PUB  {pub.publication_id} ({pub.status}): {pub.rows_out} rows in view pub_social_care_summary,")
+            _say(f"       keyed by CHI ({detail.get('chi_from_matching', 0)} CHIs from matching, "
+                 f"{detail.get('left_out_no_chi', 0)} rows without one left out), "
+                 f"{pub.agreement_id} v{pub.agreement_version} level {pub.level}")  # fmt: skip
+        else:
+            _say(f"  OPEN {pub.publication_id} ({pub.status}): {pub.rows_out} cells after disclosure control "
+                 f"({detail.get('suppressed_primary', 0)} suppressed as 1-7, "
+                 f"{detail.get('suppressed_secondary', 0)} to protect them)")  # fmt: skip
     _say()
     _say("Where to look")
     _say(f"  delivered files    {rel(work / 'sftp' / NHS / 'inbox')}/ and {rel(work / 'sftp' / COUNCIL / 'inbox')}/")
@@ -346,6 +373,15 @@ def _summary(work: Path, states: dict[str, str], seconds: float, keys: Keys, rep
         + ", ".join(f"{t}: {n} rows" for t, n in tables.items())
         + ")"
     )
+    _say(
+        f"  portal table       view pub_social_care_summary in {rel(work / 'crosswalk.db')}"
+        f"  (crosswalk publish list social-care-summary --url sqlite:///{rel(work / 'crosswalk.db')})"
+    )
+    _say(
+        f"  open-data package  {rel(work / 'open-data' / 'care-packages-open-data')}/v1/ (CSV, datapackage.json,"
+        " README.md guidance)"
+    )
+    _say(f"  open-data drop     {rel(work / 'published' / 'open-data' / 'care-packages-open-data')}/")  # fmt: skip
     _say(f"  audit events       {n_events} rows in table audit_event of the same database")
     _say(
         f"                     sqlite3 {rel(work / 'crosswalk.db')} 'SELECT event_time, event, outcome, file_name,"

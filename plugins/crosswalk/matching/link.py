@@ -123,6 +123,9 @@ def comparisons(*, address: bool, sex: bool = False) -> list:
     ]
 
 
+PRIOR_FLOOR = 1e-9
+
+
 def train(linker, em_max_pairs: float) -> None:
     """The prior from near-certain pairs, u by random sampling, m by EM blocked on DOB and then on name."""
     from splink import block_on
@@ -130,6 +133,11 @@ def train(linker, em_max_pairs: float) -> None:
     linker.training.estimate_probability_two_random_records_match(
         [block_on("forename", "surname", "date_of_birth")], recall=0.8
     )
+    settings = linker._settings_obj  # Splink 5 keeps the estimate here; no public setter
+    if not 0 < settings._probability_two_random_records_match < 1:
+        # No pair agrees on full name and date of birth (an extract of people the index does not hold):
+        # a tiny prior instead of 0, whose log would stop EM; such pairs then score as non-matches.
+        settings._probability_two_random_records_match = PRIOR_FLOOR
     linker.training.estimate_u_using_random_sampling(max_pairs=em_max_pairs)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
     linker.training.estimate_parameters_using_expectation_maximisation(block_on(*NAME_BLOCK))

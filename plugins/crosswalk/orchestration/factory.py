@@ -14,7 +14,7 @@ from airflow.sdk import DAG, Asset, dag, get_current_context, task
 
 from crosswalk import logsafety
 from crosswalk.config.loader import ProjectConfig, load_config
-from crosswalk.config.models import InboundFeed, OutboundFeed
+from crosswalk.config.models import InboundFeed, OpenDataFeed, OutboundFeed, PortalFeed
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -22,15 +22,17 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 logsafety.install()
 
 
-def dag_id_for(feed: InboundFeed | OutboundFeed) -> str:
+def dag_id_for(feed: InboundFeed | OutboundFeed | PortalFeed | OpenDataFeed) -> str:
     return f"{feed.direction}_{feed.id.replace('-', '_')}"
 
 
-def _schedule(feed: InboundFeed | OutboundFeed) -> str | None:
+def _schedule(feed: InboundFeed | OutboundFeed | PortalFeed | OpenDataFeed) -> str | None:
     return None if feed.schedule == "manual" else feed.schedule
 
 
-def _common(feed: InboundFeed | OutboundFeed, cfg: ProjectConfig, doc_md: str) -> dict[str, Any]:
+def _common(
+    feed: InboundFeed | OutboundFeed | PortalFeed | OpenDataFeed, cfg: ProjectConfig, doc_md: str
+) -> dict[str, Any]:
     s = cfg.settings
     return {
         "dag_id": dag_id_for(feed),
@@ -214,6 +216,121 @@ def outbound_dag(feed: OutboundFeed, cfg: ProjectConfig) -> DAG:
     return _outbound()
 
 
+def portal_dag(feed: PortalFeed, cfg: ProjectConfig) -> DAG:
+    partner = cfg.partners[feed.partner]
+    keyed = ", keyed by CHI (own or matched)" if feed.keyed_by_chi else ""
+    doc = f"""\
+### Portal publish: {feed.id}
+
+{feed.description}
+
+| | |
+|---|---|
+| Readers | {partner.name} (`{partner.code}`), through the view `{feed.table}` |
+| Built from | the latest staged batch of `{feed.source_feed}`{keyed} |
+| Allowed by | agreement `{feed.agreement}` (version in force that day) at the reader's level |
+| Versions | each publish is a new table behind the view, swapped in one transaction; {feed.keep_versions} kept |
+| Roll back | `crosswalk publish rollback {feed.id}` |
+| Schedule | `{feed.schedule}` |
+"""
+
+    @dag(**_common(feed, cfg, doc))
+    def _portal() -> None:
+        @task(task_id="prepare")
+        def prepare_() -> None:
+            from crosswalk.orchestration import tasks
+
+            tasks.prepare(feed.id, get_current_context())
+
+        @task(task_id="publish_portal")
+        def publish_() -> dict:
+            from crosswalk.orchestration import tasks
+
+            return tasks.publish_portal(feed.id, get_current_context())
+
+        @task(task_id="prune_versions")
+        def prune_() -> list[str]:
+            from crosswalk.orchestration import tasks
+
+            return tasks.prune_versions(feed.id, get_current_context())
+
+        prepare_() >> publish_() >> prune_()
+
+    return _portal()
+
+
+def open_data_dag(feed: OpenDataFeed, cfg: ProjectConfig) -> DAG:
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    targets = [t for t in ("ckan", "file") if getattr(feed.targets, t) is not None]
+    gate = (
+        "published without waiting (automated)"
+        if feed.automated
+        else f"waits for {feed.approver.name}'s approval under **Required Actions**"
+    )
+    doc = f"""\
+### Open data: {feed.title}
+
+{feed.description}
+
+Stage (aggregates of `{feed.source}` by `include/sql/opendata/{feed.sql}`, {feed.months} months) →
+disclosure control (1-7 suppressed, others rounded to 5, secondary suppression) → data package in
+`{cfg.settings.open_data_dir}/{feed.id}/` → sign-off: {gate} → go live to {", ".join(targets) or "no target"} → usage.
+"""
+
+    @dag(**_common(feed, cfg, doc))
+    def _open_data() -> None:
+        @task(task_id="prepare")
+        def prepare_() -> None:
+            from crosswalk.orchestration import tasks
+
+            tasks.prepare(feed.id, get_current_context())
+
+        @task(task_id="stage_package")
+        def stage_() -> dict:
+            from crosswalk.orchestration import tasks
+
+            return tasks.stage_open_data(feed.id, get_current_context())
+
+        @task(task_id="go_live")
+        def live_(staged: dict, approval: dict | None) -> dict:
+            from crosswalk.orchestration import tasks
+
+            return tasks.go_live(feed.id, staged, approval, get_current_context())
+
+        @task(task_id="usage")
+        def usage_(published: dict) -> dict:
+            from crosswalk.orchestration import tasks
+
+            return tasks.open_data_usage(feed.id, published, get_current_context())
+
+        staged = stage_()
+        prepare_() >> staged
+        if feed.automated:
+            published = live_(staged, None)
+        else:
+            approval = ApprovalOperator(
+                task_id="approve_go_live",
+                subject=f"Go live: {feed.title}"[:200],
+                body=(
+                    "Version **{{ ti.xcom_pull(task_ids='stage_package')['publication_id'] }}** is staged in "
+                    "`{{ ti.xcom_pull(task_ids='stage_package')['directory'] }}`: "
+                    "{{ ti.xcom_pull(task_ids='stage_package')['rows'] }} rows; "
+                    "{{ ti.xcom_pull(task_ids='stage_package')['disclosure']['suppressed_primary'] }} cells "
+                    "suppressed as small counts and "
+                    "{{ ti.xcom_pull(task_ids='stage_package')['disclosure']['suppressed_secondary'] }} "
+                    f"more to protect them. Approve to publish to: {', '.join(targets)}."
+                ),
+                assigned_users=[{"id": feed.approver.id, "name": feed.approver.name}],
+                retries=0,
+            )
+            staged >> approval
+            published = live_(staged, approval.output)
+        usage_(published)
+
+    return _open_data()
+
+
 AUDIT_DAG_ID = "crosswalk_audit"
 
 
@@ -274,7 +391,14 @@ def dags_from_config(cfg: ProjectConfig | None = None) -> dict[str, DAG]:
     cfg = cfg or load_config(check_descriptors=False)
     out: dict[str, DAG] = {}
     for feed in cfg.feeds.values():
-        d = inbound_dag(feed, cfg) if isinstance(feed, InboundFeed) else outbound_dag(feed, cfg)
+        if isinstance(feed, InboundFeed):
+            d = inbound_dag(feed, cfg)
+        elif isinstance(feed, OutboundFeed):
+            d = outbound_dag(feed, cfg)
+        elif isinstance(feed, PortalFeed):
+            d = portal_dag(feed, cfg)
+        else:
+            d = open_data_dag(feed, cfg)
         out[d.dag_id] = d
         if isinstance(feed, InboundFeed) and feed.matching is not None:
             r = review_dag(feed, cfg)

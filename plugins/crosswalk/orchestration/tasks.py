@@ -284,3 +284,123 @@ def review_record(feed_id: str, cards: list[dict], responses: list[dict], contex
             counts[outcome] += 1
     log.info("Review of %s recorded: %s", feed_id, counts)
     return counts
+
+
+# --- publishing: portal tables and open data --------------------------------------------------
+
+
+def _run_date(context: Any):
+    from datetime import UTC, datetime
+
+    logical = context.get("logical_date") if context else None
+    return (logical or datetime.now(UTC)).date()
+
+
+def publish_portal(feed_id: str, context: Any) -> dict:
+    from crosswalk.pipeline.publish import publish_portal as publish
+
+    cfg = project_config()
+    feed = cfg.portal(feed_id)
+    audit = _audit(cfg, context)
+    with audited_task(audit, feed_id=feed_id, partner=feed.partner):
+        result = publish(cfg, audit.engine, audit, feed, on=_run_date(context), key_for=pseudonymisation_key)
+    return {**asdict(result), "fields": list(result.fields)}
+
+
+def prune_versions(feed_id: str, context: Any) -> list[str]:
+    """Drop version tables beyond the ones kept for rollback (audited; the ledger keeps their record)."""
+    from crosswalk.publish import versions
+
+    cfg = project_config()
+    feed = cfg.portal(feed_id)
+    audit = _audit(cfg, context)
+    with audited_task(audit, feed_id=feed_id, partner=feed.partner):
+        dropped = versions.prune(audit.engine, feed.id, feed.keep_versions)
+        if dropped:
+            audit.emit(
+                "portal.pruned", "succeeded", feed_id=feed_id, partner=feed.partner, detail={"versions": dropped}
+            )
+    return dropped
+
+
+def stage_open_data(feed_id: str, context: Any) -> dict:
+    from crosswalk.pipeline.opendata import stage_package
+
+    cfg = project_config()
+    feed = cfg.open_data(feed_id)
+    audit = _audit(cfg, context)
+    with audited_task(audit, feed_id=feed_id, partner=feed.partner):
+        staged = stage_package(cfg, audit.engine, audit, feed, on=_run_date(context))
+    return asdict(staged)
+
+
+def go_live(feed_id: str, staged: dict, approval: dict | None, context: Any) -> dict:
+    """Publish the staged package to every target, once signed off (or automated); audited."""
+    from crosswalk.orchestration.resources import connection
+    from crosswalk.pipeline import opendata
+    from crosswalk.publish import ckan
+
+    cfg = project_config()
+    feed = cfg.open_data(feed_id)
+    audit = _audit(cfg, context)
+    out: dict[str, Any] = {"publication_id": staged["publication_id"]}
+    with audited_task(audit, feed_id=feed_id, partner=feed.partner):
+        if approval is None:
+            opendata.approve(audit.engine, audit, feed, staged, "automated", "dataset marked automated in config")
+        else:
+            user = approval.get("responded_by_user") or {}
+            by = user.get("name") or user.get("id") or "unknown approver"
+            opendata.approve(audit.engine, audit, feed, staged, by, "Airflow Required Actions")
+        if feed.targets.file is not None:
+            out["file"] = opendata.publish_to_file(staged["directory"], feed.targets.file.path, feed.id)
+        if feed.targets.ckan is not None:
+            t = feed.targets.ckan
+            conn = connection(t.conn_id)
+            url = (
+                conn.host
+                if "://" in (conn.host or "")
+                else f"{conn.schema or 'https'}://{conn.host}:{conn.port or 443}"
+            )
+            published = ckan.publish(
+                url, conn.password, organization=t.organization, dataset=t.dataset, package_dir=staged["directory"]
+            )
+            out["ckan"] = published.dataset_url
+            out["datastore_rows"] = published.datastore_rows
+        opendata.mark_live(audit.engine, feed, staged["publication_id"])
+        audit.emit(
+            "opendata.published",
+            "succeeded",
+            feed_id=feed_id,
+            partner=feed.partner,
+            rows_out=staged["rows"],
+            detail={
+                "publication_id": staged["publication_id"],
+                "targets": sorted(k for k in ("file", "ckan") if k in out),
+                "content_sha256": staged["content_sha256"],
+            },
+        )
+    log.info(
+        "%s: %s live: %s", feed_id, staged["publication_id"], {k: v for k, v in out.items() if k != "publication_id"}
+    )
+    return out
+
+
+def open_data_usage(feed_id: str, published: dict, context: Any) -> dict:
+    """Views and downloads from the portal, for the data owner (task log and audit trail)."""
+    from crosswalk.orchestration.resources import connection
+    from crosswalk.publish import ckan
+
+    cfg = project_config()
+    feed = cfg.open_data(feed_id)
+    if feed.targets.ckan is None:
+        log.info("%s: no portal with usage statistics (file target only)", feed_id)
+        return {}
+    audit = _audit(cfg, context)
+    t = feed.targets.ckan
+    with audited_task(audit, feed_id=feed_id, partner=feed.partner):
+        conn = connection(t.conn_id)
+        url = conn.host if "://" in (conn.host or "") else f"{conn.schema or 'https'}://{conn.host}:{conn.port or 443}"
+        stats = ckan.usage(url, conn.password, t.dataset)
+        audit.emit("opendata.usage", "succeeded", feed_id=feed_id, partner=feed.partner, detail=stats)
+    log.info("%s usage for the data owner (%s): %s", feed_id, cfg.settings.operator.name, stats)
+    return stats

@@ -52,9 +52,9 @@ from crosswalk.manifest import (
     signature_name,
 )
 from crosswalk.schemas.tableschema import TableSchema
-from crosswalk.schemas.validate import iter_chunks, to_typed, validate_csv
+from crosswalk.schemas.validate import validate_csv
 from crosswalk.staging import ledger
-from crosswalk.staging.store import stage_batch
+from crosswalk.staging.store import stage_file
 from crosswalk.transfer import remote
 from crosswalk.transfer.engine import Bulk
 from crosswalk.transfer.openssh import OpenSshBulk
@@ -323,8 +323,7 @@ def _validate(job: InboundJob, local: Path, manifest: Manifest) -> int:
 
 def _stage(job: InboundJob, local: Path, batch_id: str, rows_in: int) -> int:
     with local.open("rb") as f:
-        chunks = (to_typed(c, job.schema) for c in iter_chunks(f, job.schema))
-        return stage_batch(job.engine, job.feed.target.table, batch_id, job.schema.field_names, chunks, rows_in)
+        return stage_file(job.engine, job.feed.target.table, batch_id, job.schema, f, rows_in)
 
 
 def reason_text(batch_id: str, drop: Drop, exc: DropRejected) -> str:

@@ -6,10 +6,17 @@ table schemas, so composing them into SQL is safe; values are always bound param
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import Iterable, Iterator
+from typing import IO
 
-from sqlalchemy import Engine, text
+import pandas as pd
+from sqlalchemy import Connection, Engine, text
 
+from crosswalk.errors import StagingFailed
+from crosswalk.schemas.tableschema import DEFAULT_DATE_FORMAT, TableSchema
+from crosswalk.schemas.validate import iter_chunks, read_header, to_typed
 from crosswalk.staging.ledger import STAGED, set_batch_status
 
 
@@ -58,3 +65,90 @@ def iter_staged(
         )
         while rows := result.fetchmany(chunk_rows):
             yield [tuple(r) for r in rows]
+
+
+def stage_file(
+    engine: Engine,
+    table: str,
+    batch_id: str,
+    schema: TableSchema,
+    stream: IO[bytes],
+    rows_in: int,
+    chunk_rows: int = 100_000,
+) -> int:
+    """Stage a validated CSV stream as ``batch_id``: replace, never duplicate; all or nothing.
+
+    On PostgreSQL the file goes in with ``COPY ... FROM STDIN`` as it is (the batch id and row number
+    are column defaults; see migration 0005), unless a date column has a non-ISO format, when each
+    chunk is re-encoded first. Elsewhere (SQLite, the embedded default) by batched inserts. Either
+    way in one transaction with the delete of any earlier attempt, so a failure part-way leaves the
+    batch as it was. A quoted empty cell is NULL, as an unquoted one is.
+    """
+    if engine.dialect.name != "postgresql":
+        chunks = (to_typed(c, schema) for c in iter_chunks(stream, schema, chunk_rows))
+        return stage_batch(engine, table, batch_id, schema.field_names, chunks, rows_in)
+    import psycopg
+
+    with engine.begin() as conn:
+        found = conn.execute(text("SELECT 1 FROM batch WHERE batch_id = :b FOR UPDATE"), {"b": batch_id}).first()
+        if found is None:
+            raise StagingFailed(f"{table}: no batch {batch_id} in the ledger")
+        # One load per table at a time, so the sequence hands this load an unbroken run of numbers.
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:t))"), {"t": table})
+        conn.execute(text(f"DELETE FROM {table} WHERE batch_id = :b"), {"b": batch_id})
+        base = conn.execute(text(f"SELECT nextval('{table}_row_seq')")).scalar_one()
+        conn.execute(
+            text("SELECT set_config('crosswalk.batch_id', :b, true), set_config('crosswalk.row_base', :r, true)"),
+            {"b": batch_id, "r": str(base)},
+        )
+        try:
+            staged = _copy(conn, table, schema, stream, chunk_rows)
+        except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
+            # Not chained: the database's message and context quote the offending value.
+            raise StagingFailed(f"{table}: {_where(exc)}") from None
+        set_batch_status(conn, batch_id, STAGED, rows_in=rows_in, rows_staged=staged)
+    return staged
+
+
+def _copy(conn: Connection, table: str, schema: TableSchema, stream: IO[bytes], chunk_rows: int) -> int:
+    names = ", ".join(schema.field_names)
+    cur = conn.connection.dbapi_connection.cursor()
+    iso = all(f.date_format == DEFAULT_DATE_FORMAT for f in schema.fields if f.type == "date")
+    with cur:
+        if iso:
+            start = stream.tell()
+            header = read_header(stream)
+            stream.seek(start)
+            if stream.read(3) != b"\xef\xbb\xbf":  # a byte-order mark is not part of the header
+                stream.seek(start)
+            cols = ", ".join(header)  # the file's own order; validation checked the set against the schema
+            sql = f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, HEADER MATCH, FORCE_NULL ({cols}))"
+            with cur.copy(sql) as copy:
+                while block := stream.read(1 << 20):
+                    copy.write(block)
+        else:
+            sql = f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv, FORCE_NULL ({names}))"
+            with cur.copy(sql) as copy:
+                for chunk in iter_chunks(stream, schema, chunk_rows):
+                    buf = io.StringIO()
+                    _for_copy(chunk, schema).to_csv(buf, header=False, index=False)
+                    copy.write(buf.getvalue().encode())
+        return cur.rowcount
+
+
+def _where(exc) -> str:
+    """SQLSTATE, line and column of a COPY error, without the value the context quotes."""
+    found = re.search(r"line (\d+), column (\w+)", exc.diag.context or "")
+    where = f" at line {found[1]}, column {found[2]}" if found else ""
+    return f"the database refused the rows ({exc.sqlstate}, {type(exc).__name__}){where}"
+
+
+def _for_copy(chunk: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
+    """The chunk's columns in schema order, dates as ISO text."""
+    out = chunk[schema.field_names].copy()
+    for spec in schema.fields:
+        if spec.type == "date" and spec.date_format != DEFAULT_DATE_FORMAT:
+            col = out[spec.name]
+            parsed = pd.to_datetime(col.where(col != ""), format=spec.date_format, errors="raise")
+            out[spec.name] = parsed.dt.strftime("%Y-%m-%d").fillna("")
+    return out

@@ -1,0 +1,318 @@
+"""Open data, following the publishing journey: stage -> disclosure check -> sign-off -> go live -> usage.
+
+:func:`stage_package` builds aggregates from the published portal table (SQL in
+``include/sql/opendata/``), applies disclosure control, puts the table to the egress gate for the
+public, and writes a data package into the staging area: the CSV, ``datapackage.json`` (Frictionless:
+table schema, data dictionary, OGL-UK-3.0 licence, update frequency, temporal coverage) and a
+guidance file. Sign-off happens in the Airflow UI (see the factory); :func:`go_live` then publishes
+the staged package to each target and records it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from crosswalk.agreements.egress import gate
+from crosswalk.agreements.model import PUBLIC
+from crosswalk.audit import AuditLog
+from crosswalk.config.loader import ProjectConfig
+from crosswalk.config.models import OpenDataFeed
+from crosswalk.errors import FatalError
+from crosswalk.paths import SQL_DIR
+from crosswalk.publish import disclosure, versions
+
+log = logging.getLogger(__name__)
+
+LICENCE = {
+    "name": "OGL-UK-3.0",
+    "title": "Open Government Licence v3.0",
+    "path": "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/",
+}
+AGE_BANDS = ["0-17", "18-64", "65-74", "75-84", "85+"]
+STAGED, LIVE = "staged", "live"
+
+
+class PackageInvalid(FatalError):
+    """The built data package fails Frictionless validation."""
+
+
+@dataclass(frozen=True)
+class StagedPackage:
+    publication_id: str
+    version: int
+    directory: str
+    csv_name: str
+    rows: int
+    content_sha256: str
+    changed: bool  # False: the same content as the version already staged or live
+    disclosure: dict
+
+
+def months_before(on: date, n: int) -> list[tuple[date, date]]:
+    """The ``n`` full calendar months before ``on``'s month, oldest first, as (first day, last day)."""
+    out = []
+    first = on.replace(day=1)
+    for _ in range(n):
+        end = first - timedelta(days=1)
+        first = end.replace(day=1)
+        out.append((first, end))
+    return out[::-1]
+
+
+def _years_before(d: date, years: int) -> date:
+    try:
+        return d.replace(year=d.year - years)
+    except ValueError:  # 29 February
+        return d.replace(year=d.year - years, day=28)
+
+
+def aggregate(cfg: ProjectConfig, engine: Engine, feed: OpenDataFeed, on: date) -> pd.DataFrame:
+    """Counts per month, area, age band and package type: every combination, zeros included."""
+    source = cfg.portal(feed.source)
+    sql = text((SQL_DIR / "opendata" / feed.sql).read_text().format(source=source.table))
+    parts = []
+    with engine.connect() as conn:
+        for start, end in months_before(on, feed.months):
+            params = {
+                "month_start": start.isoformat(),
+                "month_end": end.isoformat(),
+                **{f"born_after_{y}": _years_before(end, y).isoformat() for y in (18, 65, 75, 85)},
+            }
+            rows = conn.execute(sql, params).all()
+            parts.append(
+                pd.DataFrame(rows, columns=["age_band", "care_package_type", "people"]).assign(
+                    month=start.strftime("%Y-%m")
+                )
+            )
+    counts = pd.concat(parts, ignore_index=True)
+    types = sorted(counts["care_package_type"].dropna().unique()) or ["None recorded"]
+    grid = pd.MultiIndex.from_product(
+        [[p["month"].iloc[0] for p in parts], AGE_BANDS, types], names=["month", "age_band", "care_package_type"]
+    )
+    full = counts.groupby(["month", "age_band", "care_package_type"])["people"].sum().reindex(grid, fill_value=0)
+    out = full.reset_index()
+    out.insert(1, "council_area", feed.council_area)
+    out["people"] = out["people"].astype(int)
+    return out
+
+
+def stage_package(
+    cfg: ProjectConfig, engine: Engine, audit: AuditLog, feed: OpenDataFeed, *, on: date
+) -> StagedPackage:
+    schema = cfg.schemas[feed.dataset]
+    plan = gate(cfg.agreements[feed.agreement], feed.dataset, PUBLIC, schema.field_names, on=on)
+    counts = aggregate(cfg, engine, feed, on)
+    table, report = disclosure.publish_table(
+        counts, by=["month", "council_area"], rows="age_band", cols="care_package_type"
+    )
+    table = table[schema.field_names]
+    out, _ = plan.apply(table)
+    digest = versions.content_hash(out)
+    earlier = versions.versions(engine, feed.id)
+    latest = earlier[0] if earlier else None
+    number = (latest.version if latest else 0) + (0 if latest and latest.content_sha256 == digest else 1)
+    directory = Path(cfg.settings.open_data_dir) / feed.id / f"v{number}"
+    csv_name = f"{feed.dataset}.csv"
+    changed = not (latest and latest.content_sha256 == digest and (directory / csv_name).is_file())
+    if changed:
+        _write_package(cfg, feed, out, directory, csv_name, report, on)
+        if not (latest and latest.content_sha256 == digest):
+            _record(engine, audit, feed, number, digest, out, plan, report, directory)
+    audit.emit(
+        "opendata.staged" if changed else "opendata.unchanged",
+        "succeeded" if changed else "skipped",
+        feed_id=feed.id,
+        partner=PUBLIC,
+        rows_in=int(counts["people"].sum()),
+        rows_out=len(out),
+        reason=None if changed else f"{feed.id}:v{number} already staged with the same content",
+        detail={
+            "publication_id": f"{feed.id}:v{number}",
+            "directory": str(directory),
+            "content_sha256": digest,
+            "agreement_id": plan.agreement_id,
+            "agreement_version": plan.agreement_version,
+            **report.as_dict(),
+        },
+    )
+    log.info(
+        "%s: package v%d in %s: %d cells, %d suppressed (%d primary, %d secondary), %d zeros",
+        feed.id,
+        number,
+        directory,
+        report.cells,
+        report.primary + report.secondary,
+        report.primary,
+        report.secondary,
+        report.zeros,
+    )
+    return StagedPackage(
+        f"{feed.id}:v{number}", number, str(directory), csv_name, len(out), digest, changed, report.as_dict()
+    )
+
+
+def _record(engine, audit, feed, number, digest, out, plan, report, directory) -> None:
+    from crosswalk.publish.versions import Version, _record
+
+    with engine.begin() as conn:
+        _record(
+            conn,
+            Version(
+                f"{feed.id}:v{number}",
+                feed.id,
+                number,
+                "open_data",
+                None,
+                STAGED,
+                digest,
+                [feed.source],
+                len(out),
+                list(out.columns),
+                plan.agreement_id,
+                plan.agreement_version,
+                plan.level,
+                PUBLIC,
+            ),
+            {**report.as_dict(), "directory": str(directory)},
+            audit.run.dag_id or "",
+            audit.run.run_id or "",
+        )
+
+
+def _write_package(
+    cfg, feed: OpenDataFeed, out: pd.DataFrame, directory: Path, csv_name: str, report, on: date
+) -> None:
+    """Write the package to a temporary directory beside ``directory``, validate it, then rename it in."""
+    import frictionless
+
+    schema = cfg.schemas[feed.dataset]
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        out.to_csv(tmp / csv_name, index=False, lineterminator="\n")
+        months = sorted(out["month"].unique())
+        fields = [
+            {k: v for k, v in {"name": f.name, "type": f.type, "description": f.description,
+             "constraints": f.constraints or None}.items() if v is not None}
+            for f in schema.fields
+        ]  # fmt: skip
+        descriptor = {
+            "name": feed.id,
+            "title": feed.title,
+            "description": feed.description.strip(),
+            "licenses": [LICENCE],
+            "version": directory.name.lstrip("v"),
+            "created": f"{on.isoformat()}T00:00:00Z",  # RFC 3339, as Frictionless requires
+            "publisher": cfg.settings.operator.name,
+            "update_frequency": feed.update_frequency,
+            "temporal_coverage": {"start": months[0], "end": months[-1]} if months else {},
+            "resources": [
+                {
+                    "name": feed.dataset,
+                    "path": csv_name,
+                    "profile": "tabular-data-resource",
+                    "format": "csv",
+                    "mediatype": "text/csv",
+                    "encoding": "utf-8",
+                    "schema": {"fields": fields, "primaryKey": list(schema.primary_key)},
+                }
+            ],
+        }
+        (tmp / "datapackage.json").write_text(json.dumps(descriptor, indent=2) + "\n")
+        (tmp / "README.md").write_text(_guidance(cfg, feed, descriptor, report))
+        try:
+            result = frictionless.Package(str(tmp / "datapackage.json")).validate()
+        except frictionless.FrictionlessException as exc:
+            raise PackageInvalid(f"{feed.id}: the data package descriptor is invalid ({exc.error.type})") from exc
+        if not result.valid:
+            errors = [e.type for task in result.tasks for e in task.errors][:5] + [e.type for e in result.errors][:5]
+            raise PackageInvalid(f"{feed.id}: the data package fails validation: {sorted(set(errors))}")
+        if directory.exists():
+            shutil.rmtree(directory)  # an earlier attempt of this same version, never published
+        os.replace(tmp, directory)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _guidance(cfg, feed: OpenDataFeed, descriptor: dict, report) -> str:
+    cov = descriptor["temporal_coverage"]
+    fields = descriptor["resources"][0]["schema"]["fields"]
+    lines = [
+        f"# {feed.title}",
+        "",
+        feed.description.strip(),
+        "",
+        f"Published by {cfg.settings.operator.name} under the {LICENCE['title']} ({LICENCE['path']}).",
+        f"Covers {cov.get('start')} to {cov.get('end')}; updated {feed.update_frequency}.",
+        "",
+        "## How the figures are protected",
+        "",
+        "Counts are of people, not records: each person is counted once a month, however many records "
+        "describe them (records are linked by CHI number before counting).",
+        "",
+        "- A count of 1 to 7 is not published; it shows as `*`.",
+        "- Every other count is rounded to the nearest 5, so rows and columns may not add up to their totals.",
+        "- A true zero is published as `0`.",
+        "- Some larger counts are also shown as `*`, so that a hidden count cannot be worked out from the totals "
+        "(rows and columns labelled `All`).",
+        "",
+        f"In this release {report.primary} cell(s) were hidden as small counts and {report.secondary} more to "
+        f"protect them, of {report.cells} cells in {report.tables} table(s).",
+        "",
+        "## Data dictionary",
+        "",
+        "| Column | Type | Description |",
+        "|---|---|---|",
+        *[f"| `{f['name']}` | {f['type']} | {f['description']} |" for f in fields],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def approve(engine: Engine, audit: AuditLog, feed: OpenDataFeed, staged: dict, approver: str, how: str) -> None:
+    """Record go-live approval of a staged version (audited: who, which version, how)."""
+    audit.emit(
+        "opendata.approved",
+        "succeeded",
+        feed_id=feed.id,
+        partner=PUBLIC,
+        reason=f"approved by {approver} ({how})",
+        detail={
+            "publication_id": staged["publication_id"],
+            "content_sha256": staged["content_sha256"],
+            "approver": approver,
+        },
+    )
+
+
+def mark_live(engine: Engine, feed: OpenDataFeed, publication_id: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE publication SET status = :sup WHERE name = :n AND status = :live AND publication_id <> :p"),
+            {"sup": versions.SUPERSEDED, "n": feed.id, "live": LIVE, "p": publication_id},
+        )
+        conn.execute(
+            text("UPDATE publication SET status = :live WHERE publication_id = :p"), {"live": LIVE, "p": publication_id}
+        )
+
+
+def publish_to_file(directory: str, target_dir: str, feed_id: str) -> str:
+    """Copy the package into ``target_dir/<feed>/``: each file under a temporary name, then renamed,
+    so a reader of the drop sees a whole file or the previous one."""
+    dest = Path(target_dir) / feed_id
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in sorted(Path(directory).iterdir()):
+        tmp = dest / f".{f.name}.part"
+        shutil.copyfile(f, tmp)
+        os.replace(tmp, dest / f.name)
+    return str(dest)

@@ -1,0 +1,174 @@
+"""Portal publishing: the latest staged batch, keyed by CHI, through the egress gate, as a new version.
+
+:func:`publish_portal` reads as the list of steps: gate (before anything is read), read the batch,
+key rows by CHI (the record's own valid CHI, else the one matching linked it to), apply the plan,
+publish a version atomically (see :mod:`crosswalk.publish.versions`), audit. A rerun with the same
+batch, crosswalk and agreement version publishes nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from crosswalk.agreements.egress import KeyLookup, gate
+from crosswalk.audit import AuditLog
+from crosswalk.config.loader import ProjectConfig
+from crosswalk.config.models import PortalFeed
+from crosswalk.errors import FatalError
+from crosswalk.identifiers import VALID, chi_status, normalise
+from crosswalk.publish import versions
+from crosswalk.staging import ledger
+from crosswalk.staging.store import iter_staged
+
+log = logging.getLogger(__name__)
+
+
+class NothingToPublish(FatalError):
+    """The source feed has no staged batch yet."""
+
+
+@dataclass(frozen=True)
+class PortalResult:
+    publication_id: str
+    outcome: str  # published | unchanged
+    rows: int
+    fields: tuple[str, ...]
+    counts: dict[str, int]
+
+
+def published_view_frame(engine: Engine, view: str) -> pd.DataFrame:
+    with engine.connect() as conn:
+        result = conn.execute(text(f"SELECT * FROM {view}"))
+        return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def keyed_by_chi(engine: Engine, source_feed: str, frame: pd.DataFrame, id_column: str) -> tuple[pd.DataFrame, dict]:
+    """Rows with a CHI: their own (valid, or valid bar a DOB/sex mismatch), else the one matching
+    linked them to (automatically or by a reviewer). Rows with neither are left out, and counted."""
+    own = normalise(frame["chi_number"], restore_leading_zero=True)
+    status = chi_status(frame["chi_number"], dob=frame["date_of_birth"], sex=frame["sex"])
+    own = own.where(status == VALID)
+    with engine.connect() as conn:
+        linked = dict(
+            conn.execute(
+                text(
+                    "SELECT source_record_id, matched_identifier FROM crosswalk"
+                    " WHERE source_system = :s AND band = 'auto' AND matched_identifier IS NOT NULL"
+                ),
+                {"s": source_feed},
+            ).all()
+        )
+    matched = frame[id_column].astype(str).map(linked)
+    chi = own.where(own.notna(), matched)
+    counts = {
+        "rows_in": len(frame),
+        "chi_own": int(own.notna().sum()),
+        "chi_from_matching": int((own.isna() & matched.notna()).sum()),
+        "left_out_no_chi": int(chi.isna().sum()),
+    }
+    out = frame[chi.notna()].copy()
+    out["chi_number"] = chi[chi.notna()]
+    return out, counts
+
+
+def publish_portal(
+    cfg: ProjectConfig,
+    engine: Engine,
+    audit: AuditLog,
+    feed: PortalFeed,
+    *,
+    on: date,
+    key_for: KeyLookup | None,
+) -> PortalResult:
+    source = cfg.inbound(feed.source_feed)
+    schema = cfg.schemas[source.schema_id]
+    ids = {"feed_id": feed.id, "partner": feed.partner}
+    # The gate first: an expired or unsigned agreement stops the run before any row is read.
+    plan = gate(
+        cfg.agreements[feed.agreement], source.schema_id, feed.partner, schema.field_names, on=on, key_for=key_for
+    )
+    batches = ledger.staged_batches(engine, source.id)
+    if not batches:
+        raise NothingToPublish(f"{feed.id}: {source.id} has no staged batch to publish")
+    batch = batches[-1]  # each drop is a full extract: the latest is the picture to show
+    chunks = [
+        pd.DataFrame(rows, columns=schema.field_names)
+        for rows in iter_staged(engine, source.target.table, batch.batch_id, schema.field_names)
+    ]
+    frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=schema.field_names)
+    counts = {"rows_in": len(frame)}
+    if feed.keyed_by_chi:
+        id_column = source.matching.id_column if source.matching else "source_id"
+        frame, counts = keyed_by_chi(engine, source.id, frame, id_column)
+    out, malformed = plan.apply(frame)
+    counts.update({f"malformed_{k}": v for k, v in malformed.items()})
+    outcome = versions.publish(
+        engine,
+        feed.id,
+        feed.table,
+        out.reset_index(drop=True),
+        kind="portal",
+        source_batches=[batch.batch_id],
+        agreement_id=plan.agreement_id,
+        agreement_version=plan.agreement_version,
+        level=plan.level,
+        recipient=feed.partner,
+        detail=counts,
+        dag_id=audit.run.dag_id or "",
+        run_id=audit.run.run_id or "",
+    )
+    v = outcome.version
+    audit.emit(
+        "portal.published" if outcome.published else "portal.unchanged",
+        "succeeded" if outcome.published else "skipped",
+        batch_id=batch.batch_id,
+        rows_in=counts["rows_in"],
+        rows_out=v.rows_out,
+        **ids,
+        reason=None if outcome.published else f"{v.publication_id} already live with the same content",
+        detail={
+            "publication_id": v.publication_id,
+            "view": feed.table,
+            "table": v.table_name,
+            "content_sha256": v.content_sha256,
+            "agreement_id": plan.agreement_id,
+            "agreement_version": plan.agreement_version,
+            "level": plan.level,
+            "fields_published": list(plan.sent),
+            "fields_removed": list(plan.removed),
+            "transforms": dict(plan.transforms),
+            **counts,
+        },
+    )
+    log.info(
+        "%s: %s %s (%d rows, %s at level %d; %s)",
+        feed.id,
+        "published" if outcome.published else "already live:",
+        v.publication_id,
+        v.rows_out,
+        plan.ref,
+        plan.level,
+        counts,
+    )
+    return PortalResult(
+        v.publication_id, "published" if outcome.published else "unchanged", v.rows_out, plan.sent, counts
+    )
+
+
+def rollback_portal(engine: Engine, audit: AuditLog, feed: PortalFeed, by: str) -> tuple[str, str]:
+    came_from, went_to = versions.rollback(engine, feed.id, feed.table)
+    audit.emit(
+        "portal.rolled_back",
+        "succeeded",
+        feed_id=feed.id,
+        partner=feed.partner,
+        rows_out=went_to.rows_out,
+        reason=f"rolled back by {by}",
+        detail={"from": came_from.publication_id, "to": went_to.publication_id, "view": feed.table},
+    )
+    return came_from.publication_id, went_to.publication_id

@@ -1,0 +1,208 @@
+"""Versioned publication tables behind a view: publish, roll back, prune. Pure SQLAlchemy Core.
+
+A portal reads ``pub_<name>`` (a view). Each publish writes a new table ``pub_<name>__v<N>``, then in
+one transaction repoints the view at it and records the version in the ``publication`` ledger, so a
+reader sees the old version or the new one, never a mix and never an empty table. A rollback
+repoints the view at the previous version still kept. Names come from validated config
+(``pub_[a-z0-9_]+``), so composing them into DDL is safe; values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+from sqlalchemy import Column, Connection, Engine, MetaData, Table, Text, insert, text
+
+LIVE, SUPERSEDED, ROLLED_BACK, PURGED = "live", "superseded", "rolled_back", "purged"
+
+
+@dataclass(frozen=True)
+class Version:
+    publication_id: str
+    name: str
+    version: int
+    kind: str
+    table_name: str | None
+    status: str
+    content_sha256: str
+    source_batches: list[str]
+    rows_out: int
+    fields_published: list[str]
+    agreement_id: str
+    agreement_version: int
+    level: int
+    recipient: str
+
+
+_COLS = (
+    "publication_id, name, version, kind, table_name, status, content_sha256, source_batches, rows_out,"
+    " fields_published, agreement_id, agreement_version, level, recipient"
+)
+
+
+def _version(row) -> Version:
+    v = list(row)
+    v[7], v[9] = json.loads(v[7]), json.loads(v[9])
+    return Version(*v)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def content_hash(frame: pd.DataFrame) -> str:
+    """sha256 of the rows as published (columns, then CSV in row order): same content, same hash."""
+    h = hashlib.sha256(json.dumps(list(frame.columns)).encode())
+    h.update(frame.to_csv(index=False, lineterminator="\n").encode())
+    return h.hexdigest()
+
+
+def versions(engine_or_conn: Engine | Connection, name: str) -> list[Version]:
+    """Every recorded version of ``name``, newest first."""
+    sql = text(f"SELECT {_COLS} FROM publication WHERE name = :n ORDER BY version DESC")
+    if isinstance(engine_or_conn, Engine):
+        with engine_or_conn.connect() as conn:
+            return [_version(r) for r in conn.execute(sql, {"n": name})]
+    return [_version(r) for r in engine_or_conn.execute(sql, {"n": name})]
+
+
+def live(engine: Engine, name: str) -> Version | None:
+    return next((v for v in versions(engine, name) if v.status == LIVE), None)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    version: Version
+    published: bool  # False: the same content was already live, nothing changed
+
+
+def publish(
+    engine: Engine,
+    name: str,
+    view: str,
+    frame: pd.DataFrame,
+    *,
+    kind: str,
+    source_batches: Sequence[str],
+    agreement_id: str,
+    agreement_version: int,
+    level: int,
+    recipient: str,
+    detail: dict | None = None,
+    dag_id: str = "",
+    run_id: str = "",
+) -> Outcome:
+    """Write ``frame`` as the next version of ``name`` and make it what ``view`` shows, atomically.
+
+    Idempotent: if the live version already has this content (and agreement version), nothing is
+    written and the live version is returned. Values are stored as text (dates ISO), so every portal
+    reads the same thing on PostgreSQL and SQLite.
+    """
+    digest = content_hash(frame)
+    current = live(engine, name)
+    if current and current.content_sha256 == digest and current.agreement_version == agreement_version:
+        return Outcome(current, False)
+    with engine.begin() as conn:
+        # Serialise publishers of one name: take the ledger's lock first (SQLite: BEGIN IMMEDIATE does).
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": "publish:" + name})
+        number = 1 + (
+            conn.execute(text("SELECT MAX(version) FROM publication WHERE name = :n"), {"n": name}).scalar() or 0
+        )
+        table_name = f"{view}__v{number}"
+        table = Table(table_name, MetaData(), *(Column(c, Text) for c in frame.columns))
+        table.create(conn)
+        rows = _as_text(frame)
+        for start in range(0, len(rows), 10_000):
+            conn.execute(insert(table), rows[start : start + 10_000])
+        version = Version(
+            f"{name}:v{number}", name, number, kind, table_name, LIVE, digest, list(source_batches), len(frame),
+            list(frame.columns), agreement_id, agreement_version, level, recipient,
+        )  # fmt: skip
+        conn.execute(
+            text("UPDATE publication SET status = :s, updated_at = :t WHERE name = :n AND status = :l"),
+            {"s": SUPERSEDED, "t": _now(), "n": name, "l": LIVE},
+        )
+        _record(conn, version, detail, dag_id, run_id)
+        _point(conn, view, table_name, list(frame.columns))
+    return Outcome(version, True)
+
+
+def rollback(engine: Engine, name: str, view: str) -> tuple[Version, Version]:
+    """Make the newest kept version before the live one live again; returns (from, to).
+
+    Raises :class:`LookupError` if nothing is live or no earlier version is kept.
+    """
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": "publish:" + name})
+        every = versions(conn, name)
+        current = next((v for v in every if v.status == LIVE), None)
+        if current is None:
+            raise LookupError(f"{name} has no live version to roll back")
+        earlier = next((v for v in every if v.version < current.version and v.status == SUPERSEDED), None)
+        if earlier is None:
+            raise LookupError(f"{name} v{current.version} has no earlier version kept to roll back to")
+        _set_status(conn, current, ROLLED_BACK)
+        _set_status(conn, earlier, LIVE)
+        _point(conn, view, earlier.table_name or "", earlier.fields_published)
+    return current, earlier
+
+
+def prune(engine: Engine, name: str, keep: int) -> list[str]:
+    """Drop the tables of versions beyond the newest ``keep`` that are not live; the ledger keeps the record."""
+    dropped = []
+    with engine.begin() as conn:
+        every = versions(conn, name)
+        kept = 0
+        for v in every:
+            if v.status == PURGED or v.table_name is None:
+                continue
+            if v.status == LIVE or kept < keep:
+                kept += 1
+                continue
+            conn.execute(text(f"DROP TABLE IF EXISTS {v.table_name}"))
+            _set_status(conn, v, PURGED)
+            dropped.append(v.publication_id)
+    return dropped
+
+
+def _as_text(frame: pd.DataFrame) -> list[dict]:
+    out = frame.astype(object).where(frame.notna(), None)
+    for col in out.columns:
+        out[col] = [None if v is None else (v.isoformat() if hasattr(v, "isoformat") else str(v)) for v in out[col]]
+    return out.to_dict("records")
+
+
+def _point(conn: Connection, view: str, table_name: str, columns: list[str]) -> None:
+    """Repoint the readers' view, inside the caller's transaction."""
+    cols = ", ".join(columns)
+    conn.execute(text(f"DROP VIEW IF EXISTS {view}"))
+    conn.execute(text(f"CREATE VIEW {view} AS SELECT {cols} FROM {table_name}"))
+
+
+def _set_status(conn: Connection, v: Version, status: str) -> None:
+    conn.execute(
+        text("UPDATE publication SET status = :s, updated_at = :t WHERE publication_id = :p"),
+        {"s": status, "t": _now(), "p": v.publication_id},
+    )
+
+
+def _record(conn: Connection, v: Version, detail: dict | None, dag_id: str, run_id: str) -> None:
+    now = _now()
+    row = {
+        **{k: getattr(v, k) for k in _COLS.replace(" ", "").split(",")},
+        "source_batches": json.dumps(v.source_batches),
+        "fields_published": json.dumps(v.fields_published),
+        "detail": json.dumps(detail or {}, sort_keys=True),
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    conn.execute(text(f"INSERT INTO publication ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"), row)

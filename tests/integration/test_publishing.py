@@ -1,0 +1,136 @@
+"""Publishing end to end on PostgreSQL: inbound -> staged -> matched -> portal table published (keyed by
+CHI, only what the agreement allows) -> open-data package built -> approved in the UI by the named
+approver -> published to the CKAN stand-in and the file target -> usage read back; and a rollback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pandas as pd
+import pytest
+import yaml
+from sqlalchemy import text
+
+from crosswalk.audit import read_events
+from crosswalk.orchestration.resources import engine_for
+from tests.conftest import REPO
+from tests.support.airflow import run_dag, run_dag_answering
+from tests.support.ckan import CkanStandIn
+from tests.support.project import EnvPatch, clients_csv, index_csv
+
+pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
+
+COUNCIL, NHS = "northshire-council", "nhs-northshire"
+CLI = str(REPO / ".venv" / "bin" / "crosswalk")
+TOKEN = "ckan-test-token"
+
+
+@pytest.fixture
+def db_url(postgres_url):
+    return postgres_url
+
+
+@pytest.fixture
+def portal():
+    stand_in = CkanStandIn(TOKEN)
+    url = stand_in.start()
+    yield stand_in, url
+    stand_in.stop()
+
+
+def _configure(project, tmp_path, url) -> dict:
+    settings = project.config_dir / "crosswalk.yaml"
+    doc = yaml.safe_load(settings.read_text())
+    doc["open_data_dir"] = str(tmp_path / "open-data")
+    settings.write_text(yaml.safe_dump(doc, sort_keys=False))
+    feed = project.config_dir / "feeds" / "care-packages-open-data.yaml"
+    doc = yaml.safe_load(feed.read_text())
+    doc["targets"]["file"]["path"] = str(tmp_path / "published")
+    feed.write_text(yaml.safe_dump(doc, sort_keys=False))
+    project.reload()
+    return {"AIRFLOW_CONN_CROSSWALK_CKAN": json.dumps({"conn_type": "http", "host": url, "password": TOKEN})}
+
+
+def _view(engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        result = conn.execute(text("SELECT * FROM pub_social_care_summary"))
+        return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def test_inbound_to_portal_to_open_data_with_approval_ckan_and_file_targets(project, portal, tmp_path):
+    stand_in, url = portal
+    with EnvPatch(_configure(project, tmp_path, url)):
+        project.drop(NHS, index_csv(project.work, n=300), feed="health-index", schema_id="health_board_index")
+        project.drop(COUNCIL, clients_csv(project.work, n=240), feed="council-clients", schema_id="social_care_client")
+        assert run_dag("inbound_health_index")[0] == "success"
+        assert run_dag("inbound_council_clients")[0] == "success"
+        engine = engine_for("crosswalk_db")
+
+        # Portal: keyed by CHI, only the fields the ISP allows the board at level 2.
+        state, tis = run_dag("publish_social_care_summary")
+        assert state == "success", tis
+        view = _view(engine)
+        (published,) = read_events(engine, event="portal.published")
+        detail = json.loads(published["detail"])
+        assert detail["chi_from_matching"] > 0 and detail["rows_in"] == 240
+        assert len(view) == 240 - detail["left_out_no_chi"] and view["chi_number"].str.fullmatch(r"\d{10}").all()
+        assert "assessment_type" not in view.columns and "adult_protection_flag" not in view.columns
+        assert "care_package_type" in view.columns and not view["source_id"].str.startswith("MOS").any()
+        # A rerun with the same batch and agreement publishes nothing new.
+        assert run_dag("publish_social_care_summary")[0] == "success"
+        assert read_events(engine, event="portal.unchanged")
+
+        # Open data: staged, approved in Required Actions by the named approver, then live.
+        def approve(subject: str, body: str):
+            assert "care-packages-open-data:v1" in body
+            return "Approve", "Ruth Anderson"
+
+        state, tis, answered = run_dag_answering("open_data_care_packages_open_data", approve)
+        assert state == "success", tis
+        assert len(answered) == 1 and tis["go_live"] == "success" and tis["usage"] == "success"
+        package = tmp_path / "open-data" / "care-packages-open-data" / "v1"
+        assert {p.name for p in package.iterdir()} == {"care_packages_by_area.csv", "datapackage.json", "README.md"}
+        descriptor = json.loads((package / "datapackage.json").read_text())
+        assert descriptor["licenses"][0]["name"] == "OGL-UK-3.0" and descriptor["update_frequency"] == "monthly"
+        table = pd.read_csv(package / "care_packages_by_area.csv", dtype=str, keep_default_na=False)
+        counts = table.loc[table["people"] != "*", "people"].astype(int)
+        assert not counts.between(1, 7).any() and (counts % 5 == 0).all() and (table["people"] == "*").any()
+        assert (tmp_path / "published" / "care-packages-open-data" / "care_packages_by_area.csv").read_bytes() == (
+            package / "care_packages_by_area.csv"
+        ).read_bytes()
+        (ckan_package,) = stand_in.packages.values()
+        csv_resource = next(r for r in ckan_package["resources"] if r["name"] == "care_packages_by_area.csv")
+        assert len(stand_in.datastore[csv_resource["id"]]["records"]) == len(table)
+        (approved,) = read_events(engine, event="opendata.approved")
+        assert approved["reason"] == "approved by Ruth Anderson (Airflow Required Actions)"
+        assert read_events(engine, event="opendata.published") and read_events(engine, event="opendata.usage")
+        with engine.connect() as conn:
+            status = conn.execute(
+                text("SELECT status FROM publication WHERE publication_id = 'care-packages-open-data:v1'")
+            ).scalar_one()
+        assert status == "live"
+        # Nothing personal in the open-data events.
+        for event in read_events(engine):
+            if event["event"].startswith(("opendata.", "portal.")):
+                assert not any(chi in json.dumps(event, default=str) for chi in view["chi_number"].head(50))
+
+        # A new extract publishes v2; the command line rolls the portal back to v1 (audited).
+        project.drop(COUNCIL, clients_csv(project.work, n=200, name="clients_20261122.csv", seed=8),
+                     feed="council-clients", schema_id="social_care_client")  # fmt: skip
+        assert run_dag("inbound_council_clients")[0] == "success"
+        assert run_dag("publish_social_care_summary")[0] == "success"
+        assert len(_view(engine)) != len(view)
+        env = {**project.env(), "PATH": "/usr/bin:/bin"}
+        rollback = [CLI, "publish", "rollback", "social-care-summary", "--url", project.db_url, "--by", "Ops Lead"]
+        done = subprocess.run(rollback, capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        assert "social-care-summary:v1" in done.stdout
+        assert (
+            _view(engine)
+            .sort_values("chi_number")
+            .reset_index(drop=True)
+            .equals(view.sort_values("chi_number").reset_index(drop=True))
+        )
+        (rolled,) = read_events(engine, event="portal.rolled_back")
+        assert rolled["reason"] == "rolled back by Ops Lead"
