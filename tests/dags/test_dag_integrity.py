@@ -22,6 +22,7 @@ EXPECTED = {
     "publish_social_care_summary",
     "open_data_care_packages_open_data",
     "crosswalk_audit",
+    "crosswalk_retention",
 }
 REVIEW = "review_council_clients"  # council-clients is matched, so its uncertain pairs need review
 
@@ -54,11 +55,13 @@ def test_dag_has_owner_tags_retries_and_docs(dag_id):
     from crosswalk.orchestration.factory import dag_id_for
 
     feed_of = {dag_id_for(f): f.id for f in load_config().feeds.values()}
-    assert "crosswalk" in dag.tags and dag.tags & {"inbound", "outbound", "publish", "open_data", "audit"}
+    assert "crosswalk" in dag.tags and dag.tags & {"inbound", "outbound", "publish", "open_data", "audit", "retention"}
     assert dag.catchup is False
     if dag_id == "crosswalk_audit":
         assert dag.doc_md and "audit hash chain" in dag.doc_md
         assert dag.schedule == "@weekly"  # the IG report, weekly by default
+    elif dag_id == "crosswalk_retention":
+        assert dag.doc_md and "staging.purged" in dag.doc_md and dag.schedule == "@daily"
     else:
         assert dag.doc_md and feed_of[dag_id] in dag.doc_md
         assert dag.schedule is None  # every shipped feed starts manual

@@ -382,6 +382,17 @@ class AuditSettings(_Model):
     schedule: Schedule = Field(default="@weekly", description="When the audit DAG runs: report, verify, purge.")
 
 
+class StagingSettings(_Model):
+    """How long staged personal data is kept, and when the retention DAG runs."""
+
+    retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="Rows of batches staged longer ago than this are purged (the ledger keeps the batch).",
+    )
+    schedule: Schedule = Field(default="@daily", description="When the retention DAG runs.")
+
+
 class Settings(_Model):
     """``config/crosswalk.yaml``: settings for the whole deployment."""
 
@@ -392,6 +403,7 @@ class Settings(_Model):
     retries: int = Field(default=2, ge=2, description="Retries for every task; at least 2.")
     retry_delay_seconds: int = Field(default=60, ge=1)
     audit: AuditSettings = AuditSettings()
+    staging: StagingSettings = StagingSettings()
     open_data_dir: str = Field(
         default="open-data",
         description="The open-data staging area: each dataset's package (CSV, datapackage.json, guidance) is built "

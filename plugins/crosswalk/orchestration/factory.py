@@ -386,6 +386,47 @@ is itself an audit event and the chain stays verifiable).
     return _audit()
 
 
+RETENTION_DAG_ID = "crosswalk_retention"
+
+
+def retention_dag(cfg: ProjectConfig) -> DAG:
+    s = cfg.settings
+    doc = f"""\
+### Retention of staged personal data
+
+Deletes the staged rows of every batch staged more than {s.staging.retention_days} days ago. The batch
+ledger keeps each batch (file hashes, row counts), marked `purged`, and the purge is an audit event
+(`staging.purged`: which batches, how many rows). Published portal versions beyond those kept for
+rollback are pruned by each publish DAG.
+"""
+
+    @dag(
+        dag_id=RETENTION_DAG_ID,
+        description="Purge staged personal data past its retention period (audited)",
+        doc_md=doc,
+        schedule=None if s.staging.schedule == "manual" else s.staging.schedule,
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        tags=["crosswalk", "retention"],
+        default_args={
+            "owner": s.owner,
+            "retries": s.retries,
+            "retry_delay": timedelta(seconds=s.retry_delay_seconds),
+        },
+    )
+    def _retention() -> None:
+        @task(task_id="purge_staged")
+        def purge_() -> list[dict]:
+            from crosswalk.orchestration import tasks
+
+            return tasks.retention_purge(get_current_context())
+
+        purge_()
+
+    return _retention()
+
+
 def dags_from_config(cfg: ProjectConfig | None = None) -> dict[str, DAG]:
     """Every feed's DAG, a review DAG per matching feed, and the audit DAG, by dag_id (for a DAG file)."""
     cfg = cfg or load_config(check_descriptors=False)
@@ -405,4 +446,6 @@ def dags_from_config(cfg: ProjectConfig | None = None) -> dict[str, DAG]:
             out[r.dag_id] = r
     audit = audit_dag(cfg)
     out[audit.dag_id] = audit
+    retention = retention_dag(cfg)
+    out[retention.dag_id] = retention
     return out

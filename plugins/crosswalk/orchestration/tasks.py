@@ -404,3 +404,29 @@ def open_data_usage(feed_id: str, published: dict, context: Any) -> dict:
         audit.emit("opendata.usage", "succeeded", feed_id=feed_id, partner=feed.partner, detail=stats)
     log.info("%s usage for the data owner (%s): %s", feed_id, cfg.settings.operator.name, stats)
     return stats
+
+
+def retention_purge(context: Any) -> list[dict]:
+    """Purge staged rows past the retention period; one audit event with the counts per batch."""
+    from datetime import UTC, datetime, timedelta
+
+    from crosswalk.staging.retention import purge_staged
+
+    cfg = project_config()
+    prepare_database(cfg)
+    audit = _audit(cfg, context)
+    days = cfg.settings.staging.retention_days
+    cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days)
+    with audited_task(audit):
+        tables = {f.id: f.target.table for f in cfg.inbound_feeds()}
+        purged = purge_staged(audit.engine, tables, cutoff)
+        audit.emit(
+            "staging.purged",
+            "succeeded",
+            rows_out=sum(p.rows for p in purged),
+            reason=f"retention: batches staged more than {days} days ago",
+            detail={"batches": [p.batch_id for p in purged], "rows": sum(p.rows for p in purged),
+                    "retention_days": days},
+        )  # fmt: skip
+    log.info("Retention: purged %d batch(es), %d staged row(s)", len(purged), sum(p.rows for p in purged))
+    return [{"feed_id": p.feed_id, "batch_id": p.batch_id, "rows": p.rows} for p in purged]

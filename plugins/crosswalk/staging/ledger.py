@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, TextClause, text
 
-RECEIVED, STAGED, QUARANTINED = "received", "staged", "quarantined"
+RECEIVED, STAGED, QUARANTINED, PURGED = "received", "staged", "quarantined", "purged"
 BUILDING, DELIVERED = "building", "delivered"
 
 
