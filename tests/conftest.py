@@ -60,3 +60,32 @@ def airflow_db():
 
     db.resetdb()
     return os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request, tmp_path):
+    """A migrated staging database, on SQLite and on PostgreSQL (its schema emptied afterwards)."""
+    from sqlalchemy import text
+
+    from crosswalk.staging.db import make_engine
+    from crosswalk.staging.migrations import upgrade
+
+    url = f"sqlite:///{tmp_path / 's.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    eng = make_engine(url)
+    upgrade(eng)
+    yield eng
+    if request.param == "postgres":
+        with eng.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    eng.dispose()
+
+
+@pytest.fixture
+def ckan_portal():
+    """The CKAN Action API stand-in on a free port: (stand-in, its URL); the token is CKAN_TOKEN."""
+    from tests.support.ckan import CKAN_TOKEN, CkanStandIn
+
+    stand_in = CkanStandIn(CKAN_TOKEN)
+    url = stand_in.start()
+    yield stand_in, url
+    stand_in.stop()

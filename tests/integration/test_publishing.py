@@ -16,27 +16,18 @@ from crosswalk.audit import read_events
 from crosswalk.orchestration.resources import engine_for
 from tests.conftest import REPO
 from tests.support.airflow import run_dag, run_dag_answering
-from tests.support.ckan import CkanStandIn
+from tests.support.ckan import CKAN_TOKEN as TOKEN
 from tests.support.project import EnvPatch, clients_csv, index_csv
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
 
 COUNCIL, NHS = "northshire-council", "nhs-northshire"
 CLI = str(REPO / ".venv" / "bin" / "crosswalk")
-TOKEN = "ckan-test-token"
 
 
 @pytest.fixture
 def db_url(postgres_url):
     return postgres_url
-
-
-@pytest.fixture
-def portal():
-    stand_in = CkanStandIn(TOKEN)
-    url = stand_in.start()
-    yield stand_in, url
-    stand_in.stop()
 
 
 def _configure(project, tmp_path, url) -> dict:
@@ -58,8 +49,8 @@ def _view(engine) -> pd.DataFrame:
         return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
-def test_inbound_to_portal_to_open_data_with_approval_ckan_and_file_targets(project, portal, tmp_path):
-    stand_in, url = portal
+def test_inbound_to_portal_to_open_data_with_approval_ckan_and_file_targets(project, ckan_portal, tmp_path):
+    stand_in, url = ckan_portal
     with EnvPatch(_configure(project, tmp_path, url)):
         project.drop(NHS, index_csv(project.work, n=300), feed="health-index", schema_id="health_board_index")
         project.drop(COUNCIL, clients_csv(project.work, n=240), feed="council-clients", schema_id="social_care_client")

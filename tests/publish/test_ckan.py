@@ -8,17 +8,7 @@ import json
 import pytest
 
 from crosswalk.publish import ckan
-from tests.support.ckan import CkanStandIn
-
-TOKEN = "test-token"
-
-
-@pytest.fixture
-def portal():
-    stand_in = CkanStandIn(TOKEN)
-    url = stand_in.start()
-    yield stand_in, url
-    stand_in.stop()
+from tests.support.ckan import CKAN_TOKEN as TOKEN
 
 
 def _package(tmp_path, rows: list[tuple[str, str]]):
@@ -55,8 +45,8 @@ def _package(tmp_path, rows: list[tuple[str, str]]):
     return str(d)
 
 
-def test_publish_creates_then_patches_and_fills_the_datastore_with_the_dictionary(portal, tmp_path):
-    stand_in, url = portal
+def test_publish_creates_then_patches_and_fills_the_datastore_with_the_dictionary(ckan_portal, tmp_path):
+    stand_in, url = ckan_portal
     first = ckan.publish(
         url,
         TOKEN,
@@ -86,8 +76,8 @@ def test_publish_creates_then_patches_and_fills_the_datastore_with_the_dictionar
     assert stand_in.calls.count("package_create") == 1 and stand_in.calls.count("resource_patch") == 3
 
 
-def test_usage_reads_the_portal_tracking(portal, tmp_path):
-    stand_in, url = portal
+def test_usage_reads_the_portal_tracking(ckan_portal, tmp_path):
+    stand_in, url = ckan_portal
     ckan.publish(
         url,
         TOKEN,
@@ -100,10 +90,10 @@ def test_usage_reads_the_portal_tracking(portal, tmp_path):
     assert usage["dataset_views_total"] == 42 and usage["downloads_total:t.csv"] == 21
 
 
-def test_the_stand_in_refuses_what_ckan_refuses(portal, tmp_path):
+def test_the_stand_in_refuses_what_ckan_refuses(ckan_portal, tmp_path):
     from ckanapi import NotAuthorized, NotFound, RemoteCKAN, ValidationError
 
-    _, url = portal
+    _, url = ckan_portal
     with pytest.raises(NotAuthorized):
         ckan.publish(url, "wrong", organization="northshire-hscp", dataset="x1", package_dir=_package(tmp_path, []))
     with pytest.raises(ValidationError):

@@ -16,18 +16,6 @@ from crosswalk.staging.migrations import upgrade
 VIEW = "pub_summary"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 's.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    eng = make_engine(url)
-    upgrade(eng)
-    yield eng
-    if request.param == "postgres":
-        with eng.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    eng.dispose()
-
-
 def _frame(marker: str, rows: int = 500) -> pd.DataFrame:
     return pd.DataFrame({"chi_number": [f"{i:010d}" for i in range(rows)], "marker": marker})
 

@@ -5,29 +5,14 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-import pytest
 from sqlalchemy import text
 
 from crosswalk.config.loader import load_config
 from crosswalk.staging import ledger
-from crosswalk.staging.db import make_engine
-from crosswalk.staging.migrations import upgrade
 from crosswalk.staging.retention import purge_staged
 from crosswalk.staging.store import count_rows, stage_file
 
 TABLE = "stg_health_board_index"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 's.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    eng = make_engine(url)
-    upgrade(eng)
-    yield eng
-    if request.param == "postgres":
-        with eng.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    eng.dispose()
 
 
 def _stage(engine, batch_id: str, created: datetime) -> None:

@@ -11,18 +11,6 @@ from crosswalk.staging.migrations import upgrade
 from crosswalk.staging.store import count_rows, iter_staged, stage_batch, stage_file
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 's.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    eng = make_engine(url)
-    upgrade(eng)
-    yield eng
-    if request.param == "postgres":
-        with eng.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    eng.dispose()
-
-
 def _batch(engine, bid="f-1"):
     b = ledger.Batch(bid, "f", "p", "m" * 64, "x.csv", None, None, "health_board_index", ledger.RECEIVED)
     return ledger.open_batch(engine, b, "dag", "run")

@@ -21,6 +21,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 NAME = re.compile(r"^[a-z0-9_-]{2,100}$")
+CKAN_TOKEN = "ckan-test-token"  # the API token the stand-in accepts in tests
 
 
 class ActionError(Exception):

@@ -274,7 +274,7 @@ def _cross_check(path, item, partners, feeds, agreements, schemas, invalid, oper
                     "matching.id_column",
                     f"{item.matching.id_column!r} is not a column of {item.schema_id}",
                 )
-    elif isinstance(item, OutboundFeed):
+    elif isinstance(item, OutboundFeed | PortalFeed):  # both: staged data of an inbound feed to a partner
         ref("partner", "partner", item.partner, partners, "config/partners")
         source = feeds.get(item.source_feed)
         if ref("source_feed", "feed", item.source_feed, feeds, "config/feeds"):
@@ -282,24 +282,6 @@ def _cross_check(path, item, partners, feeds, agreements, schemas, invalid, oper
         if ref("agreement", "agreement", item.agreement, agreements, "config/agreements"):
             history = agreements[item.agreement]
             for agreement in history.versions:
-                need(
-                    agreement.level_for(item.partner) is not None,
-                    "agreement",
-                    f"agreement {agreement.ref} does not name {item.partner!r} as a recipient",
-                )
-                if isinstance(source, InboundFeed):
-                    need(
-                        source.schema_id in agreement.datasets,
-                        "agreement",
-                        f"agreement {agreement.ref} has no catalogue for dataset {source.schema_id!r}",
-                    )
-    elif isinstance(item, PortalFeed):
-        ref("partner", "partner", item.partner, partners, "config/partners")
-        source = feeds.get(item.source_feed)
-        if ref("source_feed", "feed", item.source_feed, feeds, "config/feeds"):
-            need(isinstance(source, InboundFeed), "source_feed", f"{item.source_feed!r} is not an inbound feed")
-        if ref("agreement", "agreement", item.agreement, agreements, "config/agreements"):
-            for agreement in agreements[item.agreement].versions:
                 need(
                     agreement.level_for(item.partner) is not None,
                     "agreement",

@@ -336,9 +336,8 @@ def stage_open_data(feed_id: str, context: Any) -> dict:
 
 def go_live(feed_id: str, staged: dict, approval: dict | None, context: Any) -> dict:
     """Publish the staged package to every target, once signed off (or automated); audited."""
-    from crosswalk.orchestration.resources import connection
     from crosswalk.pipeline import opendata
-    from crosswalk.publish import ckan
+    from crosswalk.publish import ckan, versions
 
     cfg = project_config()
     feed = cfg.open_data(feed_id)
@@ -355,18 +354,13 @@ def go_live(feed_id: str, staged: dict, approval: dict | None, context: Any) -> 
             out["file"] = opendata.publish_to_file(staged["directory"], feed.targets.file.path, feed.id)
         if feed.targets.ckan is not None:
             t = feed.targets.ckan
-            conn = connection(t.conn_id)
-            url = (
-                conn.host
-                if "://" in (conn.host or "")
-                else f"{conn.schema or 'https'}://{conn.host}:{conn.port or 443}"
-            )
+            url, token = _ckan_endpoint(t.conn_id)
             published = ckan.publish(
-                url, conn.password, organization=t.organization, dataset=t.dataset, package_dir=staged["directory"]
+                url, token, organization=t.organization, dataset=t.dataset, package_dir=staged["directory"]
             )
             out["ckan"] = published.dataset_url
             out["datastore_rows"] = published.datastore_rows
-        opendata.mark_live(audit.engine, feed, staged["publication_id"])
+        versions.make_live(audit.engine, feed.id, staged["publication_id"])
         audit.emit(
             "opendata.published",
             "succeeded",
@@ -385,9 +379,18 @@ def go_live(feed_id: str, staged: dict, approval: dict | None, context: Any) -> 
     return out
 
 
+def _ckan_endpoint(conn_id: str) -> tuple[str, str]:
+    """The CKAN site URL (``host``, a full URL or a host name) and API token (``password``)."""
+    from crosswalk.orchestration.resources import connection
+
+    conn = connection(conn_id)
+    host = conn.host or ""
+    url = host if "://" in host else f"{conn.schema or 'https'}://{host}:{conn.port or 443}"
+    return url, conn.password
+
+
 def open_data_usage(feed_id: str, published: dict, context: Any) -> dict:
     """Views and downloads from the portal, for the data owner (task log and audit trail)."""
-    from crosswalk.orchestration.resources import connection
     from crosswalk.publish import ckan
 
     cfg = project_config()
@@ -398,9 +401,8 @@ def open_data_usage(feed_id: str, published: dict, context: Any) -> dict:
     audit = _audit(cfg, context)
     t = feed.targets.ckan
     with audited_task(audit, feed_id=feed_id, partner=feed.partner):
-        conn = connection(t.conn_id)
-        url = conn.host if "://" in (conn.host or "") else f"{conn.schema or 'https'}://{conn.host}:{conn.port or 443}"
-        stats = ckan.usage(url, conn.password, t.dataset)
+        url, token = _ckan_endpoint(t.conn_id)
+        stats = ckan.usage(url, token, t.dataset)
         audit.emit("opendata.usage", "succeeded", feed_id=feed_id, partner=feed.partner, detail=stats)
     log.info("%s usage for the data owner (%s): %s", feed_id, cfg.settings.operator.name, stats)
     return stats

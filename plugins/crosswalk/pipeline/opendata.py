@@ -39,7 +39,7 @@ LICENCE = {
     "path": "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/",
 }
 AGE_BANDS = ["0-17", "18-64", "65-74", "75-84", "85+"]
-STAGED, LIVE = "staged", "live"
+STAGED = "staged"  # an open-data version before go-live; versions.LIVE after
 
 
 class PackageInvalid(FatalError):
@@ -162,10 +162,10 @@ def stage_package(
 
 
 def _record(engine, audit, feed, number, digest, out, plan, report, directory) -> None:
-    from crosswalk.publish.versions import Version, _record
+    from crosswalk.publish.versions import Version, record
 
     with engine.begin() as conn:
-        _record(
+        record(
             conn,
             Version(
                 f"{feed.id}:v{number}",
@@ -293,17 +293,6 @@ def approve(engine: Engine, audit: AuditLog, feed: OpenDataFeed, staged: dict, a
             "approver": approver,
         },
     )
-
-
-def mark_live(engine: Engine, feed: OpenDataFeed, publication_id: str) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            text("UPDATE publication SET status = :sup WHERE name = :n AND status = :live AND publication_id <> :p"),
-            {"sup": versions.SUPERSEDED, "n": feed.id, "live": LIVE, "p": publication_id},
-        )
-        conn.execute(
-            text("UPDATE publication SET status = :live WHERE publication_id = :p"), {"live": LIVE, "p": publication_id}
-        )
 
 
 def publish_to_file(directory: str, target_dir: str, feed_id: str) -> str:

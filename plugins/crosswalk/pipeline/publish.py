@@ -41,12 +41,6 @@ class PortalResult:
     counts: dict[str, int]
 
 
-def published_view_frame(engine: Engine, view: str) -> pd.DataFrame:
-    with engine.connect() as conn:
-        result = conn.execute(text(f"SELECT * FROM {view}"))
-        return pd.DataFrame(result.all(), columns=list(result.keys()))
-
-
 def keyed_by_chi(engine: Engine, source_feed: str, frame: pd.DataFrame, id_column: str) -> tuple[pd.DataFrame, dict]:
     """Rows with a CHI: their own (valid, or valid bar a DOB/sex mismatch), else the one matching
     linked them to (automatically or by a reviewer). Rows with neither are left out, and counted."""

@@ -124,11 +124,8 @@ def publish(
             f"{name}:v{number}", name, number, kind, table_name, LIVE, digest, list(source_batches), len(frame),
             list(frame.columns), agreement_id, agreement_version, level, recipient,
         )  # fmt: skip
-        conn.execute(
-            text("UPDATE publication SET status = :s, updated_at = :t WHERE name = :n AND status = :l"),
-            {"s": SUPERSEDED, "t": _now(), "n": name, "l": LIVE},
-        )
-        _record(conn, version, detail, dag_id, run_id)
+        _supersede_live(conn, name)
+        record(conn, version, detail, dag_id, run_id)
         _point(conn, view, table_name, list(frame.columns))
     return Outcome(version, True)
 
@@ -193,7 +190,25 @@ def _set_status(conn: Connection, v: Version, status: str) -> None:
     )
 
 
-def _record(conn: Connection, v: Version, detail: dict | None, dag_id: str, run_id: str) -> None:
+def make_live(engine: Engine, name: str, publication_id: str) -> None:
+    """Mark a version live and the one live before it superseded (open data: after go-live)."""
+    with engine.begin() as conn:
+        _supersede_live(conn, name)
+        conn.execute(
+            text("UPDATE publication SET status = :l, updated_at = :t WHERE publication_id = :p"),
+            {"l": LIVE, "t": _now(), "p": publication_id},
+        )
+
+
+def _supersede_live(conn: Connection, name: str) -> None:
+    conn.execute(
+        text("UPDATE publication SET status = :s, updated_at = :t WHERE name = :n AND status = :l"),
+        {"s": SUPERSEDED, "t": _now(), "n": name, "l": LIVE},
+    )
+
+
+def record(conn: Connection, v: Version, detail: dict | None, dag_id: str, run_id: str) -> None:
+    """Add a version to the ledger, inside the caller's transaction."""
     now = _now()
     row = {
         **{k: getattr(v, k) for k in _COLS.replace(" ", "").split(",")},
