@@ -343,6 +343,7 @@ def test_publications_must_reference_what_exists(tmp_path):
     doc = yaml.safe_load(opendata.read_text())
     doc["source"] = "council-clients"
     doc["sql"] = "missing.sql"
+    doc["targets"]["sftp"] = {"partner": "web-team", "path": "/inbox/open-data"}
     opendata.write_text(yaml.safe_dump(doc))
     with pytest.raises(ConfigErrors) as caught:
         load_config(config, REPO / "include" / "schemas")
@@ -350,3 +351,13 @@ def test_publications_must_reference_what_exists(tmp_path):
     assert "does not name 'northshire-council' as a recipient" in text
     assert "'council-clients' is not a portal publication" in text
     assert "no missing.sql in include/sql/opendata" in text
+    assert "targets.sftp.partner: no partner 'web-team' in config/partners" in text
+
+
+def test_open_data_needs_a_target():
+    from crosswalk.config.models import OpenDataTargets
+
+    with pytest.raises(ValueError, match="name at least one target: ckan, file or sftp"):
+        OpenDataTargets()
+    with pytest.raises(ValueError, match="String should match pattern"):
+        OpenDataTargets(sftp={"partner": "northshire-council", "path": "relative/dir"})

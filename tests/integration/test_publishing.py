@@ -1,6 +1,7 @@
 """Publishing end to end on PostgreSQL: inbound -> staged -> matched -> portal table published (keyed by
 CHI, only what the agreement allows) -> open-data package built -> approved in the UI by the named
-approver -> published to the CKAN stand-in and the file target -> usage read back; and a rollback."""
+approver -> published to the CKAN stand-in, the file target and a partner's SFTP area (real sshd) -> usage
+read back; and a rollback."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def _configure(project, tmp_path, url) -> dict:
     feed = project.config_dir / "feeds" / "care-packages-open-data.yaml"
     doc = yaml.safe_load(feed.read_text())
     doc["targets"]["file"]["path"] = str(tmp_path / "published")
+    doc["targets"]["sftp"] = {"partner": COUNCIL, "path": "/inbox/open-data"}  # e.g. the council's web team
     feed.write_text(yaml.safe_dump(doc, sort_keys=False))
     project.reload()
     return {"AIRFLOW_CONN_CROSSWALK_CKAN": json.dumps({"conn_type": "http", "host": url, "password": TOKEN})}
@@ -49,7 +51,7 @@ def _view(engine) -> pd.DataFrame:
         return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
-def test_inbound_to_portal_to_open_data_with_approval_ckan_and_file_targets(project, ckan_portal, tmp_path):
+def test_inbound_to_portal_to_open_data_with_approval_ckan_file_and_sftp_targets(project, ckan_portal, tmp_path):
     stand_in, url = ckan_portal
     with EnvPatch(_configure(project, tmp_path, url)):
         project.drop(NHS, index_csv(project.work, n=300), feed="health-index", schema_id="health_board_index")
@@ -90,6 +92,9 @@ def test_inbound_to_portal_to_open_data_with_approval_ckan_and_file_targets(proj
         assert (tmp_path / "published" / "care-packages-open-data" / "care_packages_by_area.csv").read_bytes() == (
             package / "care_packages_by_area.csv"
         ).read_bytes()
+        dropped = project.inbox(COUNCIL) / "open-data" / "care-packages-open-data"
+        assert {p.name for p in dropped.iterdir()} == {p.name for p in package.iterdir()}  # whole, no .part left
+        assert (dropped / "datapackage.json").read_bytes() == (package / "datapackage.json").read_bytes()
         (ckan_package,) = stand_in.packages.values()
         csv_resource = next(r for r in ckan_package["resources"] if r["name"] == "care_packages_by_area.csv")
         assert len(stand_in.datastore[csv_resource["id"]]["records"]) == len(table)

@@ -300,6 +300,8 @@ def _cross_check(path, item, partners, feeds, agreements, schemas, invalid, oper
             need(isinstance(feeds[item.source], PortalFeed), "source", f"{item.source!r} is not a portal publication")
         ref("dataset", "table schema", item.dataset, schemas, "include/schemas")
         need((SQL_DIR / "opendata" / item.sql).is_file(), "sql", f"no {item.sql} in include/sql/opendata")
+        if item.targets.sftp is not None:
+            ref("targets.sftp.partner", "partner", item.targets.sftp.partner, partners, "config/partners")
         if ref("agreement", "agreement", item.agreement, agreements, "config/agreements"):
             for agreement in agreements[item.agreement].versions:
                 need(

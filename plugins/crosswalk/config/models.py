@@ -297,9 +297,25 @@ class FileTarget(_Model):
     path: str = Field(description="Directory the data package is copied to (e.g. a web server's or SFTP drop's).")
 
 
+class SftpTarget(_Model):
+    partner: Slug = Field(
+        description="The partner whose SFTP area receives the package, through its connection and pinned host keys."
+    )
+    path: Annotated[str, StringConstraints(pattern=r"^/")] = Field(
+        description="Absolute directory in that area; the package goes to <path>/<feed>/."
+    )
+
+
 class OpenDataTargets(_Model):
     ckan: CkanTarget | None = None
     file: FileTarget | None = None
+    sftp: SftpTarget | None = None
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> OpenDataTargets:
+        if self.ckan is None and self.file is None and self.sftp is None:
+            raise ValueError("name at least one target: ckan, file or sftp")
+        return self
 
 
 class OpenDataFeed(_Model):

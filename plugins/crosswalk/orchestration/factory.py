@@ -262,7 +262,7 @@ def portal_dag(feed: PortalFeed, cfg: ProjectConfig) -> DAG:
 def open_data_dag(feed: OpenDataFeed, cfg: ProjectConfig) -> DAG:
     from airflow.providers.standard.operators.hitl import ApprovalOperator
 
-    targets = [t for t in ("ckan", "file") if getattr(feed.targets, t) is not None]
+    targets = [t for t in ("ckan", "file", "sftp") if getattr(feed.targets, t) is not None]
     gate = (
         "published without waiting (automated)"
         if feed.automated

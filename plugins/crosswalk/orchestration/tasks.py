@@ -352,6 +352,9 @@ def go_live(feed_id: str, staged: dict, approval: dict | None, context: Any) -> 
             opendata.approve(audit.engine, audit, feed, staged, by, "Airflow Required Actions")
         if feed.targets.file is not None:
             out["file"] = opendata.publish_to_file(staged["directory"], feed.targets.file.path, feed.id)
+        if feed.targets.sftp is not None:
+            with partner_sftp(cfg.partners[feed.targets.sftp.partner]) as sftp:
+                out["sftp"] = opendata.publish_to_sftp(sftp, staged["directory"], feed.targets.sftp.path, feed.id)
         if feed.targets.ckan is not None:
             t = feed.targets.ckan
             url, token = _ckan_endpoint(t.conn_id)
@@ -369,7 +372,7 @@ def go_live(feed_id: str, staged: dict, approval: dict | None, context: Any) -> 
             rows_out=staged["rows"],
             detail={
                 "publication_id": staged["publication_id"],
-                "targets": sorted(k for k in ("file", "ckan") if k in out),
+                "targets": sorted(k for k in ("file", "sftp", "ckan") if k in out),
                 "content_sha256": staged["content_sha256"],
             },
         )
@@ -396,7 +399,7 @@ def open_data_usage(feed_id: str, published: dict, context: Any) -> dict:
     cfg = project_config()
     feed = cfg.open_data(feed_id)
     if feed.targets.ckan is None:
-        log.info("%s: no portal with usage statistics (file target only)", feed_id)
+        log.info("%s: no CKAN target, so no usage statistics to read back", feed_id)
         return {}
     audit = _audit(cfg, context)
     t = feed.targets.ckan

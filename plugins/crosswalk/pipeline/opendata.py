@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import posixpath
 import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlalchemy import Engine, text
@@ -30,6 +32,9 @@ from crosswalk.config.models import OpenDataFeed
 from crosswalk.errors import FatalError
 from crosswalk.paths import SQL_DIR
 from crosswalk.publish import disclosure, versions
+
+if TYPE_CHECKING:
+    import paramiko
 
 log = logging.getLogger(__name__)
 
@@ -293,6 +298,19 @@ def approve(engine: Engine, audit: AuditLog, feed: OpenDataFeed, staged: dict, a
             "approver": approver,
         },
     )
+
+
+def publish_to_sftp(sftp: paramiko.SFTPClient, directory: str, remote_dir: str, feed_id: str) -> str:
+    """Upload the package into ``remote_dir/<feed>/`` on an open SFTP session, each file under a
+    ``.part`` name and then renamed (as deliveries are), so a reader sees a whole file or the last one."""
+    from crosswalk.transfer.remote import ensure_dir, upload_atomic
+
+    dest = posixpath.join(remote_dir, feed_id)
+    ensure_dir(sftp, remote_dir)
+    ensure_dir(sftp, dest)
+    for f in sorted(Path(directory).iterdir()):
+        upload_atomic(sftp, f, posixpath.join(dest, f.name))
+    return dest
 
 
 def publish_to_file(directory: str, target_dir: str, feed_id: str) -> str:
