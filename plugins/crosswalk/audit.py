@@ -121,3 +121,21 @@ def read_events(engine: Engine, **where: str) -> list[dict]:
             where,
         ).mappings()
         return [dict(r) for r in rows]
+
+
+def successful_manual_runs(engine: Engine) -> dict[str, int]:
+    """Per feed, the manual runs that finished successfully (``run.succeeded``; dry runs are
+    recorded with outcome ``dry_run`` and do not count). No audit table yet means no runs."""
+    from sqlalchemy import inspect
+
+    if not inspect(engine).has_table("audit_event"):
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT feed_id, COUNT(DISTINCT run_id) FROM audit_event"
+                " WHERE event = 'run.succeeded' AND outcome = 'succeeded' AND run_type = 'manual'"
+                " GROUP BY feed_id"
+            )
+        ).all()
+    return {feed_id: int(n) for feed_id, n in rows}

@@ -6,6 +6,7 @@ problems are collected and raised together, so ``crosswalk check`` shows the ful
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -39,6 +40,7 @@ class ProjectConfig:
     agreements: dict[str, AgreementHistory] = field(default_factory=dict)
     schemas: dict[str, TableSchema] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # worth an IG officer's attention; not errors
+    version: str = ""  # of the config and schemas as loaded: recorded on every run
 
     def inbound_feeds(self) -> list[InboundFeed]:
         return [f for f in self.feeds.values() if isinstance(f, InboundFeed)]
@@ -69,6 +71,16 @@ class ProjectConfig:
         if not isinstance(feed, OpenDataFeed):
             raise KeyError(f"{feed_id} is not an open-data publication")
         return feed
+
+
+def config_version(config_dir: Path, schemas_dir: Path) -> str:
+    """A short sha256 over every config and schema file (names and bytes): changes with any edit."""
+    h = hashlib.sha256()
+    for root in (config_dir, schemas_dir):
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".yaml", ".json")):
+            h.update(f"{root.name}/{path.relative_to(root).as_posix()}\0".encode())
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()[:12]
 
 
 def _errors_from_pydantic(file: str, exc: ValidationError, drop_first: bool = False) -> list[ConfigError]:
@@ -169,6 +181,7 @@ def load_config(
         raise ConfigErrors(errors)
     assert settings is not None  # an invalid settings file is in errors
     cfg = ProjectConfig(config_dir, schemas_dir, settings, partners, feeds, agreements, schemas)
+    cfg.version = config_version(config_dir, schemas_dir)
     cfg.warnings.extend(_agreement_warnings(cfg, date.today()))
     return cfg
 

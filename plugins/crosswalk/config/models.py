@@ -191,6 +191,27 @@ Schedule = Annotated[
     Field(description="'manual', a cron preset such as '@daily', or a cron expression."),
 ]
 
+ON_ARRIVAL = "on_arrival"
+
+
+def _check_feed_schedule(v: str) -> str:
+    if v == ON_ARRIVAL or v == "manual" or v in CRON_PRESETS or _CRON.match(v):
+        return v
+    raise ValueError(
+        f"{v!r} is not 'manual', '{ON_ARRIVAL}', one of {', '.join(CRON_PRESETS)}, or a five-field cron expression"
+    )
+
+
+FeedSchedule = Annotated[
+    str,
+    AfterValidator(_check_feed_schedule),
+    Field(
+        description="'manual' (runs only when triggered), a cron preset such as '@daily' or a cron expression, or "
+        "'on_arrival' (an inbound feed: when a complete drop lands in the partner's outbox; any other feed: when "
+        "its source has new data). Anything but 'manual' takes effect only once the graduation gate is passed."
+    ),
+]
+
 
 class StagingTarget(_Model):
     table: Annotated[str, StringConstraints(pattern=r"^stg_[a-z0-9_]+$")]
@@ -227,7 +248,7 @@ class InboundFeed(_Model):
     file_pattern: str = Field(description="fnmatch pattern of the data file name, e.g. 'clients_*.csv'.")
     schema_id: SchemaId = Field(alias="schema")
     target: StagingTarget
-    schedule: Schedule = "manual"
+    schedule: FeedSchedule = "manual"
     tags: list[str] = []
     matching: Matching | None = None
 
@@ -254,7 +275,7 @@ class OutboundFeed(_Model):
     source_feed: Slug = Field(description="The inbound feed whose staged batches this extract is built from.")
     agreement: Slug = Field(description="The agreement that allows this flow.")
     file_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$")]
-    schedule: Schedule = "manual"
+    schedule: FeedSchedule = "manual"
     tags: list[str] = []
 
 
@@ -276,7 +297,7 @@ class PortalFeed(_Model):
         "to; rows with neither are left out (counted).",
     )
     keep_versions: int = Field(default=2, ge=2, description="Versions whose tables are kept (for rollback).")
-    schedule: Schedule = "manual"
+    schedule: FeedSchedule = "manual"
     tags: list[str] = []
 
 
@@ -341,7 +362,7 @@ class OpenDataFeed(_Model):
     )
     automated: bool = Field(default=False, description="Publish without waiting for the approver (after sign-off).")
     targets: OpenDataTargets
-    schedule: Schedule = "manual"
+    schedule: FeedSchedule = "manual"
     tags: list[str] = []
 
     @property
@@ -409,6 +430,16 @@ class StagingSettings(_Model):
     schedule: Schedule = Field(default="@daily", description="When the retention DAG runs.")
 
 
+class GraduationSettings(_Model):
+    """When a feed may leave manual running (see :mod:`crosswalk.schedules`)."""
+
+    manual_runs: int = Field(
+        default=3,
+        ge=1,
+        description="Successful manual runs (not dry runs) a feed needs before its schedule takes effect.",
+    )
+
+
 class Settings(_Model):
     """``config/crosswalk.yaml``: settings for the whole deployment."""
 
@@ -420,6 +451,12 @@ class Settings(_Model):
     retry_delay_seconds: int = Field(default=60, ge=1)
     audit: AuditSettings = AuditSettings()
     staging: StagingSettings = StagingSettings()
+    graduation: GraduationSettings = GraduationSettings()
+    arrival_poll_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the triggerer lists an on_arrival feed's outbox for complete drops.",
+    )
     open_data_dir: str = Field(
         default="open-data",
         description="The open-data staging area: each dataset's package (CSV, datapackage.json, guidance) is built "

@@ -7,14 +7,15 @@ message ``crosswalk check`` prints.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Asset, dag, get_current_context, task
+from airflow.sdk import DAG, Asset, AssetWatcher, dag, get_current_context, task
 
 from crosswalk import logsafety
 from crosswalk.config.loader import ProjectConfig, load_config
-from crosswalk.config.models import InboundFeed, OpenDataFeed, OutboundFeed, PortalFeed
+from crosswalk.config.models import ON_ARRIVAL, InboundFeed, OpenDataFeed, OutboundFeed, PortalFeed
+from crosswalk.schedules import MANUAL, ScheduleDecision, decide
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -22,23 +23,80 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 logsafety.install()
 
 
-def dag_id_for(feed: InboundFeed | OutboundFeed | PortalFeed | OpenDataFeed) -> str:
+AnyFeed = InboundFeed | OutboundFeed | PortalFeed | OpenDataFeed
+
+
+def dag_id_for(feed: AnyFeed) -> str:
     return f"{feed.direction}_{feed.id.replace('-', '_')}"
 
 
-def _schedule(feed: InboundFeed | OutboundFeed | PortalFeed | OpenDataFeed) -> str | None:
-    return None if feed.schedule == "manual" else feed.schedule
+def staged_asset(feed_id: str) -> Asset:
+    """Updated by each successful run of an inbound feed; schedules feeds built from it ``on_arrival``."""
+    return Asset(name=f"crosswalk-staged-{feed_id}", uri=f"crosswalk://staged/{feed_id}")
 
 
-def _common(
-    feed: InboundFeed | OutboundFeed | PortalFeed | OpenDataFeed, cfg: ProjectConfig, doc_md: str
-) -> dict[str, Any]:
+def published_asset(feed_id: str) -> Asset:
+    """Updated by each successful run of a portal publication; schedules open data built from it."""
+    return Asset(name=f"crosswalk-published-{feed_id}", uri=f"crosswalk://published/{feed_id}")
+
+
+def arrival_asset(feed: InboundFeed, cfg: ProjectConfig) -> Asset:
+    """A partner's outbox, for one inbound feed: the triggerer watches it and fires once per complete drop."""
+    from crosswalk.drops import partner_patterns
+    from crosswalk.orchestration.arrival import SftpDropTrigger
+
+    partner = cfg.partners[feed.partner]
+    trigger = SftpDropTrigger(
+        feed_id=feed.id,
+        conn_id=partner.sftp.conn_id,
+        host_keys=partner.sftp.host_keys,
+        directory=partner.sftp.paths.outbox,
+        file_pattern=feed.file_pattern,
+        partner_patterns=partner_patterns(cfg, feed.partner),
+        poll_interval=cfg.settings.arrival_poll_seconds,
+    )
+    return Asset(
+        name=f"crosswalk-arrival-{feed.id}",
+        uri=f"crosswalk://arrival/{feed.id}",
+        watchers=[AssetWatcher(name=f"{feed.id}-outbox", trigger=trigger)],
+    )
+
+
+def _schedule(feed: AnyFeed, decision: ScheduleDecision, cfg: ProjectConfig) -> Any:
+    """What Airflow schedules on: nothing (manual), a cron, or an asset (on arrival)."""
+    if decision.effective == MANUAL:
+        return None
+    if decision.effective != ON_ARRIVAL:
+        return decision.effective
+    if isinstance(feed, InboundFeed):
+        return [arrival_asset(feed, cfg)]
+    if isinstance(feed, OpenDataFeed):
+        return [published_asset(feed.source)]
+    return [staged_asset(feed.source_feed)]
+
+
+def _finish_outlets(feed: AnyFeed) -> list[Asset]:
+    """The last task of a successful run announces new data to feeds built from this one."""
+    if isinstance(feed, InboundFeed):
+        return [staged_asset(feed.id)]
+    if isinstance(feed, PortalFeed):
+        return [published_asset(feed.id)]
+    return []
+
+
+def _description(feed: AnyFeed, decision: ScheduleDecision) -> str:
+    text = " ".join(feed.description.split())
+    # A held feed says so first: that is what an operator looking at the DAG list needs to know.
+    return f"{decision.summary()}. {text}"[:500] if decision.held else text[:200]
+
+
+def _common(feed: AnyFeed, cfg: ProjectConfig, doc_md: str, decision: ScheduleDecision) -> dict[str, Any]:
     s = cfg.settings
     return {
         "dag_id": dag_id_for(feed),
-        "description": " ".join(feed.description.split())[:200],
-        "doc_md": doc_md,
-        "schedule": _schedule(feed),
+        "description": _description(feed, decision),
+        "doc_md": doc_md + f"\n**Schedule:** {decision.summary()}\n",
+        "schedule": _schedule(feed, decision, cfg),
         "start_date": START,
         "catchup": False,
         "max_active_runs": 1,
@@ -52,7 +110,7 @@ def _common(
     }
 
 
-def inbound_dag(feed: InboundFeed, cfg: ProjectConfig) -> DAG:
+def inbound_dag(feed: InboundFeed, cfg: ProjectConfig, decision: ScheduleDecision) -> DAG:
     partner = cfg.partners[feed.partner]
     doc = f"""\
 ### Inbound: {feed.id}
@@ -66,16 +124,21 @@ def inbound_dag(feed: InboundFeed, cfg: ProjectConfig) -> DAG:
 | Checks | size and sha256 against the manifest; table schema `{feed.schema_id}` |
 | Stages into | `{feed.target.table}` (one batch per manifest; reruns never load twice) |
 | Rejected drops | copied to `{partner.sftp.paths.quarantine}/<batch>/` with `REASON.txt`; originals untouched |
-| Schedule | `{feed.schedule}` |
 """
 
-    @dag(**_common(feed, cfg, doc))
+    @dag(**_common(feed, cfg, doc, decision))
     def _inbound() -> None:
         @task(task_id="prepare")
         def prepare_() -> None:
             from crosswalk.orchestration import tasks
 
-            tasks.prepare(feed.id, get_current_context())
+            tasks.prepare(feed.id, get_current_context(), schedule=decision.summary())
+
+        @task(task_id="finish", trigger_rule="none_failed", outlets=_finish_outlets(feed))
+        def finish_() -> None:
+            from crosswalk.orchestration import tasks
+
+            tasks.finish(feed.id, get_current_context(), schedule=decision.summary())
 
         @task(task_id="discover_drops")
         def discover_() -> list[dict]:
@@ -104,7 +167,9 @@ def inbound_dag(feed: InboundFeed, cfg: ProjectConfig) -> DAG:
 
                 return tasks.match(feed.id, result, ctx)
 
-            match_.expand(result=ingested)
+            match_.expand(result=ingested) >> finish_()
+        else:
+            ingested >> finish_()
 
     return _inbound()
 
@@ -171,7 +236,7 @@ be worked with `crosswalk review list|decide --feed {feed.id}`.
     return _review()
 
 
-def outbound_dag(feed: OutboundFeed, cfg: ProjectConfig) -> DAG:
+def outbound_dag(feed: OutboundFeed, cfg: ProjectConfig, decision: ScheduleDecision) -> DAG:
     partner = cfg.partners[feed.partner]
     doc = f"""\
 ### Outbound: {feed.id}
@@ -184,16 +249,21 @@ def outbound_dag(feed: OutboundFeed, cfg: ProjectConfig) -> DAG:
 | Built from | staged batches of `{feed.source_feed}` not yet delivered |
 | Allowed by | agreement `{feed.agreement}` (version in force that day) at the recipient's level |
 | Delivers to | `{partner.sftp.paths.inbox}` as `{feed.file_prefix}_<batch>.csv` + manifest (`.part`, then rename) |
-| Schedule | `{feed.schedule}` |
 """
 
-    @dag(**_common(feed, cfg, doc))
+    @dag(**_common(feed, cfg, doc, decision))
     def _outbound() -> None:
         @task(task_id="prepare")
         def prepare_() -> None:
             from crosswalk.orchestration import tasks
 
-            tasks.prepare(feed.id, get_current_context())
+            tasks.prepare(feed.id, get_current_context(), schedule=decision.summary())
+
+        @task(task_id="finish", trigger_rule="none_failed", outlets=_finish_outlets(feed))
+        def finish_() -> None:
+            from crosswalk.orchestration import tasks
+
+            tasks.finish(feed.id, get_current_context(), schedule=decision.summary())
 
         @task(task_id="plan_deliveries")
         def plan_() -> list[str]:
@@ -211,12 +281,12 @@ def outbound_dag(feed: OutboundFeed, cfg: ProjectConfig) -> DAG:
 
         batches = plan_()
         prepare_() >> batches
-        deliver_.expand(batch_id=batches)
+        deliver_.expand(batch_id=batches) >> finish_()
 
     return _outbound()
 
 
-def portal_dag(feed: PortalFeed, cfg: ProjectConfig) -> DAG:
+def portal_dag(feed: PortalFeed, cfg: ProjectConfig, decision: ScheduleDecision) -> DAG:
     partner = cfg.partners[feed.partner]
     keyed = ", keyed by CHI (own or matched)" if feed.keyed_by_chi else ""
     doc = f"""\
@@ -231,16 +301,21 @@ def portal_dag(feed: PortalFeed, cfg: ProjectConfig) -> DAG:
 | Allowed by | agreement `{feed.agreement}` (version in force that day) at the reader's level |
 | Versions | each publish is a new table behind the view, swapped in one transaction; {feed.keep_versions} kept |
 | Roll back | `crosswalk publish rollback {feed.id}` |
-| Schedule | `{feed.schedule}` |
 """
 
-    @dag(**_common(feed, cfg, doc))
+    @dag(**_common(feed, cfg, doc, decision))
     def _portal() -> None:
         @task(task_id="prepare")
         def prepare_() -> None:
             from crosswalk.orchestration import tasks
 
-            tasks.prepare(feed.id, get_current_context())
+            tasks.prepare(feed.id, get_current_context(), schedule=decision.summary())
+
+        @task(task_id="finish", trigger_rule="none_failed", outlets=_finish_outlets(feed))
+        def finish_() -> None:
+            from crosswalk.orchestration import tasks
+
+            tasks.finish(feed.id, get_current_context(), schedule=decision.summary())
 
         @task(task_id="publish_portal")
         def publish_() -> dict:
@@ -254,12 +329,12 @@ def portal_dag(feed: PortalFeed, cfg: ProjectConfig) -> DAG:
 
             return tasks.prune_versions(feed.id, get_current_context())
 
-        prepare_() >> publish_() >> prune_()
+        prepare_() >> publish_() >> prune_() >> finish_()
 
     return _portal()
 
 
-def open_data_dag(feed: OpenDataFeed, cfg: ProjectConfig) -> DAG:
+def open_data_dag(feed: OpenDataFeed, cfg: ProjectConfig, decision: ScheduleDecision) -> DAG:
     from airflow.providers.standard.operators.hitl import ApprovalOperator
 
     targets = [t for t in ("ckan", "file", "sftp") if getattr(feed.targets, t) is not None]
@@ -278,13 +353,19 @@ disclosure control (1-7 suppressed, others rounded to 5, secondary suppression) 
 `{cfg.settings.open_data_dir}/{feed.id}/` → sign-off: {gate} → go live to {", ".join(targets) or "no target"} → usage.
 """
 
-    @dag(**_common(feed, cfg, doc))
+    @dag(**_common(feed, cfg, doc, decision))
     def _open_data() -> None:
         @task(task_id="prepare")
         def prepare_() -> None:
             from crosswalk.orchestration import tasks
 
-            tasks.prepare(feed.id, get_current_context())
+            tasks.prepare(feed.id, get_current_context(), schedule=decision.summary())
+
+        @task(task_id="finish", trigger_rule="none_failed", outlets=_finish_outlets(feed))
+        def finish_() -> None:
+            from crosswalk.orchestration import tasks
+
+            tasks.finish(feed.id, get_current_context(), schedule=decision.summary())
 
         @task(task_id="stage_package")
         def stage_() -> dict:
@@ -326,7 +407,7 @@ disclosure control (1-7 suppressed, others rounded to 5, secondary suppression) 
             )
             staged >> approval
             published = live_(staged, approval.output)
-        usage_(published)
+        usage_(published) >> finish_()
 
     return _open_data()
 
@@ -427,19 +508,37 @@ rollback are pruned by each publish DAG.
     return _retention()
 
 
+def schedule_decisions(cfg: ProjectConfig) -> dict[str, ScheduleDecision]:
+    """The graduation gate for every feed. Only when a feed asks for more than manual is the run
+    history read (our audit trail); if it cannot be read, such feeds stay manual and say why."""
+    runs: dict[str, int] | None = {}
+    why = ""
+    if any(f.schedule != MANUAL for f in cfg.feeds.values()):
+        from crosswalk.orchestration.resources import manual_run_history
+
+        runs, why = manual_run_history(cfg)
+    today = date.today()
+    return {
+        f.id: decide(cfg, f, None if runs is None else runs.get(f.id, 0), today, why_unknown=why)
+        for f in cfg.feeds.values()
+    }
+
+
 def dags_from_config(cfg: ProjectConfig | None = None) -> dict[str, DAG]:
     """Every feed's DAG, a review DAG per matching feed, and the audit DAG, by dag_id (for a DAG file)."""
     cfg = cfg or load_config(check_descriptors=False)
+    decisions = schedule_decisions(cfg)
     out: dict[str, DAG] = {}
     for feed in cfg.feeds.values():
+        decision = decisions[feed.id]
         if isinstance(feed, InboundFeed):
-            d = inbound_dag(feed, cfg)
+            d = inbound_dag(feed, cfg, decision)
         elif isinstance(feed, OutboundFeed):
-            d = outbound_dag(feed, cfg)
+            d = outbound_dag(feed, cfg, decision)
         elif isinstance(feed, PortalFeed):
-            d = portal_dag(feed, cfg)
+            d = portal_dag(feed, cfg, decision)
         else:
-            d = open_data_dag(feed, cfg)
+            d = open_data_dag(feed, cfg, decision)
         out[d.dag_id] = d
         if isinstance(feed, InboundFeed) and feed.matching is not None:
             r = review_dag(feed, cfg)

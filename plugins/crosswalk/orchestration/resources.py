@@ -203,3 +203,16 @@ def audited_task(audit: AuditLog, **ids: Any) -> Iterator[AuditLog]:
         )
         raise
     audit.emit("task.succeeded", "succeeded", **ids)
+
+
+def manual_run_history(cfg: ProjectConfig) -> tuple[dict[str, int] | None, str]:
+    """Successful manual runs per feed, from our audit trail, for the graduation gate; or None and
+    why not, when the database cannot be reached (the gate then keeps feeds manual)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from crosswalk.audit import successful_manual_runs
+
+    try:
+        return successful_manual_runs(engine_for(cfg.settings.database_conn_id)), ""
+    except (CrosswalkError, SQLAlchemyError, OSError) as exc:
+        return None, f"cannot read the run history: {type(exc).__name__}"

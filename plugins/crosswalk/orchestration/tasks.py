@@ -28,7 +28,12 @@ def _audit(cfg, context) -> AuditLog:
     return AuditLog(engine_for(cfg.settings.database_conn_id), run_context(context))
 
 
-def prepare(feed_id: str, context: Any) -> None:
+def _dry_run(context: Any) -> bool:
+    return bool((context.get("params") or {}).get("dry_run", False))
+
+
+def prepare(feed_id: str, context: Any, schedule: str = "") -> None:
+    """Migrate the database, then record the run's start: the config version and the schedule in effect."""
     cfg = project_config()
     applied = prepare_database(cfg)  # before the first audit event: it creates the audit table
     feed = cfg.feeds[feed_id]
@@ -38,8 +43,31 @@ def prepare(feed_id: str, context: Any) -> None:
             "started",
             feed_id=feed_id,
             partner=feed.partner,
-            detail={"migrations_applied": applied, "direction": feed.direction},
+            detail={
+                "migrations_applied": applied,
+                "direction": feed.direction,
+                "config_version": cfg.version,
+                "schedule": schedule,
+                "dry_run": _dry_run(context),
+            },
         )
+    log.info("%s: config version %s; schedule %s", feed_id, cfg.version, schedule)
+
+
+def finish(feed_id: str, context: Any, schedule: str = "") -> None:
+    """Record that the run succeeded (a dry run as ``dry_run``): successful manual runs are what the
+    graduation gate counts."""
+    cfg = project_config()
+    feed = cfg.feeds[feed_id]
+    dry = _dry_run(context)
+    audit = _audit(cfg, context)
+    audit.emit(
+        "run.succeeded",
+        "dry_run" if dry else "succeeded",
+        feed_id=feed_id,
+        partner=feed.partner,
+        detail={"config_version": cfg.version, "schedule": schedule, "dry_run": dry},
+    )
 
 
 def discover(feed_id: str, context: Any) -> list[dict]:

@@ -11,14 +11,13 @@ deleted. Plaintext exists only in a private temporary directory for the length o
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import io
 import logging
 import posixpath
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -30,6 +29,7 @@ from crosswalk.audit import AuditLog
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import InboundFeed, Partner
 from crosswalk.crypto import age, openpgp, sshsig
+from crosswalk.drops import Discovery, Drop, classify, partner_patterns
 from crosswalk.errors import (
     ChecksumMismatch,
     DecryptFailed,
@@ -41,15 +41,10 @@ from crosswalk.errors import (
 )
 from crosswalk.hashing import Digest, copy_hashing, file_digest
 from crosswalk.manifest import (
-    MANIFEST_SUFFIX,
     MAX_MANIFEST_BYTES,
-    SIGNATURE_SUFFIX,
     Manifest,
-    data_name,
-    extract_name,
     parse_manifest,
     safe_name,
-    signature_name,
 )
 from crosswalk.schemas.tableschema import TableSchema
 from crosswalk.schemas.validate import validate_csv
@@ -63,26 +58,6 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Drop:
-    """A complete drop found in a partner's outbox. Small enough for XCom."""
-
-    feed_id: str
-    manifest_file: str
-    data_file: str
-    signature_file: str
-
-    def to_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Discovery:
-    drops: list[Drop]
-    waiting: list[str]  # data files whose manifest or signature has not arrived yet
-    unrouted: list[str]  # files that match no feed of this partner
-
-
-@dataclass(frozen=True)
 class IngestResult:
     batch_id: str
     outcome: str  # staged | skipped | quarantined
@@ -90,44 +65,11 @@ class IngestResult:
     reason: str = ""
 
 
-def _is_transient(name: str) -> bool:
-    # Partner uploads in progress and editor/OS droppings are not drops.
-    return name.startswith(".") or name.endswith(remote.PART_SUFFIX)
-
-
 def discover(sftp: paramiko.SFTPClient, cfg: ProjectConfig, feed: InboundFeed) -> Discovery:
-    """List the partner's outbox and classify what is there for ``feed``.
-
-    A drop is complete when its data file, manifest and manifest signature are all present.
-    """
+    """List the partner's outbox and classify what is there for ``feed``."""
     partner = cfg.partners[feed.partner]
     files = remote.list_files(sftp, partner.sftp.paths.outbox)
-    patterns = [f.file_pattern for f in cfg.inbound_feeds() if f.partner == feed.partner]
-
-    def extract_of(name: str) -> str:
-        for suffix in (SIGNATURE_SUFFIX, MANIFEST_SUFFIX):
-            name = name.removesuffix(suffix)
-        return extract_name(name)
-
-    drops, waiting, unrouted = [], [], []
-    for name in sorted(n for n in files if not _is_transient(n)):
-        extract = extract_of(name)
-        if not any(fnmatch.fnmatchcase(extract, p) for p in patterns):
-            unrouted.append(name)
-        elif fnmatch.fnmatchcase(extract, feed.file_pattern) and name.endswith(MANIFEST_SUFFIX):
-            drop = Drop(feed.id, name, data_name(name), signature_name(name))
-            (drops if drop.signature_file in files else waiting).append(drop)
-    waiting_names = [d.manifest_file for d in waiting]
-    complete = {d.data_file for d in drops} | {d.data_file for d in waiting}
-    waiting_names += [
-        n
-        for n in sorted(files)
-        if not _is_transient(n)
-        and not n.endswith((MANIFEST_SUFFIX, SIGNATURE_SUFFIX))
-        and fnmatch.fnmatchcase(extract_of(n), feed.file_pattern)
-        and n not in complete
-    ]
-    return Discovery(drops, waiting_names, unrouted)
+    return classify(files, feed.id, feed.file_pattern, partner_patterns(cfg, feed.partner))
 
 
 @dataclass

@@ -13,10 +13,11 @@ from typing import IO
 
 import paramiko
 
+from crosswalk.drops import PART_SUFFIX
 from crosswalk.errors import MissingDataFile, TransferError
 from crosswalk.hashing import CHUNK, Digest, copy_hashing
 
-PART_SUFFIX = ".part"
+__all__ = ["PART_SUFFIX"]  # uploads use it; the drop classifier defines it
 
 
 def list_files(sftp: paramiko.SFTPClient, directory: str) -> dict[str, paramiko.SFTPAttributes]:
