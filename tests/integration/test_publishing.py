@@ -60,6 +60,13 @@ def test_inbound_to_portal_to_open_data_with_approval_ckan_file_and_sftp_targets
         assert run_dag("inbound_council_clients")[0] == "success"
         engine = engine_for("crosswalk_db")
 
+        # A dry run of the portal publish reports and publishes nothing.
+        state, tis = run_dag("publish_social_care_summary", {"dry_run": True})
+        assert state == "success", tis
+        (dry,) = read_events(engine, event="portal.dry_run")
+        assert dry["reason"] == f"dry run: would publish {dry['rows_out']} rows to the view pub_social_care_summary"
+        assert not read_events(engine, event="portal.published")
+
         # Portal: keyed by CHI, only the fields the ISP allows the board at level 2.
         state, tis = run_dag("publish_social_care_summary")
         assert state == "success", tis
@@ -73,6 +80,12 @@ def test_inbound_to_portal_to_open_data_with_approval_ckan_file_and_sftp_targets
         # A rerun with the same batch and agreement publishes nothing new.
         assert run_dag("publish_social_care_summary")[0] == "success"
         assert read_events(engine, event="portal.unchanged")
+
+        # A dry run of open data builds the package but asks nobody and publishes nothing.
+        state, tis = run_dag("open_data_care_packages_open_data", {"dry_run": True})
+        assert state == "success", tis
+        assert tis["approve_go_live"] == tis["go_live"] == tis["usage"] == "skipped" and tis["finish"] == "success"
+        assert not (tmp_path / "published").exists() and not stand_in.packages
 
         # Open data: staged, approved in Required Actions by the named approver, then live.
         def approve(subject: str, body: str):

@@ -13,10 +13,11 @@ def load_dags() -> dict:
     return bag.dags
 
 
-def run_dag(dag_id: str):
-    """Run one DAG run to completion; return (state, {task_id[map_index]: state})."""
+def run_dag(dag_id: str, conf: dict | None = None):
+    """Run one DAG run to completion (with ``conf``, what the trigger form submits); return
+    (state, {task_id[map_index]: state})."""
     dag = load_dags()[dag_id]
-    dr = dag.test()
+    dr = dag.test(run_conf=conf)
     states = {
         (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state)
         for ti in dr.get_task_instances()

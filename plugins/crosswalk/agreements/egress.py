@@ -61,6 +61,19 @@ class EgressPlan:
         return pd.DataFrame(out, index=frame.index, columns=list(self.sent)), malformed
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """What the operator chose in the trigger form (all optional; the defaults are a normal run)."""
+
+    dry_run: bool = False  # build and gate everything, report what would go where; send and record nothing
+    resend: bool = False  # deliver again even if the ledger says delivered (the partner lost the file)
+    max_level: int | None = None  # send only what this level allows (never above the agreement's level)
+    agreement_ref: str | None = None  # the version the form showed: refuse if another is in force now
+
+
+NORMAL_RUN = RunOptions()
+
+
 def gate(
     agreement: AgreementHistory | Agreement,
     dataset: str,
@@ -69,6 +82,7 @@ def gate(
     *,
     on: date,
     key_for: KeyLookup | None = None,
+    max_level: int | None = None,
 ) -> EgressPlan:
     """Decide what of ``dataset`` may go to ``recipient`` on day ``on``; raise :class:`EgressRefused` if nothing may.
 
@@ -88,6 +102,8 @@ def gate(
     if level is None:
         named = ", ".join(r.partner for r in current.recipients)
         raise EgressRefused(f"agreement {ref} does not name {recipient} as a recipient (it names {named})")
+    if max_level is not None:  # an operator may send less than the agreement allows, never more
+        level = min(level, max_level)
     catalogue = current.datasets.get(dataset)
     if catalogue is None:
         raise EgressRefused(f"agreement {ref} has no catalogue for dataset {dataset}")

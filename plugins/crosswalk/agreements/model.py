@@ -103,6 +103,10 @@ class LawfulBasis(_Model):
         return out
 
 
+# A run's agreement choice that means "the version in force on the day" (the trigger form's default).
+IN_FORCE = "in force on the day"
+
+
 class SignOff(_Model):
     name: str = Field(min_length=1)
     role: str = Field(min_length=1)

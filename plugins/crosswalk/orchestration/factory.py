@@ -13,6 +13,7 @@ from typing import Any
 from airflow.sdk import DAG, Asset, AssetWatcher, dag, get_current_context, task
 
 from crosswalk import logsafety
+from crosswalk.agreements.model import IN_FORCE
 from crosswalk.config.loader import ProjectConfig, load_config
 from crosswalk.config.models import ON_ARRIVAL, InboundFeed, OpenDataFeed, OutboundFeed, PortalFeed
 from crosswalk.schedules import MANUAL, ScheduleDecision, decide
@@ -90,9 +91,81 @@ def _description(feed: AnyFeed, decision: ScheduleDecision) -> str:
     return f"{decision.summary()}. {text}"[:500] if decision.held else text[:200]
 
 
+DRY_RUN_HELP = {
+    "inbound": "List the complete drops that would be taken in; fetch, stage and match nothing.",
+    "outbound": "Gate and build every extract and report what would go where (partner, folder, file, rows, "
+    "fields); encrypt, send and record nothing as delivered.",
+    "publish": "Gate and build the portal table and report its rows and fields; publish nothing.",
+    "open_data": "Build the aggregates and the data package in the staging area and report the targets; "
+    "ask for no approval and publish nothing.",
+}
+
+
+def _params(feed: AnyFeed, cfg: ProjectConfig) -> dict[str, Any]:
+    """The trigger form: typed, described, validated by Airflow before any task runs."""
+    from airflow.sdk import Param
+
+    params: dict[str, Any] = {
+        "dry_run": Param(False, type="boolean", title="Dry run", description=DRY_RUN_HELP[feed.direction]),
+    }
+    if not isinstance(feed, OutboundFeed | PortalFeed):
+        return params
+    current = cfg.agreements[feed.agreement].in_force(date.today())
+    level = current.level_for(feed.partner) if current is not None else None
+    if current is not None and level is not None:
+        dataset = cfg.inbound(feed.source_feed).schema_id
+        catalogue = current.datasets.get(dataset)
+        fields_at = {
+            n: sum(1 for e in catalogue.fields.values() if e.transform_at(n) != "drop") if catalogue else 0
+            for n in range(1, level + 1)
+        }
+        params["agreement"] = Param(
+            IN_FORCE,
+            type="string",
+            enum=[IN_FORCE, current.ref],
+            title="Agreement",
+            description=f"The agreement version to send under. A run refuses to send if the version chosen here "
+            f"is no longer in force on the day (now: {current.ref}).",
+        )
+        params["level"] = Param(
+            level,
+            type="integer",
+            enum=list(range(1, level + 1)),
+            values_display={str(n): f"Level {n}: {fields_at[n]} field(s)" for n in fields_at},
+            title="Level",
+            description=f"Send only what this level allows. {cfg.partners[feed.partner].name} may receive up to "
+            f"level {level} under {current.ref}; nothing above it can be chosen.",
+        )
+    if isinstance(feed, OutboundFeed):
+        params["staged_from"] = Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Staged from",
+            description="Only batches staged on or after this day (empty: no lower limit).",
+        )
+        params["staged_to"] = Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Staged to",
+            description="Only batches staged on or before this day (empty: up to today).",
+        )
+        params["resend_batch"] = Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$",
+            title="Resend batch",
+            description=f"A batch id of {feed.source_feed} to deliver again, even if delivered before (for example "
+            "when the partner lost the file). Built afresh under today's agreement. Empty: deliver what is pending.",
+        )
+    return params
+
+
 def _common(feed: AnyFeed, cfg: ProjectConfig, doc_md: str, decision: ScheduleDecision) -> dict[str, Any]:
     s = cfg.settings
     return {
+        "params": _params(feed, cfg),
         "dag_id": dag_id_for(feed),
         "description": _description(feed, decision),
         "doc_md": doc_md + f"\n**Schedule:** {decision.summary()}\n",
@@ -335,7 +408,7 @@ def portal_dag(feed: PortalFeed, cfg: ProjectConfig, decision: ScheduleDecision)
 
 
 def open_data_dag(feed: OpenDataFeed, cfg: ProjectConfig, decision: ScheduleDecision) -> DAG:
-    from airflow.providers.standard.operators.hitl import ApprovalOperator
+    from crosswalk.orchestration.approval import GoLiveApproval
 
     targets = [t for t in ("ckan", "file", "sftp") if getattr(feed.targets, t) is not None]
     gate = (
@@ -390,7 +463,7 @@ disclosure control (1-7 suppressed, others rounded to 5, secondary suppression) 
         if feed.automated:
             published = live_(staged, None)
         else:
-            approval = ApprovalOperator(
+            approval = GoLiveApproval(
                 task_id="approve_go_live",
                 subject=f"Go live: {feed.title}"[:200],
                 body=(

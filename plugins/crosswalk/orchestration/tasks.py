@@ -106,6 +106,10 @@ def discover(feed_id: str, context: Any) -> list[dict]:
         len(found.waiting),
         len(found.unrouted),
     )
+    if _dry_run(context):
+        names = ", ".join(d.data_file for d in found.drops) or "none"
+        log.info("Dry run: complete drops a real run would take in (unless staged before): %s", names)
+        return []
     return [d.to_dict() for d in found.drops]
 
 
@@ -145,19 +149,48 @@ def match(feed_id: str, ingested: dict, context: Any) -> dict:
         return asdict(match_batch(audit.engine, audit, cfg, feed, ingested["batch_id"]))
 
 
+def _param_date(context: Any, name: str):
+    from datetime import date
+
+    value = (context.get("params") or {}).get(name)
+    return date.fromisoformat(value) if value else None
+
+
+def _outbound_options(context: Any):
+    from crosswalk.agreements.egress import RunOptions
+    from crosswalk.agreements.model import IN_FORCE
+
+    params = context.get("params") or {}
+    agreement = params.get("agreement")
+    return RunOptions(
+        dry_run=bool(params.get("dry_run", False)),
+        resend=bool(params.get("resend_batch")),
+        max_level=params.get("level"),
+        agreement_ref=agreement if agreement and agreement != IN_FORCE else None,
+    )
+
+
 def plan(feed_id: str, context: Any) -> list[str]:
     from crosswalk.pipeline.outbound import pending_batches
 
     cfg = project_config()
     feed = cfg.outbound(feed_id)
+    params = context.get("params") or {}
     with audited_task(_audit(cfg, context), feed_id=feed_id, partner=feed.partner) as audit:
-        batches = pending_batches(audit.engine, feed)
+        since, until = _param_date(context, "staged_from"), _param_date(context, "staged_to")
+        batches = pending_batches(audit.engine, feed, since, until, params.get("resend_batch") or None)
         audit.emit(
             "deliveries.planned",
             "succeeded",
             feed_id=feed_id,
             partner=feed.partner,
-            detail={"batches": batches},
+            detail={
+                "batches": batches,
+                "staged_from": str(since or ""),
+                "staged_to": str(until or ""),
+                "resend": bool(params.get("resend_batch")),
+                "dry_run": bool(params.get("dry_run", False)),
+            },
         )
     log.info("%s: %d staged batch(es) of %s to deliver", feed_id, len(batches), feed.source_feed)
     return batches
@@ -184,6 +217,7 @@ def deliver(feed_id: str, batch_id: str, context: Any) -> dict:
                 partner_bulk(cfg.partners[feed.partner]),
                 openpgp_secret(cfg),
                 pseudonymisation_key,
+                _outbound_options(context),
             ),
             batch_id,
         )
@@ -331,7 +365,15 @@ def publish_portal(feed_id: str, context: Any) -> dict:
     feed = cfg.portal(feed_id)
     audit = _audit(cfg, context)
     with audited_task(audit, feed_id=feed_id, partner=feed.partner):
-        result = publish(cfg, audit.engine, audit, feed, on=_run_date(context), key_for=pseudonymisation_key)
+        result = publish(
+            cfg,
+            audit.engine,
+            audit,
+            feed,
+            on=_run_date(context),
+            key_for=pseudonymisation_key,
+            options=_outbound_options(context),
+        )
     return {**asdict(result), "fields": list(result.fields)}
 
 
@@ -339,6 +381,9 @@ def prune_versions(feed_id: str, context: Any) -> list[str]:
     """Drop version tables beyond the ones kept for rollback (audited; the ledger keeps their record)."""
     from crosswalk.publish import versions
 
+    if _dry_run(context):
+        log.info("Dry run: no version pruned")
+        return []
     cfg = project_config()
     feed = cfg.portal(feed_id)
     audit = _audit(cfg, context)
@@ -369,6 +414,8 @@ def go_live(feed_id: str, staged: dict, approval: dict | None, context: Any) -> 
 
     cfg = project_config()
     feed = cfg.open_data(feed_id)
+    if _dry_run(context):
+        skip_dry_run(f"{staged['publication_id']} would go live to {', '.join(target_names(feed))}")
     audit = _audit(cfg, context)
     out: dict[str, Any] = {"publication_id": staged["publication_id"]}
     with audited_task(audit, feed_id=feed_id, partner=feed.partner):
@@ -408,6 +455,24 @@ def go_live(feed_id: str, staged: dict, approval: dict | None, context: Any) -> 
         "%s: %s live: %s", feed_id, staged["publication_id"], {k: v for k, v in out.items() if k != "publication_id"}
     )
     return out
+
+
+def target_names(feed) -> list[str]:
+    """Where an open-data feed goes live, for messages: ``ckan:<dataset>``, ``file:<dir>``, ``sftp:<partner>:<dir>``."""
+    t = feed.targets
+    return [
+        *([f"ckan:{t.ckan.dataset}"] if t.ckan else []),
+        *([f"file:{t.file.path}/{feed.id}"] if t.file else []),
+        *([f"sftp:{t.sftp.partner}:{t.sftp.path}/{feed.id}"] if t.sftp else []),
+    ]
+
+
+def skip_dry_run(what: str) -> None:
+    """End a task of a dry run as skipped, saying what a real run would have done."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    log.info("Dry run: %s; nothing published", what)
+    raise AirflowSkipException(f"dry run: {what}")
 
 
 def _ckan_endpoint(conn_id: str) -> tuple[str, str]:

@@ -24,12 +24,12 @@ import paramiko
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
-from crosswalk.agreements.egress import EgressPlan, KeyLookup, gate
+from crosswalk.agreements.egress import NORMAL_RUN, EgressPlan, KeyLookup, RunOptions, gate
 from crosswalk.audit import AuditLog
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import OutboundFeed
 from crosswalk.crypto import age, openpgp, sshsig
-from crosswalk.errors import DropRejected, EgressRefused
+from crosswalk.errors import DropRejected, EgressRefused, FatalError
 from crosswalk.hashing import Digest, file_digest
 from crosswalk.manifest import (
     ENCRYPTED_SUFFIX,
@@ -69,12 +69,26 @@ class OutboundJob:
     bulk: Bulk | OpenSshBulk  # data files; listing, manifests and signatures use ``sftp``
     openpgp_secret: str | None = None  # our armored OpenPGP secret key, for partners on method 'openpgp'
     key_for: KeyLookup | None = None  # pseudonymisation keys, by connection id, from the secrets backend
+    options: RunOptions = NORMAL_RUN
 
 
-def pending_batches(engine: Engine, feed: OutboundFeed) -> list[str]:
-    """Staged batches of the source feed that this feed has not yet delivered."""
+def pending_batches(
+    engine: Engine,
+    feed: OutboundFeed,
+    since: date | None = None,
+    until: date | None = None,
+    resend_batch: str | None = None,
+) -> list[str]:
+    """Staged batches of the source feed that this feed has not yet delivered (staged from ``since``
+    to ``until`` if given); or just ``resend_batch``, which must be a staged batch of the source."""
+    if since is not None and until is not None and since > until:
+        raise FatalError(f"the date range is empty: staged_from {since} is after staged_to {until}")
+    if resend_batch is not None:
+        if resend_batch not in {b.batch_id for b in ledger.staged_batches(engine, feed.source_feed)}:
+            raise FatalError(f"{resend_batch} is not a staged batch of {feed.source_feed}: nothing to resend")
+        return [resend_batch]
     out = []
-    for b in ledger.staged_batches(engine, feed.source_feed):
+    for b in ledger.staged_batches(engine, feed.source_feed, since, until):
         d = ledger.get_delivery(engine, ledger.delivery_id_for(feed.id, b.batch_id))
         if d is None or d.status != ledger.DELIVERED:
             out.append(b.batch_id)
@@ -122,11 +136,24 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
     file_name = extract + ENCRYPTED_SUFFIX[partner.encryption.method]
     ids = {"feed_id": feed.id, "partner": partner.code, "batch_id": source_batch_id, "file_name": file_name}
 
+    opts = job.options
     # The gate runs before anything is built or written: a refusal leaves nothing behind.
-    plan = gate(agreement, schema.id, partner.code, schema.field_names, on=date.today(), key_for=job.key_for)
+    plan = gate(
+        agreement,
+        schema.id,
+        partner.code,
+        schema.field_names,
+        on=date.today(),
+        key_for=job.key_for,
+        max_level=opts.max_level,
+    )
+    if opts.agreement_ref is not None and opts.agreement_ref != plan.ref:
+        raise EgressRefused(f"the run asked for agreement {opts.agreement_ref}, but {plan.ref} is in force today")
     recipients = _recipients(job, partner)
+    if opts.dry_run:
+        return _dry_run(job, source, source_batch_id, plan, file_name, recipients, ids)
     existing = ledger.get_delivery(job.engine, delivery_id)
-    if existing is not None and existing.status == ledger.DELIVERED:
+    if existing is not None and existing.status == ledger.DELIVERED and not opts.resend:
         reason = f"already delivered as {existing.file_name}"
         job.audit.emit("file.delivery_skipped", "skipped", reason=reason, file_sha256=existing.file_sha256, **ids)
         return DeliveryResult(delivery_id, "skipped", existing.file_name, existing.rows_out or 0)
@@ -205,6 +232,7 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
             "malformed_blanked": malformed,
             "plaintext_sha256": plain_digest.sha256,
             "recipients": recipients,
+            "resend": opts.resend,
         },
     )
     log.info(
@@ -224,6 +252,48 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
     if malformed:
         log.warning("Blanked malformed values while transforming (counts per field): %s", malformed)
     return DeliveryResult(delivery_id, "delivered", file_name, rows, plan.sent)
+
+
+def _dry_run(
+    job: OutboundJob, source, source_batch_id: str, plan: EgressPlan, file_name, recipients, ids
+) -> DeliveryResult:
+    """Build the extract through the gate, count it, and say what would go where; send and record nothing."""
+    partner = job.cfg.partners[job.feed.partner]
+    with tempfile.TemporaryDirectory(prefix="crosswalk-dry-") as tmp:
+        chunks = iter_staged(job.engine, source.target.table, source_batch_id, list(plan.sent))
+        rows, malformed = write_extract(chunks, plan, Path(tmp) / "extract.csv")
+    destination = f"{partner.code}:{posixpath.join(partner.sftp.paths.inbox, file_name)}"
+    job.audit.emit(
+        "file.dry_run",
+        "dry_run",
+        rows_out=rows,
+        reason=f"dry run: would deliver {rows} rows to {destination}",
+        **ids,
+        detail={
+            "destination": destination,
+            "agreement_id": plan.agreement_id,
+            "agreement_version": plan.agreement_version,
+            "level": plan.level,
+            "fields_sent": list(plan.sent),
+            "fields_removed": list(plan.removed),
+            "fields_transformed": dict(plan.transforms),
+            "malformed_blanked": malformed,
+            "recipients": recipients,
+        },
+    )
+    log.info(
+        "Dry run: would deliver %s to %s: %d rows, %d fields (%d removed, %d transformed by agreement %s level %d);"
+        " nothing sent, nothing recorded as delivered",
+        file_name,
+        destination,
+        rows,
+        len(plan.sent),
+        len(plan.removed),
+        len(plan.transforms),
+        plan.ref,
+        plan.level,
+    )
+    return DeliveryResult(ledger.delivery_id_for(job.feed.id, source_batch_id), "dry_run", file_name, rows, plan.sent)
 
 
 def _recipients(job: OutboundJob, partner) -> list[str]:

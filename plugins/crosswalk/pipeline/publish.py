@@ -15,11 +15,11 @@ from datetime import date
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from crosswalk.agreements.egress import KeyLookup, gate
+from crosswalk.agreements.egress import NORMAL_RUN, KeyLookup, RunOptions, gate
 from crosswalk.audit import AuditLog
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import PortalFeed
-from crosswalk.errors import FatalError
+from crosswalk.errors import EgressRefused, FatalError
 from crosswalk.identifiers import VALID, chi_status, normalise
 from crosswalk.publish import versions
 from crosswalk.staging import ledger
@@ -78,14 +78,23 @@ def publish_portal(
     *,
     on: date,
     key_for: KeyLookup | None,
+    options: RunOptions = NORMAL_RUN,
 ) -> PortalResult:
     source = cfg.inbound(feed.source_feed)
     schema = cfg.schemas[source.schema_id]
     ids = {"feed_id": feed.id, "partner": feed.partner}
     # The gate first: an expired or unsigned agreement stops the run before any row is read.
     plan = gate(
-        cfg.agreements[feed.agreement], source.schema_id, feed.partner, schema.field_names, on=on, key_for=key_for
+        cfg.agreements[feed.agreement],
+        source.schema_id,
+        feed.partner,
+        schema.field_names,
+        on=on,
+        key_for=key_for,
+        max_level=options.max_level,
     )
+    if options.agreement_ref is not None and options.agreement_ref != plan.ref:
+        raise EgressRefused(f"the run asked for agreement {options.agreement_ref}, but {plan.ref} is in force today")
     batches = ledger.staged_batches(engine, source.id)
     if not batches:
         raise NothingToPublish(f"{feed.id}: {source.id} has no staged batch to publish")
@@ -101,6 +110,26 @@ def publish_portal(
         frame, counts = keyed_by_chi(engine, source.id, frame, id_column)
     out, malformed = plan.apply(frame)
     counts.update({f"malformed_{k}": v for k, v in malformed.items()})
+    if options.dry_run:
+        audit.emit(
+            "portal.dry_run",
+            "dry_run",
+            batch_id=batch.batch_id,
+            rows_in=counts["rows_in"],
+            rows_out=len(out),
+            **ids,
+            reason=f"dry run: would publish {len(out)} rows to the view {feed.table}",
+            detail={"level": plan.level, "fields_published": list(plan.sent), **counts},
+        )
+        log.info(
+            "Dry run: would publish %d rows, %d fields to %s (%s at level %d); nothing published",
+            len(out),
+            len(plan.sent),
+            feed.table,
+            plan.ref,
+            plan.level,
+        )
+        return PortalResult("", "dry_run", len(out), plan.sent, counts)
     outcome = versions.publish(
         engine,
         feed.id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Connection, Engine, TextClause, text
 
@@ -104,11 +104,23 @@ def update_batch_file(engine: Engine, batch_id: str, file_sha256: str, file_size
         )
 
 
-def staged_batches(engine: Engine, feed_id: str) -> list[Batch]:
+def staged_batches(engine: Engine, feed_id: str, since: date | None = None, until: date | None = None) -> list[Batch]:
+    """Staged batches of a feed, oldest first; optionally only those staged from ``since`` to ``until``
+    (whole days, inclusive)."""
+    clause, params = "", {"f": feed_id, "s": STAGED}
+    if since is not None:
+        clause += " AND created_at >= :since"
+        params["since"] = datetime.combine(since, time.min)
+    if until is not None:
+        clause += " AND created_at < :until"
+        params["until"] = datetime.combine(until + timedelta(days=1), time.min)
     with engine.connect() as conn:
         rows = conn.execute(
-            text(f"SELECT {_BATCH_COLS} FROM batch WHERE feed_id = :f AND status = :s ORDER BY created_at, batch_id"),
-            {"f": feed_id, "s": STAGED},
+            text(
+                f"SELECT {_BATCH_COLS} FROM batch WHERE feed_id = :f AND status = :s{clause}"
+                " ORDER BY created_at, batch_id"
+            ),
+            params,
         )
         return [Batch(*r) for r in rows]
 

@@ -1,0 +1,17 @@
+"""The go-live approval as a human-in-the-loop task that a dry run skips."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk.exceptions import AirflowSkipException
+
+
+class GoLiveApproval(ApprovalOperator):
+    """Asks the named approver under Required Actions; a dry run asks nobody and publishes nothing."""
+
+    def execute(self, context: Any) -> Any:
+        if (context.get("params") or {}).get("dry_run"):
+            raise AirflowSkipException("dry run: no approval asked for; nothing goes live")
+        return super().execute(context)
