@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint check lock clean bench-transfer bench-matching bench-staging
+.PHONY: install demo test lint check lock clean bench-transfer bench-matching bench-staging compose-keys
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,13 +43,17 @@ bench-matching: install
 bench-staging: install
 	$(BIN)/python bench/staging.py --rows 1000000 5000000
 
+## Keys and a pinned config copy for `docker compose up` (see docker-compose.yaml; writes .compose/ and .env).
+compose-keys: install
+	$(BIN)/python docker/compose_keys.py
+
 ## Regenerate the lock files from the current venv (after a deliberate upgrade).
 lock:
 	{ echo "# The project's lock: the full resolved runtime set, pinned exactly (Python 3.11)."; \
 	  echo "# Regenerate with: make lock"; \
-	  $(BIN)/pip freeze --exclude-editable | grep -Ev '^(pytest|iniconfig|sortedcontainers|hypothesis|ruff)=='; } > requirements.txt
+	  $(BIN)/pip freeze --exclude-editable | grep -Ev '^(pytest|iniconfig|sortedcontainers|hypothesis|ruff|selenium|trio|trio-websocket|wsproto|PySocks|websocket-client)=='; } > requirements.txt
 	{ echo "# Test and lint tools, pinned exactly, on top of the runtime lock."; echo "-r requirements.txt"; \
-	  $(BIN)/pip freeze --exclude-editable | grep -E '^(pytest|iniconfig|sortedcontainers|hypothesis|ruff)=='; } > requirements-dev.txt
+	  $(BIN)/pip freeze --exclude-editable | grep -E '^(pytest|iniconfig|sortedcontainers|hypothesis|ruff|selenium|trio|trio-websocket|wsproto|PySocks|websocket-client)=='; } > requirements-dev.txt
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache

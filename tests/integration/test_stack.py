@@ -1,0 +1,186 @@
+"""Crosswalk in a real Airflow stack (``airflow standalone``: api-server, scheduler, DAG processor,
+triggerer, LocalExecutor) with real sshd: a feed graduates from manual to on_arrival after its manual
+run, then runs once per complete drop (not on a partial drop, not twice for one drop) through the
+SftpDropTrigger in the real triggerer; and the trigger form refuses bad input through the REST API."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.support.project import EnvPatch, index_csv, make_project
+from tests.support.stack import airflow_stack
+
+pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
+
+NHS = "nhs-northshire"
+INBOUND = "inbound_health_index"
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory, sshd):
+    """A deployment whose health-index feed asks for on_arrival, with its agreement's automation approved
+    and one successful manual run required; and the Airflow stack running it."""
+    from crosswalk.orchestration.resources import dispose_engines
+
+    tmp = tmp_path_factory.mktemp("stack")
+    project = make_project(tmp, sshd, f"sqlite:///{tmp / 'crosswalk.db'}")
+    config = project.config_dir
+    feed = config / "feeds" / "health-index.yaml"
+    doc = yaml.safe_load(feed.read_text())
+    doc["schedule"] = "on_arrival"
+    feed.write_text(yaml.safe_dump(doc, sort_keys=False))
+    agreement = config / "agreements" / "northshire-isp-health-to-council.v1.yaml"
+    doc = yaml.safe_load(agreement.read_text())
+    doc["automation"] = {"approved": True, "by": "Dr Iain Fraser (Caldicott Guardian)", "on": "2026-11-10"}
+    agreement.write_text(yaml.safe_dump(doc, sort_keys=False))
+    settings = config / "crosswalk.yaml"
+    doc = yaml.safe_load(settings.read_text())
+    doc["graduation"] = {"manual_runs": 1}
+    doc["arrival_poll_seconds"] = 1
+    settings.write_text(yaml.safe_dump(doc, sort_keys=False))
+    project.reload()
+    env = project.env()
+    with EnvPatch(env), airflow_stack(tmp / "airflow", env) as stack:
+        yield project, stack
+    dispose_engines()
+    for user in sshd.users.values():
+        for sub in ("inbox", "outbox", "quarantine"):
+            for child in (user.root / sub).iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+def _trigger(stack, dag_id: str, conf: dict | None = None) -> tuple[int, dict]:
+    return stack.api("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})
+
+
+def _arrival_runs(stack) -> list[dict]:
+    return [r for r in stack.runs(INBOUND) if r["run_type"] == "asset_triggered"]
+
+
+def test_a_feed_graduates_after_its_manual_run_then_runs_once_per_complete_drop(deployment):
+    project, stack = deployment
+    dag = stack.wait(f"{INBOUND} to be parsed", lambda: stack.dag(INBOUND))
+    assert dag["description"].startswith("held at manual (config asks for on_arrival): 0 of 1 successful manual runs")
+    assert dag["timetable_summary"] in (None, "None")
+
+    status, run = _trigger(stack, INBOUND)
+    assert status == 200, run
+    assert stack.wait_run(INBOUND, run["dag_run_id"])["state"] == "success"
+
+    # The DAG processor re-parses; the gate now lets the asset schedule through.
+    stack.wait(
+        "the feed to graduate",
+        lambda: (d := stack.dag(INBOUND)) and not d["description"].startswith("held at manual"),
+        timeout=120,
+    )
+    time.sleep(5)  # the triggerer picks up the new watcher
+
+    # A partial drop (no signature yet) fires nothing.
+    project.drop(NHS, index_csv(project.work, n=30), feed="health-index", schema_id="health_board_index",
+                 omit=("chi_index_20261121.csv.age.manifest.json.sig",))  # fmt: skip
+    time.sleep(12)
+    assert _arrival_runs(stack) == []
+
+    # The signature completes it: exactly one run, which stages the batch.
+    sig = project.work / "chi_index_20261121.csv.age.manifest.json.sig"
+    project.sshd.sftp_cli(NHS, f"put {sig} /outbox/{sig.name}\n")
+    first = stack.wait("a run for the complete drop", lambda: _arrival_runs(stack), timeout=120)
+    assert stack.wait_run(INBOUND, first[0]["dag_run_id"])["state"] == "success"
+    time.sleep(12)
+    assert len(_arrival_runs(stack)) == 1  # not twice for one drop
+
+    # A second complete drop: a second run.
+    project.drop(NHS, index_csv(project.work, n=20, name="chi_index_20261122.csv", seed=9),
+                 feed="health-index", schema_id="health_board_index")  # fmt: skip
+    runs = stack.wait("a run for the second drop", lambda: len(r := _arrival_runs(stack)) == 2 and r, timeout=120)
+    assert stack.wait_run(INBOUND, runs[-1]["dag_run_id"])["state"] == "success"
+
+    from crosswalk.audit import read_events
+    from crosswalk.orchestration.resources import engine_for
+
+    staged = read_events(engine_for("crosswalk_db"), event="batch.staged")
+    assert sorted(e["file_name"] for e in staged) == ["chi_index_20261121.csv.age", "chi_index_20261122.csv.age"]
+
+
+def test_the_trigger_form_refuses_bad_input_through_the_api_before_any_task_runs(deployment):
+    _, stack = deployment
+    dag_id = "outbound_index_to_council"
+    stack.wait(f"{dag_id} to be parsed", lambda: stack.dag(dag_id))
+    before = len(stack.runs(dag_id))
+    status, body = _trigger(stack, dag_id, {"level": 9})
+    assert status == 400, body
+    assert "level" in str(body)
+    assert len(stack.runs(dag_id)) == before  # no run was created
+
+
+SHOTS = REPO / "artifacts" / "browser"
+
+
+def _chromium():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    from tests.support.env import require
+
+    require(
+        None if shutil.which("chromium") and shutil.which("chromedriver") else "Debian's chromium and chromium-driver"
+    )
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1440,1000"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+
+
+def test_an_operator_logs_in_opens_the_trigger_form_and_submits_a_dry_run_in_chromium(deployment):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.support.stack import USER
+
+    _, stack = deployment
+    dag_id = "outbound_index_to_council"
+    stack.wait(f"{dag_id} to be parsed", lambda: stack.dag(dag_id))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser = _chromium()
+    wait = WebDriverWait(browser, 60)
+    try:
+        browser.get(stack.url + "/")
+        wait.until(ec.presence_of_element_located((By.NAME, "username"))).send_keys(USER)
+        browser.find_element(By.NAME, "password").send_keys(stack.password)
+        browser.save_screenshot(str(SHOTS / "01-login.png"))
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "nav, [data-testid]")))
+        browser.get(f"{stack.url}/dags/{dag_id}")
+        wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "[data-testid=trigger-dag-button]"))).click()
+        switch = wait.until(ec.element_to_be_clickable((By.ID, "switch:element_dry_run:control")))
+        switch.click()
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#switch\\:element_dry_run[data-state=checked]")))
+        time.sleep(1)
+        browser.save_screenshot(str(SHOTS / "02-trigger-form-dry-run.png"))
+        before = {r["dag_run_id"] for r in stack.runs(dag_id)}
+        browser.find_element(By.CSS_SELECTOR, "[data-testid=trigger-dag-submit]").click()
+        (new,) = stack.wait(
+            "the run the form created", lambda: [r for r in stack.runs(dag_id) if r["dag_run_id"] not in before]
+        )
+        assert new["conf"]["dry_run"] is True and new["run_type"] == "manual"
+        assert stack.wait_run(dag_id, new["dag_run_id"])["state"] == "success"
+        browser.get(f"{stack.url}/dags/{dag_id}/runs/{new['dag_run_id']}")
+        wait.until(ec.presence_of_element_located((By.XPATH, "//*[contains(., 'finish')]")))
+        time.sleep(3)
+        browser.save_screenshot(str(SHOTS / "03-dry-run-succeeded.png"))
+    finally:
+        browser.quit()
+    from crosswalk.audit import read_events
+    from crosswalk.orchestration.resources import engine_for
+
+    (done,) = read_events(engine_for("crosswalk_db"), event="run.succeeded", run_id=new["dag_run_id"])
+    assert done["outcome"] == "dry_run"  # audited as a dry run: it does not count towards graduation
+    assert all((SHOTS / f).stat().st_size > 10_000 for f in ("01-login.png", "02-trigger-form-dry-run.png",
+                                                               "03-dry-run-succeeded.png"))  # fmt: skip
