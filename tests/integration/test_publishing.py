@@ -19,6 +19,7 @@ from tests.conftest import REPO
 from tests.support.airflow import run_dag, run_dag_answering
 from tests.support.ckan import CKAN_TOKEN as TOKEN
 from tests.support.project import EnvPatch, clients_csv, index_csv
+from tests.support.webhook import Webhook
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
 
@@ -31,10 +32,11 @@ def db_url(postgres_url):
     return postgres_url
 
 
-def _configure(project, tmp_path, url) -> dict:
+def _configure(project, tmp_path, url, hook) -> dict:
     settings = project.config_dir / "crosswalk.yaml"
     doc = yaml.safe_load(settings.read_text())
     doc["open_data_dir"] = str(tmp_path / "open-data")
+    doc["notifications"] = [{"id": "ig-team", "webhook": {"conn_id": "crosswalk_notify"}, "on": ["approval_needed"]}]
     settings.write_text(yaml.safe_dump(doc, sort_keys=False))
     feed = project.config_dir / "feeds" / "care-packages-open-data.yaml"
     doc = yaml.safe_load(feed.read_text())
@@ -42,7 +44,10 @@ def _configure(project, tmp_path, url) -> dict:
     doc["targets"]["sftp"] = {"partner": COUNCIL, "path": "/inbox/open-data"}  # e.g. the council's web team
     feed.write_text(yaml.safe_dump(doc, sort_keys=False))
     project.reload()
-    return {"AIRFLOW_CONN_CROSSWALK_CKAN": json.dumps({"conn_type": "http", "host": url, "password": TOKEN})}
+    return {
+        "AIRFLOW_CONN_CROSSWALK_CKAN": json.dumps({"conn_type": "http", "host": url, "password": TOKEN}),
+        "AIRFLOW_CONN_CROSSWALK_NOTIFY": json.dumps({"conn_type": "http", "host": hook.url}),
+    }
 
 
 def _view(engine) -> pd.DataFrame:
@@ -53,7 +58,8 @@ def _view(engine) -> pd.DataFrame:
 
 def test_inbound_to_portal_to_open_data_with_approval_ckan_file_and_sftp_targets(project, ckan_portal, tmp_path):
     stand_in, url = ckan_portal
-    with EnvPatch(_configure(project, tmp_path, url)):
+    hook = Webhook()
+    with EnvPatch(_configure(project, tmp_path, url, hook)):
         project.drop(NHS, index_csv(project.work, n=300), feed="health-index", schema_id="health_board_index")
         project.drop(COUNCIL, clients_csv(project.work, n=240), feed="council-clients", schema_id="social_care_client")
         assert run_dag("inbound_health_index")[0] == "success"
@@ -95,6 +101,10 @@ def test_inbound_to_portal_to_open_data_with_approval_ckan_file_and_sftp_targets
         state, tis, answered = run_dag_answering("open_data_care_packages_open_data", approve)
         assert state == "success", tis
         assert len(answered) == 1 and tis["go_live"] == "success" and tis["usage"] == "success"
+        # The IG team's webhook heard that the approver was waiting (and nothing on the dry run before).
+        (waiting,) = hook.received
+        assert waiting["kind"] == "approval_needed" and waiting["task_id"] == "approve_go_live"
+        assert waiting["summary"].endswith("waiting for Ruth Anderson under Required Actions")
         package = tmp_path / "open-data" / "care-packages-open-data" / "v1"
         assert {p.name for p in package.iterdir()} == {"care_packages_by_area.csv", "datapackage.json", "README.md"}
         descriptor = json.loads((package / "datapackage.json").read_text())

@@ -430,6 +430,25 @@ class StagingSettings(_Model):
     schedule: Schedule = Field(default="@daily", description="When the retention DAG runs.")
 
 
+class Webhook(_Model):
+    conn_id: str = Field(
+        description="Airflow connection: host = the webhook URL, password = a bearer token (optional)."
+    )
+
+
+class NotificationChannel(_Model):
+    """Where a team or partner hears about failures, quarantines and approvals waiting for them."""
+
+    id: Slug
+    webhook: Webhook
+    on: list[Literal["failure", "quarantine", "approval_needed"]] = Field(
+        min_length=1, description="Which notices this channel receives."
+    )
+    partners: list[Slug] = Field(
+        default=[], description="Only notices about these partners (empty: every partner and the system DAGs)."
+    )
+
+
 class GraduationSettings(_Model):
     """When a feed may leave manual running (see :mod:`crosswalk.schedules`)."""
 
@@ -452,6 +471,9 @@ class Settings(_Model):
     audit: AuditSettings = AuditSettings()
     staging: StagingSettings = StagingSettings()
     graduation: GraduationSettings = GraduationSettings()
+    notifications: list[NotificationChannel] = Field(
+        default=[], description="Webhooks told about failures, quarantines and approvals needed."
+    )
     arrival_poll_seconds: float = Field(
         default=30.0,
         gt=0,

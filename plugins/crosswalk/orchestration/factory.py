@@ -16,6 +16,7 @@ from crosswalk import logsafety
 from crosswalk.agreements.model import IN_FORCE
 from crosswalk.config.loader import ProjectConfig, load_config
 from crosswalk.config.models import ON_ARRIVAL, InboundFeed, OpenDataFeed, OutboundFeed, PortalFeed
+from crosswalk.orchestration.callbacks import on_task_failure
 from crosswalk.schedules import MANUAL, ScheduleDecision, decide
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -179,6 +180,7 @@ def _common(feed: AnyFeed, cfg: ProjectConfig, doc_md: str, decision: ScheduleDe
             "retries": s.retries,
             "retry_delay": timedelta(seconds=s.retry_delay_seconds),
             "retry_exponential_backoff": True,
+            "on_failure_callback": on_task_failure,
         },
     }
 
@@ -513,6 +515,7 @@ is itself an audit event and the chain stays verifiable).
             "retries": s.retries,
             "retry_delay": timedelta(seconds=s.retry_delay_seconds),
             "retry_exponential_backoff": True,
+            "on_failure_callback": on_task_failure,
         },
     )
     def _audit() -> None:
@@ -567,6 +570,7 @@ rollback are pruned by each publish DAG.
             "owner": s.owner,
             "retries": s.retries,
             "retry_delay": timedelta(seconds=s.retry_delay_seconds),
+            "on_failure_callback": on_task_failure,
         },
     )
     def _retention() -> None:

@@ -114,6 +114,7 @@ def discover(feed_id: str, context: Any) -> list[dict]:
 
 
 def ingest(feed_id: str, drop: dict, context: Any) -> dict:
+    from crosswalk.errors import DropRejected
     from crosswalk.pipeline.inbound import Drop, InboundJob, ingest_drop
 
     cfg = project_config()
@@ -133,7 +134,24 @@ def ingest(feed_id: str, drop: dict, context: Any) -> dict:
             partner_bulk(cfg.partners[feed.partner]),
             openpgp_secret(cfg),
         )
-        return asdict(ingest_drop(job, Drop(**drop)))
+        try:
+            return asdict(ingest_drop(job, Drop(**drop)))
+        except DropRejected as exc:  # quarantined: tell whoever asked, then fail the task as before
+            from crosswalk.notify import QUARANTINE, Notice
+            from crosswalk.orchestration.callbacks import notify
+
+            notify(
+                Notice(
+                    QUARANTINE,
+                    f"{feed.partner}: {drop['data_file']} quarantined: {exc.code}: {exc.reason}"[:500],
+                    feed_id=feed_id,
+                    partner=feed.partner,
+                    dag_id=audit.run.dag_id,
+                    run_id=audit.run.run_id,
+                    task_id=audit.run.task_id,
+                )
+            )
+            raise
 
 
 def match(feed_id: str, ingested: dict, context: Any) -> dict:
@@ -477,12 +495,10 @@ def skip_dry_run(what: str) -> None:
 
 def _ckan_endpoint(conn_id: str) -> tuple[str, str]:
     """The CKAN site URL (``host``, a full URL or a host name) and API token (``password``)."""
-    from crosswalk.orchestration.resources import connection
+    from crosswalk.orchestration.callbacks import http_endpoint
 
-    conn = connection(conn_id)
-    host = conn.host or ""
-    url = host if "://" in host else f"{conn.schema or 'https'}://{host}:{conn.port or 443}"
-    return url, conn.password
+    url, token = http_endpoint(conn_id)
+    return url, token or ""
 
 
 def open_data_usage(feed_id: str, published: dict, context: Any) -> dict:

@@ -1,0 +1,71 @@
+"""Airflow callbacks and the glue from tasks to :mod:`crosswalk.notify`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from crosswalk.errors import CrosswalkError
+from crosswalk.notify import FAILURE, Notice, send
+
+log = logging.getLogger(__name__)
+
+
+def http_endpoint(conn_id: str) -> tuple[str, str | None]:
+    """A URL (``host``, a full URL or a host name) and bearer token (``password``) from a connection."""
+    from crosswalk.orchestration.resources import connection
+
+    conn = connection(conn_id)
+    host = conn.host or ""
+    url = host if "://" in host else f"{conn.schema or 'https'}://{host}:{conn.port or 443}"
+    return url, conn.password or None
+
+
+def notify(notice: Notice) -> list[str]:
+    from crosswalk.orchestration.resources import project_config
+
+    channels = project_config().settings.notifications
+    return send(channels, notice, http_endpoint) if channels else []
+
+
+def _feed_of(dag_id: str) -> tuple[str | None, str | None]:
+    from crosswalk.orchestration.factory import dag_id_for
+    from crosswalk.orchestration.resources import project_config
+
+    for feed in project_config().feeds.values():
+        if dag_id_for(feed) == dag_id:
+            return feed.id, feed.partner
+    return None, None
+
+
+def _reason(exc: BaseException | None) -> str:
+    """Our errors carry one-line reasons without personal data (Airflow may wrap them: follow the
+    chain); anything else is named, not quoted."""
+    seen = exc
+    for _ in range(5):
+        if seen is None:
+            break
+        if isinstance(seen, CrosswalkError):
+            return (str(seen).splitlines() or [type(seen).__name__])[0][:300]
+        seen = seen.__cause__ or seen.__context__
+    return type(exc).__name__ if exc is not None else "unknown error"
+
+
+def on_task_failure(context: Any) -> None:
+    """A task failed for good (retries spent): tell whoever asked for failures."""
+    ti = context.get("ti") or context.get("task_instance")
+    exc = context.get("exception")
+    reason = _reason(exc)
+    dag_id = getattr(ti, "dag_id", None)
+    feed_id, partner = _feed_of(dag_id) if dag_id else (None, None)
+    notify(
+        Notice(
+            FAILURE,
+            f"{dag_id}.{getattr(ti, 'task_id', '?')} failed: {reason}",
+            feed_id=feed_id,
+            partner=partner,
+            dag_id=dag_id,
+            run_id=getattr(ti, "run_id", None),
+            task_id=getattr(ti, "task_id", None),
+        )
+    )
