@@ -8,6 +8,7 @@ import json
 import subprocess
 
 import pytest
+import yaml
 from sqlalchemy import text
 
 from crosswalk.audit import read_events
@@ -15,7 +16,8 @@ from crosswalk.identifiers import mod11_check_digit
 from crosswalk.orchestration.resources import engine_for
 from tests.conftest import REPO
 from tests.support.airflow import run_dag, run_dag_answering
-from tests.support.project import clients_csv, index_csv
+from tests.support.project import EnvPatch, clients_csv, index_csv
+from tests.support.webhook import Webhook
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
 
@@ -126,7 +128,20 @@ def test_review_in_the_airflow_ui_records_the_decision_and_a_rerun_reuses_it(pro
     def answer(subject: str, body: str):
         return ("Same person" if "LOOKALIKE" in subject else "Not sure: leave in the queue"), "Ailsa Reviewer"
 
-    state, tis, answered = run_dag_answering("review_council_clients", answer)
+    hook = Webhook()
+    settings = project.config_dir / "crosswalk.yaml"
+    doc = yaml.safe_load(settings.read_text())
+    doc["notifications"] = [{"id": "council-review", "webhook": {"conn_id": "crosswalk_notify"},
+                             "on": ["approval_needed"], "partners": ["northshire-council"]}]  # fmt: skip
+    settings.write_text(yaml.safe_dump(doc, sort_keys=False))
+    with EnvPatch({"AIRFLOW_CONN_CROSSWALK_NOTIFY": json.dumps({"conn_type": "http", "host": hook.url})}):
+        state, tis, answered = run_dag_answering("review_council_clients", answer)
+    hook.close()
+    # The council's reviewers heard that pairs were waiting for them, without any record's values.
+    (notice,) = hook.received
+    assert notice["summary"] == (
+        f"{in_review} pair(s) of council-clients wait for clerical review by Northshire Council under Required Actions"
+    )
     assert state == "success", tis
     assert len(answered) == in_review and sum(t.startswith("review_pair[") for t in tis) == in_review
     (card,) = [a for a in answered if "LOOKALIKE" in a["subject"]]

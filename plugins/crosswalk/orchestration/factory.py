@@ -283,7 +283,7 @@ be worked with `crosswalk review list|decide --feed {feed.id}`.
         catchup=False,
         max_active_runs=1,
         tags=["crosswalk", "review", feed.partner, *feed.tags],
-        default_args={"owner": s.owner, "retries": 0},
+        default_args={"owner": s.owner, "retries": 0, "on_failure_callback": on_task_failure},
     )
     def _review() -> None:
         @task(task_id="review_queue")

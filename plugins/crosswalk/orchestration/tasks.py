@@ -336,6 +336,22 @@ def review_queue(feed_id: str, context: Any) -> list[dict]:
     with audited_task(audit, feed_id=feed_id, partner=feed.partner):
         made = cards(cfg, audit.engine, feed, pending(audit.engine, feed_id))
     log.info("%d pair(s) of %s await review", len(made), feed_id)
+    if made:
+        from crosswalk.notify import APPROVAL_NEEDED, Notice
+        from crosswalk.orchestration.callbacks import notify
+
+        reviewer = cfg.partners[feed.reviewer]
+        notify(
+            Notice(
+                APPROVAL_NEEDED,
+                f"{len(made)} pair(s) of {feed_id} wait for clerical review by {reviewer.name} under Required Actions",
+                feed_id=feed_id,
+                partner=reviewer.code,
+                dag_id=audit.run.dag_id,
+                run_id=audit.run.run_id,
+                task_id=audit.run.task_id,
+            )
+        )
     return made
 
 
