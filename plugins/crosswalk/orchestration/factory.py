@@ -138,20 +138,13 @@ def _params(feed: AnyFeed, cfg: ProjectConfig) -> dict[str, Any]:
             f"level {level} under {current.ref}; nothing above it can be chosen.",
         )
     if isinstance(feed, OutboundFeed):
-        params["staged_from"] = Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="Staged from",
-            description="Only batches staged on or after this day (empty: no lower limit).",
-        )
-        params["staged_to"] = Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="Staged to",
-            description="Only batches staged on or before this day (empty: up to today).",
-        )
+        for name, title, bound in (
+            ("staged_from", "Staged from", "on or after this day (empty: no lower limit)"),
+            ("staged_to", "Staged to", "on or before this day (empty: up to today)"),
+        ):
+            params[name] = Param(
+                None, type=["null", "string"], format="date", title=title, description=f"Only batches staged {bound}."
+            )
         params["resend_batch"] = Param(
             None,
             type=["null", "string"],

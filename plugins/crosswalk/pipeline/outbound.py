@@ -223,15 +223,8 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
         rows_out=rows,
         **ids,
         detail={
-            "agreement_id": plan.agreement_id,
-            "agreement_version": plan.agreement_version,
-            "level": plan.level,
-            "fields_sent": list(plan.sent),
-            "fields_removed": list(plan.removed),
-            "fields_transformed": dict(plan.transforms),
-            "malformed_blanked": malformed,
+            **_plan_detail(plan, malformed, recipients),
             "plaintext_sha256": plain_digest.sha256,
-            "recipients": recipients,
             "resend": opts.resend,
         },
     )
@@ -254,6 +247,20 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
     return DeliveryResult(delivery_id, "delivered", file_name, rows, plan.sent)
 
 
+def _plan_detail(plan: EgressPlan, malformed: dict[str, int], recipients: list[str]) -> dict:
+    """What the gate decided for an extract, for its audit event (a delivery or a dry run)."""
+    return {
+        "agreement_id": plan.agreement_id,
+        "agreement_version": plan.agreement_version,
+        "level": plan.level,
+        "fields_sent": list(plan.sent),
+        "fields_removed": list(plan.removed),
+        "fields_transformed": dict(plan.transforms),
+        "malformed_blanked": malformed,
+        "recipients": recipients,
+    }
+
+
 def _dry_run(
     job: OutboundJob, source, source_batch_id: str, plan: EgressPlan, file_name, recipients, ids
 ) -> DeliveryResult:
@@ -269,17 +276,7 @@ def _dry_run(
         rows_out=rows,
         reason=f"dry run: would deliver {rows} rows to {destination}",
         **ids,
-        detail={
-            "destination": destination,
-            "agreement_id": plan.agreement_id,
-            "agreement_version": plan.agreement_version,
-            "level": plan.level,
-            "fields_sent": list(plan.sent),
-            "fields_removed": list(plan.removed),
-            "fields_transformed": dict(plan.transforms),
-            "malformed_blanked": malformed,
-            "recipients": recipients,
-        },
+        detail={"destination": destination, **_plan_detail(plan, malformed, recipients)},
     )
     log.info(
         "Dry run: would deliver %s to %s: %d rows, %d fields (%d removed, %d transformed by agreement %s level %d);"
