@@ -42,24 +42,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _schedule_report(cfg, *, offline: bool) -> list[str]:
     """One line per feed that asks for more than manual: graduated, or held and why."""
-    from datetime import date
+    from crosswalk.orchestration.resources import schedule_decisions
+    from crosswalk.schedules import MANUAL
 
-    from crosswalk.schedules import MANUAL, decide
-
-    wanting = [f for f in cfg.feeds.values() if f.schedule != MANUAL]
-    if not wanting:
-        return []
-    runs: dict[str, int] | None = None
-    why = "not read with --offline"
-    if not offline:
-        from crosswalk.orchestration.resources import manual_run_history
-
-        runs, why = manual_run_history(cfg)
-    today = date.today()
     return [
-        f"crosswalk check: schedule {f.id}: "
-        + decide(cfg, f, None if runs is None else runs.get(f.id, 0), today, why_unknown=why).summary()
-        for f in wanting
+        f"crosswalk check: schedule {d.feed_id}: {d.summary()}"
+        for d in schedule_decisions(cfg, offline=offline).values()
+        if d.requested != MANUAL
     ]
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from crosswalk.drops import partner_patterns
 from crosswalk.manifest import manifest_name, signature_name
 from crosswalk.orchestration.arrival import SftpDropTrigger
+from crosswalk.orchestration.factory import arrival_asset
 from tests.support.project import clients_csv
 
 pytestmark = [pytest.mark.sshd]
@@ -40,17 +40,10 @@ class StateStore:
 
 
 def _trigger(project, store: StateStore) -> SftpDropTrigger:
-    feed = project.cfg.inbound("council-clients")
-    partner = project.cfg.partners[COUNCIL]
-    t = SftpDropTrigger(
-        feed_id=feed.id,
-        conn_id=partner.sftp.conn_id,
-        host_keys=partner.sftp.host_keys,
-        directory=partner.sftp.paths.outbox,
-        file_pattern=feed.file_pattern,
-        partner_patterns=partner_patterns(project.cfg, COUNCIL),
-        poll_interval=0.2,
-    )
+    """The trigger the DAG factory puts on council-clients' outbox asset, polling faster."""
+    (watcher,) = arrival_asset(project.cfg.inbound("council-clients"), project.cfg).watchers
+    t = watcher.trigger
+    t.poll_interval = 0.2
     t.asset_state_store = store
     return t
 

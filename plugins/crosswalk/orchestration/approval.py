@@ -16,16 +16,18 @@ class GoLiveApproval(ApprovalOperator):
             raise AirflowSkipException("dry run: no approval asked for; nothing goes live")
         from crosswalk.notify import APPROVAL_NEEDED, Notice
         from crosswalk.orchestration.callbacks import notify
+        from crosswalk.orchestration.resources import project_config
 
         ti = context["ti"]
         who = ", ".join(u.get("name") or u["id"] for u in self.assigned_users or []) or "an approver"
         notify(
+            project_config(),
             Notice(
                 APPROVAL_NEEDED,
                 f"{self.subject}: waiting for {who} under Required Actions",
                 dag_id=ti.dag_id,
                 run_id=ti.run_id,
                 task_id=ti.task_id,
-            )
+            ),
         )
         return super().execute(context)

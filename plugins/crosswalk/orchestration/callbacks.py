@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crosswalk.errors import CrosswalkError
 from crosswalk.notify import FAILURE, Notice, send
+
+if TYPE_CHECKING:
+    from crosswalk.config.loader import ProjectConfig
 
 log = logging.getLogger(__name__)
 
@@ -21,18 +24,15 @@ def http_endpoint(conn_id: str) -> tuple[str, str | None]:
     return url, conn.password or None
 
 
-def notify(notice: Notice) -> list[str]:
-    from crosswalk.orchestration.resources import project_config
-
-    channels = project_config().settings.notifications
+def notify(cfg: ProjectConfig, notice: Notice) -> list[str]:
+    channels = cfg.settings.notifications
     return send(channels, notice, http_endpoint) if channels else []
 
 
-def _feed_of(dag_id: str) -> tuple[str | None, str | None]:
+def _feed_of(cfg: ProjectConfig, dag_id: str) -> tuple[str | None, str | None]:
     from crosswalk.orchestration.factory import dag_id_for
-    from crosswalk.orchestration.resources import project_config
 
-    for feed in project_config().feeds.values():
+    for feed in cfg.feeds.values():
         if dag_id_for(feed) == dag_id:
             return feed.id, feed.partner
     return None, None
@@ -56,9 +56,13 @@ def on_task_failure(context: Any) -> None:
     ti = context.get("ti") or context.get("task_instance")
     exc = context.get("exception")
     reason = _reason(exc)
+    from crosswalk.orchestration.resources import project_config
+
+    cfg = project_config()
     dag_id = getattr(ti, "dag_id", None)
-    feed_id, partner = _feed_of(dag_id) if dag_id else (None, None)
+    feed_id, partner = _feed_of(cfg, dag_id) if dag_id else (None, None)
     notify(
+        cfg,
         Notice(
             FAILURE,
             f"{dag_id}.{getattr(ti, 'task_id', '?')} failed: {reason}",
@@ -67,5 +71,5 @@ def on_task_failure(context: Any) -> None:
             dag_id=dag_id,
             run_id=getattr(ti, "run_id", None),
             task_id=getattr(ti, "task_id", None),
-        )
+        ),
     )

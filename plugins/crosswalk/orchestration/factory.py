@@ -17,7 +17,7 @@ from crosswalk.agreements.model import IN_FORCE
 from crosswalk.config.loader import ProjectConfig, load_config
 from crosswalk.config.models import ON_ARRIVAL, InboundFeed, OpenDataFeed, OutboundFeed, PortalFeed
 from crosswalk.orchestration.callbacks import on_task_failure
-from crosswalk.schedules import MANUAL, ScheduleDecision, decide
+from crosswalk.schedules import MANUAL, ScheduleDecision
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -75,6 +75,26 @@ def _schedule(feed: AnyFeed, decision: ScheduleDecision, cfg: ProjectConfig) -> 
     if isinstance(feed, OpenDataFeed):
         return [published_asset(feed.source)]
     return [staged_asset(feed.source_feed)]
+
+
+def _run_bookends(feed: AnyFeed, decision: ScheduleDecision) -> tuple[Any, Any]:
+    """The first and last task of every feed DAG (call inside its DAG): ``prepare`` migrates and records
+    the run's start, ``finish`` records its success; both with the config version and schedule."""
+    schedule = decision.summary()
+
+    @task(task_id="prepare")
+    def prepare_() -> None:
+        from crosswalk.orchestration import tasks
+
+        tasks.prepare(feed.id, get_current_context(), schedule=schedule)
+
+    @task(task_id="finish", trigger_rule="none_failed", outlets=_finish_outlets(feed))
+    def finish_() -> None:
+        from crosswalk.orchestration import tasks
+
+        tasks.finish(feed.id, get_current_context(), schedule=schedule)
+
+    return prepare_(), finish_()
 
 
 def _finish_outlets(feed: AnyFeed) -> list[Asset]:
@@ -196,17 +216,7 @@ def inbound_dag(feed: InboundFeed, cfg: ProjectConfig, decision: ScheduleDecisio
 
     @dag(**_common(feed, cfg, doc, decision))
     def _inbound() -> None:
-        @task(task_id="prepare")
-        def prepare_() -> None:
-            from crosswalk.orchestration import tasks
-
-            tasks.prepare(feed.id, get_current_context(), schedule=decision.summary())
-
-        @task(task_id="finish", trigger_rule="none_failed", outlets=_finish_outlets(feed))
-        def finish_() -> None:
-            from crosswalk.orchestration import tasks
-
-            tasks.finish(feed.id, get_current_context(), schedule=decision.summary())
+        prepare, finish = _run_bookends(feed, decision)
 
         @task(task_id="discover_drops")
         def discover_() -> list[dict]:
@@ -223,7 +233,7 @@ def inbound_dag(feed: InboundFeed, cfg: ProjectConfig, decision: ScheduleDecisio
             return tasks.ingest(feed.id, drop, ctx)
 
         drops = discover_()
-        prepare_() >> drops
+        prepare >> drops
         ingested = ingest_.expand(drop=drops)
         if feed.matching is not None:
 
@@ -235,9 +245,9 @@ def inbound_dag(feed: InboundFeed, cfg: ProjectConfig, decision: ScheduleDecisio
 
                 return tasks.match(feed.id, result, ctx)
 
-            match_.expand(result=ingested) >> finish_()
+            match_.expand(result=ingested) >> finish
         else:
-            ingested >> finish_()
+            ingested >> finish
 
     return _inbound()
 
@@ -321,17 +331,7 @@ def outbound_dag(feed: OutboundFeed, cfg: ProjectConfig, decision: ScheduleDecis
 
     @dag(**_common(feed, cfg, doc, decision))
     def _outbound() -> None:
-        @task(task_id="prepare")
-        def prepare_() -> None:
-            from crosswalk.orchestration import tasks
-
-            tasks.prepare(feed.id, get_current_context(), schedule=decision.summary())
-
-        @task(task_id="finish", trigger_rule="none_failed", outlets=_finish_outlets(feed))
-        def finish_() -> None:
-            from crosswalk.orchestration import tasks
-
-            tasks.finish(feed.id, get_current_context(), schedule=decision.summary())
+        prepare, finish = _run_bookends(feed, decision)
 
         @task(task_id="plan_deliveries")
         def plan_() -> list[str]:
@@ -348,8 +348,8 @@ def outbound_dag(feed: OutboundFeed, cfg: ProjectConfig, decision: ScheduleDecis
             return tasks.deliver(feed.id, batch_id, ctx)
 
         batches = plan_()
-        prepare_() >> batches
-        deliver_.expand(batch_id=batches) >> finish_()
+        prepare >> batches
+        deliver_.expand(batch_id=batches) >> finish
 
     return _outbound()
 
@@ -373,17 +373,7 @@ def portal_dag(feed: PortalFeed, cfg: ProjectConfig, decision: ScheduleDecision)
 
     @dag(**_common(feed, cfg, doc, decision))
     def _portal() -> None:
-        @task(task_id="prepare")
-        def prepare_() -> None:
-            from crosswalk.orchestration import tasks
-
-            tasks.prepare(feed.id, get_current_context(), schedule=decision.summary())
-
-        @task(task_id="finish", trigger_rule="none_failed", outlets=_finish_outlets(feed))
-        def finish_() -> None:
-            from crosswalk.orchestration import tasks
-
-            tasks.finish(feed.id, get_current_context(), schedule=decision.summary())
+        prepare, finish = _run_bookends(feed, decision)
 
         @task(task_id="publish_portal")
         def publish_() -> dict:
@@ -397,7 +387,7 @@ def portal_dag(feed: PortalFeed, cfg: ProjectConfig, decision: ScheduleDecision)
 
             return tasks.prune_versions(feed.id, get_current_context())
 
-        prepare_() >> publish_() >> prune_() >> finish_()
+        prepare >> publish_() >> prune_() >> finish
 
     return _portal()
 
@@ -423,17 +413,7 @@ disclosure control (1-7 suppressed, others rounded to 5, secondary suppression) 
 
     @dag(**_common(feed, cfg, doc, decision))
     def _open_data() -> None:
-        @task(task_id="prepare")
-        def prepare_() -> None:
-            from crosswalk.orchestration import tasks
-
-            tasks.prepare(feed.id, get_current_context(), schedule=decision.summary())
-
-        @task(task_id="finish", trigger_rule="none_failed", outlets=_finish_outlets(feed))
-        def finish_() -> None:
-            from crosswalk.orchestration import tasks
-
-            tasks.finish(feed.id, get_current_context(), schedule=decision.summary())
+        prepare, finish = _run_bookends(feed, decision)
 
         @task(task_id="stage_package")
         def stage_() -> dict:
@@ -454,7 +434,7 @@ disclosure control (1-7 suppressed, others rounded to 5, secondary suppression) 
             return tasks.open_data_usage(feed.id, published, get_current_context())
 
         staged = stage_()
-        prepare_() >> staged
+        prepare >> staged
         if feed.automated:
             published = live_(staged, None)
         else:
@@ -475,7 +455,7 @@ disclosure control (1-7 suppressed, others rounded to 5, secondary suppression) 
             )
             staged >> approval
             published = live_(staged, approval.output)
-        usage_(published) >> finish_()
+        usage_(published) >> finish
 
     return _open_data()
 
@@ -578,26 +558,12 @@ rollback are pruned by each publish DAG.
     return _retention()
 
 
-def schedule_decisions(cfg: ProjectConfig) -> dict[str, ScheduleDecision]:
-    """The graduation gate for every feed. Only when a feed asks for more than manual is the run
-    history read (our audit trail); if it cannot be read, such feeds stay manual and say why."""
-    runs: dict[str, int] | None = {}
-    why = ""
-    if any(f.schedule != MANUAL for f in cfg.feeds.values()):
-        from crosswalk.orchestration.resources import manual_run_history
-
-        runs, why = manual_run_history(cfg)
-    today = date.today()
-    return {
-        f.id: decide(cfg, f, None if runs is None else runs.get(f.id, 0), today, why_unknown=why)
-        for f in cfg.feeds.values()
-    }
-
-
 def dags_from_config(cfg: ProjectConfig | None = None) -> dict[str, DAG]:
     """Every feed's DAG, a review DAG per matching feed, and the audit DAG, by dag_id (for a DAG file)."""
     cfg = cfg or load_config(check_descriptors=False)
-    decisions = schedule_decisions(cfg)
+    from crosswalk.orchestration.resources import schedule_decisions  # here: parsing stays light without it
+
+    decisions = schedule_decisions(cfg)  # reads the run history only if a feed asks for more than manual
     out: dict[str, DAG] = {}
     for feed in cfg.feeds.values():
         decision = decisions[feed.id]

@@ -12,6 +12,7 @@ from sqlalchemy import URL, Engine
 from crosswalk.audit import AuditLog, RunContext
 from crosswalk.config.loader import ProjectConfig, load_config
 from crosswalk.errors import ConfigError, CrosswalkError, FatalError
+from crosswalk.schedules import ScheduleDecision
 from crosswalk.staging.db import make_engine
 from crosswalk.staging.migrations import upgrade
 
@@ -216,3 +217,24 @@ def manual_run_history(cfg: ProjectConfig) -> tuple[dict[str, int] | None, str]:
         return successful_manual_runs(engine_for(cfg.settings.database_conn_id)), ""
     except (CrosswalkError, SQLAlchemyError, OSError) as exc:
         return None, f"cannot read the run history: {type(exc).__name__}"
+
+
+def schedule_decisions(cfg: ProjectConfig, *, offline: bool = False) -> dict[str, ScheduleDecision]:
+    """The graduation gate for every feed (for the DAG factory and ``crosswalk check``).
+
+    The run history is read only when some feed asks for more than manual, and never ``offline``;
+    when it is not read, such feeds stay manual and say why.
+    """
+    from datetime import date
+
+    from crosswalk.schedules import MANUAL, decide
+
+    runs: dict[str, int] | None = {}
+    why = ""
+    if any(f.schedule != MANUAL for f in cfg.feeds.values()):
+        runs, why = (None, "not read with --offline") if offline else manual_run_history(cfg)
+    today = date.today()
+    return {
+        f.id: decide(cfg, f, None if runs is None else runs.get(f.id, 0), today, why_unknown=why)
+        for f in cfg.feeds.values()
+    }

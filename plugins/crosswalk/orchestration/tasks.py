@@ -141,6 +141,7 @@ def ingest(feed_id: str, drop: dict, context: Any) -> dict:
             from crosswalk.orchestration.callbacks import notify
 
             notify(
+                cfg,
                 Notice(
                     QUARANTINE,
                     f"{feed.partner}: {drop['data_file']} quarantined: {exc.code}: {exc.reason}"[:500],
@@ -149,7 +150,7 @@ def ingest(feed_id: str, drop: dict, context: Any) -> dict:
                     dag_id=audit.run.dag_id,
                     run_id=audit.run.run_id,
                     task_id=audit.run.task_id,
-                )
+                ),
             )
             raise
 
@@ -342,6 +343,7 @@ def review_queue(feed_id: str, context: Any) -> list[dict]:
 
         reviewer = cfg.partners[feed.reviewer]
         notify(
+            cfg,
             Notice(
                 APPROVAL_NEEDED,
                 f"{len(made)} pair(s) of {feed_id} wait for clerical review by {reviewer.name} under Required Actions",
@@ -350,7 +352,7 @@ def review_queue(feed_id: str, context: Any) -> list[dict]:
                 dag_id=audit.run.dag_id,
                 run_id=audit.run.run_id,
                 task_id=audit.run.task_id,
-            )
+            ),
         )
     return made
 

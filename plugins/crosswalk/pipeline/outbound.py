@@ -229,22 +229,25 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
         },
     )
     log.info(
-        "Delivered %s to %s%s: %d rows, %d fields (%d removed, %d transformed by agreement %s level %d),"
-        " encrypted to %d key(s)",
+        "Delivered %s to %s%s: %d rows, %s, encrypted to %d key(s)",
         file_name,
         partner.code,
         partner.sftp.paths.inbox,
         rows,
-        len(plan.sent),
-        len(plan.removed),
-        len(plan.transforms),
-        plan.ref,
-        plan.level,
+        _plan_line(plan),
         len(recipients),
     )
     if malformed:
         log.warning("Blanked malformed values while transforming (counts per field): %s", malformed)
     return DeliveryResult(delivery_id, "delivered", file_name, rows, plan.sent)
+
+
+def _plan_line(plan: EgressPlan) -> str:
+    """What the gate decided, for the task log: field counts, agreement and level."""
+    return (
+        f"{len(plan.sent)} fields ({len(plan.removed)} removed, {len(plan.transforms)} transformed by agreement "
+        f"{plan.ref} level {plan.level})"
+    )
 
 
 def _plan_detail(plan: EgressPlan, malformed: dict[str, int], recipients: list[str]) -> dict:
@@ -279,16 +282,11 @@ def _dry_run(
         detail={"destination": destination, **_plan_detail(plan, malformed, recipients)},
     )
     log.info(
-        "Dry run: would deliver %s to %s: %d rows, %d fields (%d removed, %d transformed by agreement %s level %d);"
-        " nothing sent, nothing recorded as delivered",
+        "Dry run: would deliver %s to %s: %d rows, %s; nothing sent, nothing recorded as delivered",
         file_name,
         destination,
         rows,
-        len(plan.sent),
-        len(plan.removed),
-        len(plan.transforms),
-        plan.ref,
-        plan.level,
+        _plan_line(plan),
     )
     return DeliveryResult(ledger.delivery_id_for(job.feed.id, source_batch_id), "dry_run", file_name, rows, plan.sent)
 
