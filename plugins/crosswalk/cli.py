@@ -206,13 +206,19 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 def _read_people(path: str):
     import pandas as pd
 
-    from crosswalk.matching.link import PERSON_COLUMNS
+    from crosswalk.matching.link import OPTIONAL_COLUMNS, PERSON_COLUMNS
 
     frame = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in PERSON_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing person column(s) {missing} (need {', '.join(PERSON_COLUMNS)})")
-    return frame[PERSON_COLUMNS]
+    return frame[[*PERSON_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in frame.columns)]]
+
+
+def _compared(*frames) -> str:
+    from crosswalk.matching.link import optional_columns
+
+    return ", ".join(sorted(optional_columns(*frames))) or "none"
 
 
 def _cmd_match(args: argparse.Namespace) -> int:
@@ -232,7 +238,10 @@ def _cmd_match(args: argparse.Namespace) -> int:
         for frame, path in ((clusters, args.out), (golden, args.golden)):
             if path:
                 frame.to_parquet(path, index=False) if path.endswith(".parquet") else frame.to_csv(path, index=False)
-        print(f"crosswalk match dedupe: {len(clusters)} record(s) in {clusters['cluster_id'].nunique()} cluster(s)")
+        print(
+            f"crosswalk match dedupe: {len(clusters)} record(s) in {clusters['cluster_id'].nunique()} cluster(s); "
+            f"optional columns compared: {_compared(people)}"
+        )
         return 0
     try:
         left, right = _read_people(args.left), _read_people(args.right)
@@ -244,7 +253,10 @@ def _cmd_match(args: argparse.Namespace) -> int:
         result.to_parquet(args.out, index=False)
     else:
         result.to_csv(args.out, index=False)
-    print(f"crosswalk match link: {len(result)} record(s) -> {args.out}: {band_counts(result)}")
+    print(
+        f"crosswalk match link: {len(result)} record(s) -> {args.out}: {band_counts(result)}; "
+        f"optional columns compared: {_compared(left, right)}"
+    )
     return 0
 
 
@@ -443,7 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
         "link", help="link LEFT (e.g. a social-care extract) to RIGHT (e.g. a CHI index); one row per LEFT record"
     )
     ml.add_argument(
-        "left", help="CSV or .parquet with record_id, chi_number, forename, surname, date_of_birth, sex, postcode"
+        "left",
+        help="CSV or .parquet with record_id, chi_number, forename, surname, date_of_birth, sex, postcode; "
+        "optionally address and local_id (another identifier), compared when both files carry them",
     )
     ml.add_argument("right", help="the same columns")
     ml.add_argument("--out", required=True, help="result file (.csv or .parquet)")

@@ -16,6 +16,10 @@ def test_match_link_on_csv_and_parquet(tmp_path):
     crowd = people(1500, seed=3)
     left = pd.DataFrame(client_rows(crowd[:1000])).rename(columns={"source_id": "record_id"})
     right = pd.DataFrame(index_rows(crowd)).assign(record_id=lambda d: d["chi_number"])
+    # An address on both sides is compared; an identifier on one side only is not.
+    left["address"] = [f"{i} KIRK STREET" for i in range(len(left))]
+    right["address"] = [f"{i} KIRK STREET" for i in range(len(right))]
+    left["local_id"] = "L1"
     left.to_csv(tmp_path / "left.csv", index=False)
     right.to_parquet(tmp_path / "right.parquet", index=False)
     out = subprocess.run(
@@ -32,6 +36,7 @@ def test_match_link_on_csv_and_parquet(tmp_path):
         text=True,
     )
     assert out.returncode == 0, out.stderr
+    assert "optional columns compared: address" in out.stdout
     result = pd.read_csv(tmp_path / "x.csv", dtype=str)
     assert len(result) == 1000 and result["record_id"].is_unique
     truth = dict(zip(left["record_id"], [p.chi for p in crowd[:1000]], strict=True))

@@ -19,11 +19,15 @@ import pandas as pd
 
 from crosswalk.matching.link import (
     NAME_BLOCK,
+    OPTIONAL_COLUMNS,
     PERSON_COLUMNS,
     Thresholds,
     _compatible_dob,
     comparisons,
     duckdb_connection,
+    extra_blocks,
+    model_columns,
+    optional_columns,
     prepare,
     train,
 )
@@ -35,19 +39,18 @@ def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -
     from splink import Linker, SettingsCreator, block_on
     from splink.backends.duckdb import DuckDBAPI
 
-    cols = ["record_id", "forename", "surname", "date_of_birth", "sex", "postcode"]
-    with_address = "address" in people.columns
-    if with_address:
-        cols.append("address")
+    optional = optional_columns(people)
     db = DuckDBAPI(duckdb_connection())
-    table = db.register(people[cols].rename(columns={"record_id": "unique_id"}), table_name="records")
+    frame = people[model_columns(optional, sex=True)].rename(columns={"record_id": "unique_id"})
+    table = db.register(frame, table_name="records")
     settings = SettingsCreator(
         link_type="dedupe_only",
-        comparisons=comparisons(address=with_address, sex=True),
+        comparisons=comparisons(optional, sex=True),
         blocking_rules_to_generate_predictions=[
             block_on("date_of_birth"),
             block_on(*NAME_BLOCK),
             block_on("postcode", "surname"),
+            *extra_blocks(optional),
         ],
         retain_matching_columns=True,  # the twin rule below reads the names and the forename level
     )
@@ -65,16 +68,18 @@ def _twins(scored: pd.DataFrame) -> pd.Series:
     """The twin rule: forenames that are not alike at all (Splink's lowest level) mean two people, however
     well the rest agrees, unless the names were transposed. Twins share a surname, birthday and address,
     so Fellegi-Sunter's independence assumption scores them as one person; in a real population a
-    sibling is far likelier than a duplicate whose forename changed completely."""
+    sibling is far likelier than a duplicate whose forename changed completely. Twins do not share an
+    identifier, so the same optional identifier on both records lifts the rule."""
     transposed = (scored["forename_l"] == scored["surname_r"]) | (scored["surname_l"] == scored["forename_r"])
-    return (scored["gamma_forename"] == 0) & ~transposed
+    same_id = (scored["local_id_l"] == scored["local_id_r"]).fillna(False) if "local_id_l" in scored else False
+    return (scored["gamma_forename"] == 0) & ~transposed & ~same_id
 
 
 def dedupe(
     people: pd.DataFrame, *, threshold: float = Thresholds.upper, em_max_pairs: float = Thresholds.em_max_pairs
 ) -> pd.DataFrame:
     """``record_id, cluster_id, chi`` per record (cluster id: the smallest record id in the cluster)."""
-    p = prepare(people[[c for c in [*PERSON_COLUMNS, "address"] if c in people.columns]]).reset_index(drop=True)
+    p = prepare(people[[c for c in [*PERSON_COLUMNS, *OPTIONAL_COLUMNS] if c in people.columns]]).reset_index(drop=True)
     ids = p["record_id"].astype(str).tolist()
     # Deterministic edges: records sharing a valid CHI with compatible dates of birth.
     with_chi = p.dropna(subset=["chi"])

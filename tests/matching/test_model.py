@@ -1,0 +1,91 @@
+"""The person model's parts: postcode normalisation, names entered the wrong way round, records with no
+date of birth, and the optional address and identifier columns."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from crosswalk.demo.synthetic import index_rows, people
+from crosswalk.matching.dedupe import _twins
+from crosswalk.matching.link import AUTO, link, normalise_postcode, optional_columns
+
+
+def test_uk_postcodes_get_one_space_before_the_inward_code_and_others_lose_their_spaces():
+    got = normalise_postcode(pd.Series(["eh11aa", " EH1  1AA", "ns12 3ab", "G2 1AB", "4223", "12 34", "", None]))
+    assert got.tolist()[:6] == ["EH1 1AA", "EH1 1AA", "NS12 3AB", "G2 1AB", "4223", "1234"]
+    assert got.iloc[6:].isna().all()
+
+
+def test_optional_columns_are_those_every_side_carries():
+    a = pd.DataFrame(columns=["record_id", "address", "local_id"])
+    b = pd.DataFrame(columns=["record_id", "address"])
+    assert optional_columns(a, b) == frozenset({"address"})
+    assert optional_columns(a) == frozenset({"address", "local_id"})
+
+
+def _frames(planted_source: list[dict], planted_index: list[dict], *, extra: dict):
+    crowd = people(1500, seed=41)
+    index = pd.DataFrame(index_rows(crowd)).drop(columns=["gp_practice_code"])
+    index["record_id"] = [f"I{i:05d}" for i in range(len(index))]
+    source = index.iloc[:800].copy()
+    source["record_id"] = [f"S{i:05d}" for i in range(len(source))]
+    source["chi_number"] = ""
+    for frame, key in ((source, "S"), (index, "I")):
+        for col, make in extra.items():
+            frame[col] = [make(key, i) for i in range(len(frame))]
+    source = pd.concat([source, pd.DataFrame(planted_source)], ignore_index=True)
+    index = pd.concat([index, pd.DataFrame(planted_index)], ignore_index=True)
+    return source, index
+
+
+def rec(rid, forename, surname, dob, postcode, **extra) -> dict:
+    return {"record_id": rid, "chi_number": "", "forename": forename, "surname": surname,
+            "date_of_birth": dob, "sex": "F", "postcode": postcode, **extra}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def linked():
+    # The crowd's addresses and identifiers: the same person's agree on both sides.
+    extra = {
+        "address": lambda key, i: f"{i % 90 + 1} {['HIGH', 'MILL', 'KIRK', 'SHORE'][i % 4]} STREET TOWN{i % 37}",
+        "local_id": lambda key, i: f"L{i:06d}",
+    }
+    source, index = _frames(
+        [
+            # Forename and surname entered the wrong way round, and no date of birth, address or identifier
+            # on one side: the names and the postcode are all there is.
+            rec("S-SWAPPED", "Baird", "Isla", "", "NS9 9ZZ", address="", local_id=""),
+        ],
+        [rec("I-SWAPPED", "Isla", "Baird", "1975-03-08", "NS9 9ZZ", address="4 KIRK STREET TOWN3", local_id="Q1")],
+        extra=extra,
+    )
+    return link(source, index).set_index("record_id")
+
+
+def test_names_the_wrong_way_round_with_no_date_of_birth_still_link(linked):
+    row = linked.loc["S-SWAPPED"]
+    assert (row["band"], row["matched_record_id"]) == (AUTO, "I-SWAPPED")
+
+
+def test_the_crowd_links_to_itself_with_address_and_identifier(linked):
+    crowd = linked[linked.index.str.match(r"S\d")]
+    auto = crowd[crowd["band"] == AUTO]
+    assert (auto["matched_record_id"].str[1:] == auto.index.str[1:]).all()
+    assert len(auto) >= 0.99 * len(crowd)
+
+
+def test_the_same_identifier_lifts_the_twin_rule():
+    scored = pd.DataFrame(
+        {
+            "gamma_forename": [0, 0, 0],
+            "forename_l": ["MHAIRI", "MHAIRI", "MHAIRI"],
+            "surname_l": ["DUNBAR", "DUNBAR", "DUNBAR"],
+            "forename_r": ["EILIDH", "EILIDH", "EILIDH"],
+            "surname_r": ["DUNBAR", "DUNBAR", "DUNBAR"],
+            "local_id_l": ["L1", "L1", None],
+            "local_id_r": ["L2", "L1", "L1"],
+        }
+    )
+    # different identifiers: twins; the same identifier: one person; one side without: twins
+    assert _twins(scored).tolist() == [True, False, True]
