@@ -271,9 +271,7 @@ def main() -> None:
         for name, d in datasets:
             # FEBRL's identifier is soc_sec_id: ours also runs without it, on plain Splink's fields.
             routes = (
-                [*args.routes, NO_IDS]
-                if name.startswith(("FEBRL", "dedupe: FEBRL")) and "crosswalk" in args.routes
-                else args.routes
+                [*args.routes, NO_IDS] if d.name.startswith("febrl") and "crosswalk" in args.routes else args.routes
             )
             for route in routes:
                 out = subprocess.run(

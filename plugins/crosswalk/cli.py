@@ -206,13 +206,13 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 def _read_people(path: str):
     import pandas as pd
 
-    from crosswalk.matching.link import OPTIONAL_COLUMNS, PERSON_COLUMNS
+    from crosswalk.matching.link import PERSON_COLUMNS, person_columns
 
     frame = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in PERSON_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing person column(s) {missing} (need {', '.join(PERSON_COLUMNS)})")
-    return frame[[*PERSON_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in frame.columns)]]
+    return frame[person_columns(frame)]
 
 
 def _compared(*frames) -> str:

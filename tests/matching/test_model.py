@@ -31,9 +31,9 @@ def _frames(planted_source: list[dict], planted_index: list[dict], *, extra: dic
     source = index.iloc[:800].copy()
     source["record_id"] = [f"S{i:05d}" for i in range(len(source))]
     source["chi_number"] = ""
-    for frame, key in ((source, "S"), (index, "I")):
+    for frame in (source, index):
         for col, make in extra.items():
-            frame[col] = [make(key, i) for i in range(len(frame))]
+            frame[col] = [make(i) for i in range(len(frame))]
     source = pd.concat([source, pd.DataFrame(planted_source)], ignore_index=True)
     index = pd.concat([index, pd.DataFrame(planted_index)], ignore_index=True)
     return source, index
@@ -48,8 +48,8 @@ def rec(rid, forename, surname, dob, postcode, **extra) -> dict:
 def linked():
     # The crowd's addresses and identifiers: the same person's agree on both sides.
     extra = {
-        "address": lambda key, i: f"{i % 90 + 1} {['HIGH', 'MILL', 'KIRK', 'SHORE'][i % 4]} STREET TOWN{i % 37}",
-        "local_id": lambda key, i: f"L{i:06d}",
+        "address": lambda i: f"{i % 90 + 1} {['HIGH', 'MILL', 'KIRK', 'SHORE'][i % 4]} STREET TOWN{i % 37}",
+        "local_id": lambda i: f"L{i:06d}",
     }
     source, index = _frames(
         [

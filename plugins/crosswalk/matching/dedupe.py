@@ -19,7 +19,6 @@ import pandas as pd
 
 from crosswalk.matching.link import (
     NAME_BLOCK,
-    OPTIONAL_COLUMNS,
     PERSON_COLUMNS,
     Thresholds,
     _compatible_dob,
@@ -28,6 +27,7 @@ from crosswalk.matching.link import (
     extra_blocks,
     model_columns,
     optional_columns,
+    person_columns,
     prepare,
     train,
 )
@@ -79,7 +79,7 @@ def dedupe(
     people: pd.DataFrame, *, threshold: float = Thresholds.upper, em_max_pairs: float = Thresholds.em_max_pairs
 ) -> pd.DataFrame:
     """``record_id, cluster_id, chi`` per record (cluster id: the smallest record id in the cluster)."""
-    p = prepare(people[[c for c in [*PERSON_COLUMNS, *OPTIONAL_COLUMNS] if c in people.columns]]).reset_index(drop=True)
+    p = prepare(people[person_columns(people)]).reset_index(drop=True)
     ids = p["record_id"].astype(str).tolist()
     # Deterministic edges: records sharing a valid CHI with compatible dates of birth.
     with_chi = p.dropna(subset=["chi"])

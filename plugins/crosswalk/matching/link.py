@@ -3,9 +3,9 @@ identifier veto, a one-to-one best link and bands.
 
 Both sides come as DataFrames of the documented person columns (:data:`PERSON_COLUMNS`):
 ``record_id, chi_number, forename, surname, date_of_birth, sex, postcode``, and optionally ``address``
-(compared only when both sides carry it). The result has one row
-per source record: its best index record (if any), the method and band that decided it, the match
-weight and probability, and the runner-up's weight. Pure: no Airflow, no database.
+and ``local_id`` (another identifier both sides hold; each compared only when both sides carry it).
+The result has one row per source record: its best index record (if any), the method and band that
+decided it, the match weight and probability, and the runner-up's weight. Pure: no Airflow, no database.
 
 Stages, in order:
 a. deterministic: the same valid CHI on both sides and a compatible date of birth (equal, missing on
@@ -231,6 +231,11 @@ def local_id_comparison():
 
 
 OPTIONAL_COLUMNS = ("address", "local_id")
+
+
+def person_columns(frame: pd.DataFrame) -> list[str]:
+    """The documented person columns, and the optional ones this frame carries."""
+    return [*PERSON_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in frame.columns)]
 
 
 def optional_columns(*frames: pd.DataFrame) -> frozenset[str]:
