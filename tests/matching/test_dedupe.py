@@ -7,7 +7,7 @@ import pytest
 
 from crosswalk.demo.synthetic import index_rows, people
 from crosswalk.identifiers import mod11_check_digit
-from crosswalk.matching.dedupe import _twins, dedupe, golden_records
+from crosswalk.matching.dedupe import _two_people, dedupe, golden_records
 
 
 def _chi(ddmmyy: str, serial: str) -> str:
@@ -77,6 +77,8 @@ def test_the_twin_rule_spares_transposed_names():
         {
             # gamma 0: Splink's lowest forename level (not alike at all)
             "gamma_forename": [0, 0, 2, 0],
+            "gamma_date_of_birth": [5, 5, 5, 5],
+            "gamma_sex": [1, 1, 1, 1],
             "forename_l": ["MHAIRI", "ROSS", "ANNE", "JOHN"],
             "surname_l": ["DUNBAR", "FRASER", "GILLIES", "SMITH"],
             "forename_r": ["EILIDH", "FRASER", "ANN", "SMITH"],
@@ -84,4 +86,24 @@ def test_the_twin_rule_spares_transposed_names():
         }
     )
     # twins; names swapped (kept); alike forenames (kept); names swapped the other way (kept)
-    assert _twins(scored).tolist() == [True, False, False, False]
+    assert _two_people(scored).tolist() == [True, False, False, False]
+
+
+def test_the_household_rule_parts_loosely_alike_forenames_only_with_another_difference():
+    # Jaro-Winkler level 1 (0.7 to 0.88): a mother and daughter, a brother and sister, a duplicate
+    n = 6
+    scored = pd.DataFrame(
+        {
+            "gamma_forename": [1, 1, 1, 1, 2, 1],
+            # date of birth: 1 more than a year apart, 0 more than ten, 5 exact, -1 missing
+            "gamma_date_of_birth": [0, 1, 5, 5, 0, -1],
+            "gamma_sex": [1, 1, 0, 1, 1, -1],  # 0 differs, -1 unknown on one side
+            "forename_l": ["MORAG"] * n,
+            "surname_l": ["DUNBAR"] * n,
+            "forename_r": ["MORVEN"] * n,
+            "surname_r": ["DUNBAR"] * n,
+        }
+    )
+    # born apart (twice); other sex; the same birthday and sex (kept); forenames alike (kept); nothing
+    # known beyond the names (kept)
+    assert _two_people(scored).tolist() == [True, True, True, False, False, False]

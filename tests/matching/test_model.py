@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from crosswalk.demo.synthetic import index_rows, people
-from crosswalk.matching.dedupe import _twins
+from crosswalk.matching.dedupe import _two_people
 from crosswalk.matching.link import AUTO, link, normalise_postcode, optional_columns
 
 
@@ -79,6 +79,8 @@ def test_the_same_identifier_lifts_the_twin_rule():
     scored = pd.DataFrame(
         {
             "gamma_forename": [0, 0, 0],
+            "gamma_date_of_birth": [5, 5, 5],
+            "gamma_sex": [1, 1, 1],
             "forename_l": ["MHAIRI", "MHAIRI", "MHAIRI"],
             "surname_l": ["DUNBAR", "DUNBAR", "DUNBAR"],
             "forename_r": ["EILIDH", "EILIDH", "EILIDH"],
@@ -88,4 +90,4 @@ def test_the_same_identifier_lifts_the_twin_rule():
         }
     )
     # different identifiers: twins; the same identifier: one person; one side without: twins
-    assert _twins(scored).tolist() == [True, False, True]
+    assert _two_people(scored).tolist() == [True, False, True]

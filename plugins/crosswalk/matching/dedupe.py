@@ -2,10 +2,10 @@
 
 Edges come from the same valid CHI (with a compatible date of birth) and from Splink's dedupe
 predictions at or above ``threshold`` (the auto-match threshold, p 0.90 by default), less the pairs
-the twin rule holds to be two people (see :func:`_twins`); ``address`` is compared when present.
-Clusters are built by adding edges strongest first and
-refusing any merge that would put two different valid CHIs in one cluster, so a CHI-less record that
-looks like both twins joins at most one of them. Survivorship for the golden record: a valid CHI wins;
+the twin and household rules hold to be two people (see :func:`_two_people`); ``address`` is compared
+when present. Clusters are built by adding edges strongest first and refusing any merge that would
+put two different valid CHIs in one cluster, so a CHI-less record that looks like both twins joins at
+most one of them. Survivorship for the golden record: a valid CHI wins;
 for every other field, the most recent record that has a value (later rows are more recent), so the
 most complete, most recent picture survives. Every source record id is kept.
 """
@@ -23,6 +23,7 @@ from crosswalk.matching.link import (
     Thresholds,
     _compatible_dob,
     comparisons,
+    dob_pairs,
     duckdb_connection,
     extra_blocks,
     model_columns,
@@ -52,27 +53,47 @@ def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -
             block_on("postcode", "surname"),
             *extra_blocks(optional),
         ],
-        retain_matching_columns=True,  # the twin rule below reads the names and the forename level
+        retain_matching_columns=True,  # the rules in _two_people read the names
     )
     linker = Linker(table, settings, log_level=logging.WARNING)
-    train(linker, em_max_pairs)
+    train(linker, em_max_pairs, dob_pairs(people["date_of_birth"]))
     scored = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
-    scored = scored[~_twins(scored)]
+    scored = scored[~_two_people(scored)]
     return pd.DataFrame(
         {"a": scored["unique_id_l"].astype(str), "b": scored["unique_id_r"].astype(str),
          "weight": scored["match_weight"].astype(float)}
     )  # fmt: skip
 
 
-def _twins(scored: pd.DataFrame) -> pd.Series:
-    """The twin rule: forenames that are not alike at all (Splink's lowest level) mean two people, however
-    well the rest agrees, unless the names were transposed. Twins share a surname, birthday and address,
-    so Fellegi-Sunter's independence assumption scores them as one person; in a real population a
-    sibling is far likelier than a duplicate whose forename changed completely. Twins do not share an
-    identifier, so the same optional identifier on both records lifts the rule."""
+# Comparison levels the rules below read (Splink numbers a comparison's levels from the last, 0, up;
+# null is -1). Names (link.name_comparison): 0 not alike at all, 1 Jaro-Winkler 0.7 to 0.88. Dates of
+# birth (link.dob_comparison): 0 more than ten years apart, 1 more than a year. Sex: 0 differs.
+NAME_NOT_ALIKE, NAME_LOOSELY_ALIKE = 0, 1
+DOB_OVER_A_YEAR_APART = 1
+SEX_DIFFERS = 0
+
+
+def _two_people(scored: pd.DataFrame) -> pd.Series:
+    """Pairs that are two people however well the rest agrees: Fellegi-Sunter's independence assumption
+    counts a shared surname, address and birthday as separate evidence, but a household or twins share
+    them by nature, so the fields that tell its members apart decide.
+
+    - The twin rule: forenames not alike at all. A sibling is far likelier than a duplicate whose
+      forename changed completely.
+    - The household rule: forenames only loosely alike (Jaro-Winkler below 0.88) and either dates of
+      birth more than a year apart or a different sex. A duplicate needs two independent errors to look
+      like that; a sibling, parent or twin of the other sex looks like that by nature. On the 1M
+      synthetic dedupe it drops 1,141 of the 2,683 wrong pairs above the threshold and no right one.
+
+    Neither applies when the names were transposed, nor when the optional identifier is the same on both
+    records (household members do not share one)."""
+    forename = scored["gamma_forename"]
+    apart = scored["gamma_date_of_birth"].between(0, DOB_OVER_A_YEAR_APART)
+    other_sex = scored["gamma_sex"] == SEX_DIFFERS
+    rule = (forename == NAME_NOT_ALIKE) | ((forename == NAME_LOOSELY_ALIKE) & (apart | other_sex))
     transposed = (scored["forename_l"] == scored["surname_r"]) | (scored["surname_l"] == scored["forename_r"])
     same_id = (scored["local_id_l"] == scored["local_id_r"]).fillna(False) if "local_id_l" in scored else False
-    return (scored["gamma_forename"] == 0) & ~transposed & ~same_id
+    return rule & ~transposed & ~same_id
 
 
 def dedupe(
