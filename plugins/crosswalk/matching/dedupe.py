@@ -22,6 +22,7 @@ from crosswalk.matching.link import (
     PERSON_COLUMNS,
     Thresholds,
     _compatible_dob,
+    _for_splink,
     comparisons,
     dob_pairs,
     duckdb_connection,
@@ -42,8 +43,7 @@ def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -
 
     optional = optional_columns(people)
     db = DuckDBAPI(duckdb_connection())
-    frame = people[model_columns(optional, sex=True)].rename(columns={"record_id": "unique_id"})
-    table = db.register(frame, table_name="records")
+    table = db.register(_for_splink(people[model_columns(optional, sex=True)]), table_name="records")
     settings = SettingsCreator(
         link_type="dedupe_only",
         comparisons=comparisons(optional, sex=True),

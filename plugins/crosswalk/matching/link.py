@@ -66,7 +66,7 @@ def prepare(people: pd.DataFrame) -> pd.DataFrame:
             .str.replace(r"\s+", " ", regex=True)
             .str.strip()
         ).replace("", pd.NA)
-        out["address_tokens"] = out["address"].str.split(" ")
+        out["address_tokens"] = address_tokens(out["address"])
     if "local_id" in people.columns:  # optional: another identifier both sides hold, unvalidated
         out["local_id"] = people["local_id"].astype("string").str.upper().str.replace(r"[^A-Z0-9]", "", regex=True)
         out["local_id"] = out["local_id"].replace("", pd.NA)
@@ -98,6 +98,16 @@ def postcode_parts(postcode: pd.Series) -> pd.DataFrame:
         {"postcode_sector": postcode.str[:-2].where(uk), "postcode_district": district,
          "postcode_area": district.str.replace(r"[0-9].*", "", regex=True)}
     )  # fmt: skip
+
+
+def address_tokens(address: pd.Series) -> pd.Series:
+    """An address's words, as an Arrow list column: DuckDB reads it as it is, where a column of Python
+    lists took 1.8 s per million records to make and hand over."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    words = pc.split_pattern(pa.array(address, type=pa.string()), " ")
+    return pd.Series(pd.arrays.ArrowExtensionArray(words), index=address.index)
 
 
 def normalise_postcode(values: pd.Series) -> pd.Series:
@@ -371,8 +381,8 @@ def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> 
     optional = optional_columns(source, index)
     cols = model_columns(optional)
     db = DuckDBAPI(duckdb_connection())
-    left = db.register(source[cols].rename(columns={"record_id": "unique_id"}), table_name="source_records")
-    right = db.register(index[cols].rename(columns={"record_id": "unique_id"}), table_name="index_records")
+    left = db.register(_for_splink(source[cols]), table_name="source_records")
+    right = db.register(_for_splink(index[cols]), table_name="index_records")
     settings = SettingsCreator(
         link_type="link_only",
         comparisons=comparisons(optional),
@@ -400,6 +410,12 @@ def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> 
             "match_probability": scored["match_probability"].astype(float),
         }
     )
+
+
+def _for_splink(frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's columns as Splink takes them: ``unique_id``, and no index (DuckDB would read a
+    filtered frame's index as a column once an Arrow column is present)."""
+    return frame.rename(columns={"record_id": "unique_id"}).reset_index(drop=True)
 
 
 def link(source_people: pd.DataFrame, index_people: pd.DataFrame, t: Thresholds = Thresholds()) -> pd.DataFrame:
