@@ -6,11 +6,11 @@ import shutil
 from datetime import date
 
 import pytest
-import yaml
 
 from crosswalk.config.loader import load_config
 from crosswalk.schedules import decide
 from tests.conftest import REPO
+from tests.support.project import edit_yaml
 
 TODAY = date(2026, 11, 21)
 
@@ -18,20 +18,12 @@ TODAY = date(2026, 11, 21)
 def _config(tmp_path, *, schedule: str, approved: bool, feed: str = "clients-to-health", runs: int = 3):
     config = tmp_path / "config"
     shutil.copytree(REPO / "config", config)
-    path = config / "feeds" / f"{feed}.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["schedule"] = schedule
-    path.write_text(yaml.safe_dump(doc))
-    agreement = config / "agreements" / "northshire-isp.v2.yaml"
-    doc = yaml.safe_load(agreement.read_text())
-    doc["automation"] = (
+    edit_yaml(config / "feeds" / f"{feed}.yaml", schedule=schedule)
+    automation = (
         {"approved": True, "by": "Morag Campbell (DPO)", "on": "2026-11-02"} if approved else {"approved": False}
     )
-    agreement.write_text(yaml.safe_dump(doc))
-    settings = config / "crosswalk.yaml"
-    doc = yaml.safe_load(settings.read_text())
-    doc["graduation"] = {"manual_runs": runs}
-    settings.write_text(yaml.safe_dump(doc))
+    edit_yaml(config / "agreements" / "northshire-isp.v2.yaml", automation=automation)
+    edit_yaml(config / "crosswalk.yaml", graduation={"manual_runs": runs})
     return load_config(config)
 
 

@@ -18,11 +18,7 @@ from datetime import date
 
 from crosswalk.agreements.model import Agreement
 from crosswalk.config.loader import ProjectConfig
-from crosswalk.config.models import ON_ARRIVAL, InboundFeed, OpenDataFeed, OutboundFeed, PortalFeed
-
-MANUAL = "manual"
-
-AnyFeed = InboundFeed | OutboundFeed | PortalFeed | OpenDataFeed
+from crosswalk.config.models import MANUAL, ON_ARRIVAL, AnyFeed, InboundFeed
 
 
 @dataclass(frozen=True)

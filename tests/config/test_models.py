@@ -10,12 +10,12 @@ import subprocess
 from datetime import date, timedelta
 
 import pytest
-import yaml
 
 from crosswalk.config.loader import load_config
 from crosswalk.config.models import parse_host_key
 from crosswalk.errors import ConfigErrors
 from tests.conftest import REPO
+from tests.support.project import edit_yaml
 
 
 @pytest.fixture
@@ -23,12 +23,6 @@ def cfg_dir(tmp_path):
     shutil.copytree(REPO / "config", tmp_path / "config")
     shutil.copytree(REPO / "include" / "schemas", tmp_path / "schemas")
     return tmp_path
-
-
-def _edit(path, fn):
-    doc = yaml.safe_load(path.read_text())
-    fn(doc)
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
 ISP = "agreements/northshire-isp.v2.yaml"
@@ -198,7 +192,7 @@ BAD = {
 @pytest.mark.parametrize("case", BAD)
 def test_bad_file_is_rejected_with_file_field_and_reason(cfg_dir, case):
     rel, edit, expected = BAD[case]
-    _edit(cfg_dir / "config" / rel, edit)
+    edit_yaml(cfg_dir / "config" / rel, edit)
     problems = _problems(cfg_dir)
     assert any(p.startswith(str(cfg_dir / "config" / rel)) and expected in p for p in problems), problems
 
@@ -227,7 +221,7 @@ def test_crosswalk_check_command(cfg_dir):
     cli = str(REPO / ".venv" / "bin" / "crosswalk")
     ok = subprocess.run([cli, "check", "--offline"], capture_output=True, text=True)
     assert ok.returncode == 0 and "crosswalk check: OK" in ok.stdout
-    _edit(cfg_dir / "config/feeds/health-index.yaml", lambda d: d.update(partner="nhs-elsewhere"))
+    edit_yaml(cfg_dir / "config/feeds/health-index.yaml", lambda d: d.update(partner="nhs-elsewhere"))
     bad = subprocess.run(
         [cli, "check", "--offline", "--config", str(cfg_dir / "config"), "--schemas", str(cfg_dir / "schemas")],
         capture_output=True,
@@ -239,7 +233,7 @@ def test_crosswalk_check_command(cfg_dir):
 
 def test_reference_to_an_invalid_file_says_invalid_not_missing(cfg_dir):
     path = cfg_dir / "config/agreements/northshire-isp-health-to-council.v1.yaml"
-    _edit(path, lambda d: d["recipients"][0].update(level=7))
+    edit_yaml(path, lambda d: d["recipients"][0].update(level=7))
     problems = _problems(cfg_dir)
     assert any(
         p.endswith(
@@ -251,7 +245,7 @@ def test_reference_to_an_invalid_file_says_invalid_not_missing(cfg_dir):
 
 
 def test_overlapping_versions_are_rejected(cfg_dir):
-    _edit(cfg_dir / "config" / "agreements/northshire-isp.v1.yaml", lambda d: d.update(valid_until="2026-06-30"))
+    edit_yaml(cfg_dir / "config" / "agreements/northshire-isp.v1.yaml", lambda d: d.update(valid_until="2026-06-30"))
     assert _problems(cfg_dir) == [
         f"{cfg_dir}/config/agreements/northshire-isp.v2.yaml: valid_from: northshire-isp v2 (from 2026-04-01) "
         "overlaps northshire-isp v1 (until 2026-06-30): versions of one agreement must not be in force at the same time"
@@ -268,7 +262,7 @@ def test_a_version_defined_twice_is_rejected(cfg_dir):
 
 def test_agreements_may_not_share_a_pseudonymisation_key(cfg_dir):
     path = cfg_dir / "config/agreements/northshire-isp-health-to-council.v1.yaml"
-    _edit(path, lambda d: d.update(pseudonymisation_key_conn_id="crosswalk_pseudonym_northshire_isp"))
+    edit_yaml(path, lambda d: d.update(pseudonymisation_key_conn_id="crosswalk_pseudonym_northshire_isp"))
     # Reported against whichever file is read second; either way it names both agreements.
     assert _problems(cfg_dir) == [
         f"{cfg_dir}/config/agreements/northshire-isp.v2.yaml: pseudonymisation_key_conn_id: "
@@ -313,7 +307,7 @@ def test_check_resolves_every_connection_and_parses_pseudonymisation_keys(cfg_di
 def test_check_warns_about_an_agreement_with_no_version_in_force_but_passes(cfg_dir):
     """Expiry is the gate's business at run time (the run stops, and says why); check only warns."""
     yesterday = date.today() - timedelta(days=1)
-    _edit(cfg_dir / "config" / ISP, lambda d: d.update(valid_until=yesterday.isoformat()))
+    edit_yaml(cfg_dir / "config" / ISP, lambda d: d.update(valid_until=yesterday.isoformat()))
     cli = str(REPO / ".venv" / "bin" / "crosswalk")
     args = [cli, "check", "--offline", "--config", str(cfg_dir / "config"), "--schemas", str(cfg_dir / "schemas")]
     out = subprocess.run(args, capture_output=True, text=True)
@@ -329,22 +323,18 @@ def test_publications_must_reference_what_exists(tmp_path):
     portal source, an open_data agreement with its dataset, and its SQL file."""
     import shutil
 
-    import yaml
-
     from crosswalk.errors import ConfigErrors
 
     config = tmp_path / "config"
     shutil.copytree(REPO / "config", config)
-    portal = config / "feeds" / "social-care-summary.yaml"
-    doc = yaml.safe_load(portal.read_text())
-    doc["partner"] = "northshire-council"  # northshire-isp does not name the council as a recipient
-    portal.write_text(yaml.safe_dump(doc))
-    opendata = config / "feeds" / "care-packages-open-data.yaml"
-    doc = yaml.safe_load(opendata.read_text())
-    doc["source"] = "council-clients"
-    doc["sql"] = "missing.sql"
-    doc["targets"]["sftp"] = {"partner": "web-team", "path": "/inbox/open-data"}
-    opendata.write_text(yaml.safe_dump(doc))
+    # northshire-isp does not name the council as a recipient
+    edit_yaml(config / "feeds" / "social-care-summary.yaml", partner="northshire-council")
+    edit_yaml(
+        config / "feeds" / "care-packages-open-data.yaml",
+        lambda d: d["targets"].update(sftp={"partner": "web-team", "path": "/inbox/open-data"}),
+        source="council-clients",
+        sql="missing.sql",
+    )
     with pytest.raises(ConfigErrors) as caught:
         load_config(config, REPO / "include" / "schemas")
     text = str(caught.value)

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.support.airflow import load_dags
-from tests.support.project import EnvPatch
+from tests.support.project import EnvPatch, edit_yaml
 
 DAGS = load_dags()
 EXPECTED = {
@@ -74,7 +74,6 @@ def test_dag_has_owner_tags_retries_and_docs(dag_id):
 def test_open_data_waits_for_the_named_approver_until_automated(tmp_path):
     import shutil
 
-    import yaml
     from airflow.providers.standard.operators.hitl import ApprovalOperator
 
     from crosswalk.config.loader import load_config
@@ -89,10 +88,7 @@ def test_open_data_waits_for_the_named_approver_until_automated(tmp_path):
 
     config = tmp_path / "config"
     shutil.copytree(REPO / "config", config)
-    feed = config / "feeds" / "care-packages-open-data.yaml"
-    doc = yaml.safe_load(feed.read_text())
-    doc["automated"] = True
-    feed.write_text(yaml.safe_dump(doc))
+    edit_yaml(config / "feeds" / "care-packages-open-data.yaml", automated=True)
     automated = dags_from_config(load_config(config))["open_data_care_packages_open_data"]
     assert "approve_go_live" not in automated.task_dict
     assert automated.task_dict["go_live"].upstream_task_ids == {"stage_package"}

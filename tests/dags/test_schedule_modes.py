@@ -11,8 +11,6 @@ import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 
-import yaml
-
 from crosswalk.audit import AuditLog, RunContext
 from crosswalk.config.loader import load_config
 from crosswalk.orchestration.factory import dags_from_config
@@ -20,7 +18,7 @@ from crosswalk.orchestration.resources import dispose_engines
 from crosswalk.staging.db import make_engine
 from crosswalk.staging.migrations import upgrade
 from tests.conftest import REPO
-from tests.support.project import EnvPatch
+from tests.support.project import EnvPatch, edit_yaml
 
 CLI = str(REPO / ".venv" / "bin" / "crosswalk")
 
@@ -31,14 +29,9 @@ def _project(tmp_path, schedules: dict[str, str], *, approved: bool, manual_runs
     config = tmp_path / "config"
     shutil.copytree(REPO / "config", config)
     for feed, schedule in schedules.items():
-        path = config / "feeds" / f"{feed}.yaml"
-        doc = yaml.safe_load(path.read_text())
-        doc["schedule"] = schedule
-        path.write_text(yaml.safe_dump(doc))
-    agreement = config / "agreements" / "northshire-isp.v2.yaml"
-    doc = yaml.safe_load(agreement.read_text())
-    doc["automation"] = {"approved": True, "by": "Morag Campbell", "on": "2026-11-02"} if approved else {}
-    agreement.write_text(yaml.safe_dump(doc))
+        edit_yaml(config / "feeds" / f"{feed}.yaml", schedule=schedule)
+    automation = {"approved": True, "by": "Morag Campbell", "on": "2026-11-02"} if approved else {}
+    edit_yaml(config / "agreements" / "northshire-isp.v2.yaml", automation=automation)
     db = tmp_path / "crosswalk.db"
     engine = make_engine(f"sqlite:///{db}")
     upgrade(engine)

@@ -15,12 +15,11 @@ import json
 from datetime import date, timedelta
 
 import pytest
-import yaml
 
 from crosswalk.audit import read_events
 from crosswalk.orchestration.resources import engine_for
 from tests.support.airflow import run_dag
-from tests.support.project import clients_csv
+from tests.support.project import clients_csv, edit_yaml
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
 
@@ -34,10 +33,7 @@ LEVEL_2 = [*LEVEL_1, "care_package_type", "care_package_start", "care_package_en
 
 
 def _edit_isp(project, fn) -> None:
-    path = project.config_dir / ISP
-    doc = yaml.safe_load(path.read_text())
-    fn(doc)
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    edit_yaml(project.config_dir / ISP, fn)
     project.reload()
 
 

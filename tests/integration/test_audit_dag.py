@@ -4,22 +4,18 @@ retention; a tampered chain fails the run at verification, naming the position, 
 from __future__ import annotations
 
 import pytest
-import yaml
 from sqlalchemy import text
 
 from crosswalk.audit import read_events
 from crosswalk.orchestration.resources import engine_for
 from tests.support.airflow import run_dag
-from tests.support.project import clients_csv
+from tests.support.project import clients_csv, edit_yaml
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
 
 
 def _set_report_dir(project, path) -> None:
-    settings = project.config_dir / "crosswalk.yaml"
-    doc = yaml.safe_load(settings.read_text())
-    doc["audit"] = {"report_dir": str(path), "retention_days": 731}
-    settings.write_text(yaml.safe_dump(doc, sort_keys=False))
+    edit_yaml(project.config_dir / "crosswalk.yaml", audit={"report_dir": str(path), "retention_days": 731})
     project.reload()
 
 

@@ -14,13 +14,12 @@ import io
 import json
 
 import pytest
-import yaml
 from sqlalchemy import text
 
 from crosswalk.audit import read_events
 from crosswalk.orchestration.resources import engine_for
 from tests.support.airflow import run_dag
-from tests.support.project import clients_csv
+from tests.support.project import clients_csv, edit_yaml
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
 COUNCIL = "northshire-council"
@@ -191,10 +190,8 @@ def test_file_matching_no_feed_is_left_in_place_and_reported(project):
 
 def test_unknown_host_key_fails_the_run_before_any_transfer(project, caplog):
     # Pin a different key than the server presents: a man-in-the-middle looks exactly like this.
-    partner_file = project.config_dir / "partners" / f"{COUNCIL}.yaml"
-    doc = yaml.safe_load(partner_file.read_text())
-    doc["sftp"]["host_keys"] = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICfVmTOl1apIbf4eB7l235NaxCJ0pGYRuWaydQzeXWyo"]
-    partner_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+    other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICfVmTOl1apIbf4eB7l235NaxCJ0pGYRuWaydQzeXWyo"
+    edit_yaml(project.config_dir / "partners" / f"{COUNCIL}.yaml", lambda d: d["sftp"].update(host_keys=[other]))
     data = clients_csv(project.work, n=5)
     project.drop(COUNCIL, data, feed="council-clients", schema_id="social_care_client")
 

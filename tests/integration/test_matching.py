@@ -8,7 +8,6 @@ import json
 import subprocess
 
 import pytest
-import yaml
 from sqlalchemy import text
 
 from crosswalk.audit import read_events
@@ -16,7 +15,7 @@ from crosswalk.identifiers import mod11_check_digit
 from crosswalk.orchestration.resources import engine_for
 from tests.conftest import REPO
 from tests.support.airflow import run_dag, run_dag_answering
-from tests.support.project import EnvPatch, clients_csv, index_csv
+from tests.support.project import EnvPatch, clients_csv, edit_yaml, index_csv
 from tests.support.webhook import Webhook
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
@@ -129,11 +128,11 @@ def test_review_in_the_airflow_ui_records_the_decision_and_a_rerun_reuses_it(pro
         return ("Same person" if "LOOKALIKE" in subject else "Not sure: leave in the queue"), "Ailsa Reviewer"
 
     hook = Webhook()
-    settings = project.config_dir / "crosswalk.yaml"
-    doc = yaml.safe_load(settings.read_text())
-    doc["notifications"] = [{"id": "council-review", "webhook": {"conn_id": "crosswalk_notify"},
-                             "on": ["approval_needed"], "partners": ["northshire-council"]}]  # fmt: skip
-    settings.write_text(yaml.safe_dump(doc, sort_keys=False))
+    edit_yaml(
+        project.config_dir / "crosswalk.yaml",
+        notifications=[{"id": "council-review", "webhook": {"conn_id": "crosswalk_notify"},
+                        "on": ["approval_needed"], "partners": ["northshire-council"]}],
+    )  # fmt: skip
     with EnvPatch({"AIRFLOW_CONN_CROSSWALK_NOTIFY": json.dumps({"conn_type": "http", "host": hook.url})}):
         state, tis, answered = run_dag_answering("review_council_clients", answer)
     hook.close()

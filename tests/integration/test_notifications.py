@@ -7,10 +7,9 @@ import json
 from datetime import date, timedelta
 
 import pytest
-import yaml
 
 from tests.support.airflow import run_dag
-from tests.support.project import EnvPatch, clients_csv
+from tests.support.project import EnvPatch, clients_csv, edit_yaml
 from tests.support.webhook import Webhook
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
@@ -25,12 +24,12 @@ def db_url(tmp_path):
 @pytest.fixture
 def hook(project):
     h = Webhook()
-    settings = project.config_dir / "crosswalk.yaml"
-    doc = yaml.safe_load(settings.read_text())
-    doc["notifications"] = [
-        {"id": "council-it", "webhook": {"conn_id": "crosswalk_notify"}, "on": ["quarantine", "failure"]}
-    ]
-    settings.write_text(yaml.safe_dump(doc, sort_keys=False))
+    edit_yaml(
+        project.config_dir / "crosswalk.yaml",
+        notifications=[
+            {"id": "council-it", "webhook": {"conn_id": "crosswalk_notify"}, "on": ["quarantine", "failure"]}
+        ],
+    )
     project.reload()
     conn = json.dumps({"conn_type": "http", "host": h.url, "password": "team-token"})
     with EnvPatch({"AIRFLOW_CONN_CROSSWALK_NOTIFY": conn}):

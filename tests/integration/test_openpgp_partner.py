@@ -11,7 +11,6 @@ import shutil
 import subprocess
 
 import pytest
-import yaml
 from sqlalchemy import text
 
 from crosswalk.manifest import manifest_for_drop
@@ -19,7 +18,7 @@ from crosswalk.orchestration.resources import engine_for
 from tests.support.airflow import run_dag
 from tests.support.env import require
 from tests.support.gpg import Party
-from tests.support.project import EnvPatch, clients_csv
+from tests.support.project import EnvPatch, clients_csv, edit_yaml
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
 COUNCIL, NHS = "northshire-council", "nhs-northshire"
@@ -36,14 +35,13 @@ def pgp(project, tmp_path):
     require(None if shutil.which("gpg") else "GnuPG is not installed (apt-get install gnupg)")
     us, council, nhs = Party(tmp_path, "crosswalk"), Party(tmp_path, "council"), Party(tmp_path, "nhs")
     for code, party in ((COUNCIL, council), (NHS, nhs)):
-        path = project.config_dir / "partners" / f"{code}.yaml"
-        doc = yaml.safe_load(path.read_text())
-        doc["encryption"] = {"method": "openpgp", "openpgp_keys": [party.public]}
-        path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    settings = project.config_dir / "crosswalk.yaml"
-    doc = yaml.safe_load(settings.read_text())
-    doc["keys"]["openpgp_key_conn_id"] = "crosswalk_openpgp_key"
-    settings.write_text(yaml.safe_dump(doc, sort_keys=False))
+        edit_yaml(
+            project.config_dir / "partners" / f"{code}.yaml",
+            encryption={"method": "openpgp", "openpgp_keys": [party.public]},
+        )
+    edit_yaml(
+        project.config_dir / "crosswalk.yaml", lambda d: d["keys"].update(openpgp_key_conn_id="crosswalk_openpgp_key")
+    )
     conn = {
         "AIRFLOW_CONN_CROSSWALK_OPENPGP_KEY": json.dumps({"conn_type": "generic", "extra": {"secret_key": us.secret}})
     }

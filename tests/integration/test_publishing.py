@@ -10,7 +10,6 @@ import subprocess
 
 import pandas as pd
 import pytest
-import yaml
 from sqlalchemy import text
 
 from crosswalk.audit import read_events
@@ -18,7 +17,7 @@ from crosswalk.orchestration.resources import engine_for
 from tests.conftest import REPO
 from tests.support.airflow import run_dag, run_dag_answering
 from tests.support.ckan import CKAN_TOKEN as TOKEN
-from tests.support.project import EnvPatch, clients_csv, index_csv
+from tests.support.project import EnvPatch, clients_csv, edit_yaml, index_csv
 from tests.support.webhook import Webhook
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
@@ -33,16 +32,17 @@ def db_url(postgres_url):
 
 
 def _configure(project, tmp_path, url, hook) -> dict:
-    settings = project.config_dir / "crosswalk.yaml"
-    doc = yaml.safe_load(settings.read_text())
-    doc["open_data_dir"] = str(tmp_path / "open-data")
-    doc["notifications"] = [{"id": "ig-team", "webhook": {"conn_id": "crosswalk_notify"}, "on": ["approval_needed"]}]
-    settings.write_text(yaml.safe_dump(doc, sort_keys=False))
-    feed = project.config_dir / "feeds" / "care-packages-open-data.yaml"
-    doc = yaml.safe_load(feed.read_text())
-    doc["targets"]["file"]["path"] = str(tmp_path / "published")
-    doc["targets"]["sftp"] = {"partner": COUNCIL, "path": "/inbox/open-data"}  # e.g. the council's web team
-    feed.write_text(yaml.safe_dump(doc, sort_keys=False))
+    edit_yaml(
+        project.config_dir / "crosswalk.yaml",
+        open_data_dir=str(tmp_path / "open-data"),
+        notifications=[{"id": "ig-team", "webhook": {"conn_id": "crosswalk_notify"}, "on": ["approval_needed"]}],
+    )
+
+    def targets(doc: dict) -> None:
+        doc["targets"]["file"]["path"] = str(tmp_path / "published")
+        doc["targets"]["sftp"] = {"partner": COUNCIL, "path": "/inbox/open-data"}  # e.g. the council's web team
+
+    edit_yaml(project.config_dir / "feeds" / "care-packages-open-data.yaml", targets)
     project.reload()
     return {
         "AIRFLOW_CONN_CROSSWALK_CKAN": json.dumps({"conn_type": "http", "host": url, "password": TOKEN}),

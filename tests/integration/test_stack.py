@@ -9,10 +9,9 @@ import shutil
 import time
 
 import pytest
-import yaml
 
 from tests.conftest import REPO
-from tests.support.project import EnvPatch, index_csv, make_project
+from tests.support.project import EnvPatch, edit_yaml, index_csv, make_project
 from tests.support.stack import airflow_stack
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
@@ -30,19 +29,12 @@ def deployment(tmp_path_factory, sshd):
     tmp = tmp_path_factory.mktemp("stack")
     project = make_project(tmp, sshd, f"sqlite:///{tmp / 'crosswalk.db'}")
     config = project.config_dir
-    feed = config / "feeds" / "health-index.yaml"
-    doc = yaml.safe_load(feed.read_text())
-    doc["schedule"] = "on_arrival"
-    feed.write_text(yaml.safe_dump(doc, sort_keys=False))
-    agreement = config / "agreements" / "northshire-isp-health-to-council.v1.yaml"
-    doc = yaml.safe_load(agreement.read_text())
-    doc["automation"] = {"approved": True, "by": "Dr Iain Fraser (Caldicott Guardian)", "on": "2026-11-10"}
-    agreement.write_text(yaml.safe_dump(doc, sort_keys=False))
-    settings = config / "crosswalk.yaml"
-    doc = yaml.safe_load(settings.read_text())
-    doc["graduation"] = {"manual_runs": 1}
-    doc["arrival_poll_seconds"] = 1
-    settings.write_text(yaml.safe_dump(doc, sort_keys=False))
+    edit_yaml(config / "feeds" / "health-index.yaml", schedule="on_arrival")
+    edit_yaml(
+        config / "agreements" / "northshire-isp-health-to-council.v1.yaml",
+        automation={"approved": True, "by": "Dr Iain Fraser (Caldicott Guardian)", "on": "2026-11-10"},
+    )
+    edit_yaml(config / "crosswalk.yaml", graduation={"manual_runs": 1}, arrival_poll_seconds=1)
     project.reload()
     env = project.env()
     with EnvPatch(env), airflow_stack(tmp / "airflow", env) as stack:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -142,6 +144,15 @@ class Project:
 
     def quarantine(self, partner: str) -> Path:
         return self.sshd.users[partner].path(self.cfg.partners[partner].sftp.paths.quarantine)
+
+
+def edit_yaml(path: Path, change: Callable[[dict], object] | None = None, /, **keys: Any) -> None:
+    """Edit a test's copy of a YAML config file: ``change(doc)`` if given, then set the top-level ``keys``."""
+    doc = yaml.safe_load(path.read_text())
+    if change is not None:
+        change(doc)
+    doc.update(keys)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
 def _ssh_key(path: Path) -> Path:

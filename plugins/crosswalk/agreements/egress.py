@@ -83,12 +83,15 @@ def gate(
     on: date,
     key_for: KeyLookup | None = None,
     max_level: int | None = None,
+    expect_ref: str | None = None,
 ) -> EgressPlan:
     """Decide what of ``dataset`` may go to ``recipient`` on day ``on``; raise :class:`EgressRefused` if nothing may.
 
     Every refusal says exactly why: no version in force (expired, not yet valid, or between
     versions), missing sign-off (and by whom), recipient not named, dataset not covered, unknown
-    columns, or nothing left to send at the recipient's level.
+    columns, or nothing left to send at the recipient's level. An operator may ask for less:
+    ``max_level`` below the recipient's level, and ``expect_ref``, the version the trigger form showed
+    (refused if another is in force).
     """
     history = agreement if isinstance(agreement, AgreementHistory) else AgreementHistory([agreement])
     current = _in_force(history, on)
@@ -123,6 +126,8 @@ def gate(
         if key_for is None or current.pseudonymisation_key_conn_id is None:
             raise EgressRefused(f"agreement {ref} pseudonymises fields but no key lookup was given")
         key = key_for(current.pseudonymisation_key_conn_id)
+    if expect_ref is not None and expect_ref != ref:
+        raise EgressRefused(f"the run asked for agreement {expect_ref}, but {ref} is in force today")
     return EgressPlan(
         current.id, current.version, dataset, recipient, level, tuple(columns), sent, removed, changed, key
     )

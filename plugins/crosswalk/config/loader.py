@@ -16,7 +16,16 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from crosswalk.agreements.model import PUBLIC, TRANSFORM_TYPES, Agreement, AgreementHistory
-from crosswalk.config.models import Feed, InboundFeed, OpenDataFeed, OutboundFeed, Partner, PortalFeed, Settings
+from crosswalk.config.models import (
+    AnyFeed,
+    Feed,
+    InboundFeed,
+    OpenDataFeed,
+    OutboundFeed,
+    Partner,
+    PortalFeed,
+    Settings,
+)
 from crosswalk.errors import ConfigError, ConfigErrors
 from crosswalk.paths import default_config_dir, default_schemas_dir
 from crosswalk.schemas.tableschema import TableSchema, load_table_schema
@@ -36,7 +45,7 @@ class ProjectConfig:
     schemas_dir: Path
     settings: Settings
     partners: dict[str, Partner] = field(default_factory=dict)
-    feeds: dict[str, InboundFeed | OutboundFeed | PortalFeed | OpenDataFeed] = field(default_factory=dict)
+    feeds: dict[str, AnyFeed] = field(default_factory=dict)
     agreements: dict[str, AgreementHistory] = field(default_factory=dict)
     schemas: dict[str, TableSchema] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # worth an IG officer's attention; not errors

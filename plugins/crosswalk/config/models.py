@@ -179,32 +179,30 @@ class Partner(_Model):
     )
 
 
-def _check_schedule(v: str) -> str:
-    if v == "manual" or v in CRON_PRESETS or _CRON.match(v):
-        return v
-    raise ValueError(f"{v!r} is not 'manual', one of {', '.join(CRON_PRESETS)}, or a five-field cron expression")
+MANUAL, ON_ARRIVAL = "manual", "on_arrival"
+
+
+def _schedule_check(*words: str):
+    """A validator for a schedule: one of ``words``, a cron preset or a five-field cron expression."""
+    named = ", ".join(f"'{w}'" for w in words)
+
+    def check(v: str) -> str:
+        if v in words or v in CRON_PRESETS or _CRON.match(v):
+            return v
+        raise ValueError(f"{v!r} is not {named}, one of {', '.join(CRON_PRESETS)}, or a five-field cron expression")
+
+    return check
 
 
 Schedule = Annotated[
     str,
-    AfterValidator(_check_schedule),
+    AfterValidator(_schedule_check(MANUAL)),
     Field(description="'manual', a cron preset such as '@daily', or a cron expression."),
 ]
 
-ON_ARRIVAL = "on_arrival"
-
-
-def _check_feed_schedule(v: str) -> str:
-    if v == ON_ARRIVAL or v == "manual" or v in CRON_PRESETS or _CRON.match(v):
-        return v
-    raise ValueError(
-        f"{v!r} is not 'manual', '{ON_ARRIVAL}', one of {', '.join(CRON_PRESETS)}, or a five-field cron expression"
-    )
-
-
 FeedSchedule = Annotated[
     str,
-    AfterValidator(_check_feed_schedule),
+    AfterValidator(_schedule_check(MANUAL, ON_ARRIVAL)),
     Field(
         description="'manual' (runs only when triggered), a cron preset such as '@daily' or a cron expression, or "
         "'on_arrival' (an inbound feed: when a complete drop lands in the partner's outbox; any other feed: when "
@@ -371,7 +369,8 @@ class OpenDataFeed(_Model):
         return "public"
 
 
-Feed = Annotated[InboundFeed | OutboundFeed | PortalFeed | OpenDataFeed, Field(discriminator="direction")]
+AnyFeed = InboundFeed | OutboundFeed | PortalFeed | OpenDataFeed
+Feed = Annotated[AnyFeed, Field(discriminator="direction")]
 
 
 class FeedFile(_Model):

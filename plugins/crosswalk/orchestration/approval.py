@@ -14,20 +14,11 @@ class GoLiveApproval(ApprovalOperator):
     def execute(self, context: Any) -> Any:
         if (context.get("params") or {}).get("dry_run"):
             raise AirflowSkipException("dry run: no approval asked for; nothing goes live")
-        from crosswalk.notify import APPROVAL_NEEDED, Notice
-        from crosswalk.orchestration.callbacks import notify
+        from crosswalk.notify import APPROVAL_NEEDED
+        from crosswalk.orchestration.callbacks import notify_about
         from crosswalk.orchestration.resources import project_config
 
-        ti = context["ti"]
         who = ", ".join(u.get("name") or u["id"] for u in self.assigned_users or []) or "an approver"
-        notify(
-            project_config(),
-            Notice(
-                APPROVAL_NEEDED,
-                f"{self.subject}: waiting for {who} under Required Actions",
-                dag_id=ti.dag_id,
-                run_id=ti.run_id,
-                task_id=ti.task_id,
-            ),
-        )
+        summary = f"{self.subject}: waiting for {who} under Required Actions"
+        notify_about(project_config(), APPROVAL_NEEDED, summary, context["ti"])
         return super().execute(context)

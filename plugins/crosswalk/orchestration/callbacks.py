@@ -29,6 +29,25 @@ def notify(cfg: ProjectConfig, notice: Notice) -> list[str]:
     return send(channels, notice, http_endpoint) if channels else []
 
 
+def notify_about(
+    cfg: ProjectConfig, kind: str, summary: str, task: Any, *, feed_id: str | None = None, partner: str | None = None
+) -> list[str]:
+    """:func:`notify` of a notice about one task of a run: ``task`` is an Airflow task instance or our
+    run context, which both carry ``dag_id``, ``run_id`` and ``task_id``."""
+    return notify(
+        cfg,
+        Notice(
+            kind,
+            summary,
+            feed_id=feed_id,
+            partner=partner,
+            dag_id=getattr(task, "dag_id", None),
+            run_id=getattr(task, "run_id", None),
+            task_id=getattr(task, "task_id", None),
+        ),
+    )
+
+
 def _feed_of(cfg: ProjectConfig, dag_id: str) -> tuple[str | None, str | None]:
     from crosswalk.orchestration.factory import dag_id_for
 
@@ -61,15 +80,5 @@ def on_task_failure(context: Any) -> None:
     cfg = project_config()
     dag_id = getattr(ti, "dag_id", None)
     feed_id, partner = _feed_of(cfg, dag_id) if dag_id else (None, None)
-    notify(
-        cfg,
-        Notice(
-            FAILURE,
-            f"{dag_id}.{getattr(ti, 'task_id', '?')} failed: {reason}",
-            feed_id=feed_id,
-            partner=partner,
-            dag_id=dag_id,
-            run_id=getattr(ti, "run_id", None),
-            task_id=getattr(ti, "task_id", None),
-        ),
-    )
+    summary = f"{dag_id}.{getattr(ti, 'task_id', '?')} failed: {reason}"
+    notify_about(cfg, FAILURE, summary, ti, feed_id=feed_id, partner=partner)

@@ -15,17 +15,14 @@ from airflow.sdk import DAG, Asset, AssetWatcher, dag, get_current_context, task
 from crosswalk import logsafety
 from crosswalk.agreements.model import IN_FORCE
 from crosswalk.config.loader import ProjectConfig, load_config
-from crosswalk.config.models import ON_ARRIVAL, InboundFeed, OpenDataFeed, OutboundFeed, PortalFeed
+from crosswalk.config.models import MANUAL, ON_ARRIVAL, AnyFeed, InboundFeed, OpenDataFeed, OutboundFeed, PortalFeed
 from crosswalk.orchestration.callbacks import on_task_failure
-from crosswalk.schedules import MANUAL, ScheduleDecision
+from crosswalk.schedules import ScheduleDecision
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 # Every process that loads our DAGs (DAG processor, task runners) gets the log safety net.
 logsafety.install()
-
-
-AnyFeed = InboundFeed | OutboundFeed | PortalFeed | OpenDataFeed
 
 
 def dag_id_for(feed: AnyFeed) -> str:
@@ -478,7 +475,7 @@ is itself an audit event and the chain stays verifiable).
         dag_id=AUDIT_DAG_ID,
         description="Verify the audit chain, write the IG report, apply audit retention",
         doc_md=doc,
-        schedule=None if s.audit.schedule == "manual" else s.audit.schedule,
+        schedule=None if s.audit.schedule == MANUAL else s.audit.schedule,
         start_date=START,
         catchup=False,
         max_active_runs=1,
@@ -534,7 +531,7 @@ rollback are pruned by each publish DAG.
         dag_id=RETENTION_DAG_ID,
         description="Purge staged personal data past its retention period (audited)",
         doc_md=doc,
-        schedule=None if s.staging.schedule == "manual" else s.staging.schedule,
+        schedule=None if s.staging.schedule == MANUAL else s.staging.schedule,
         start_date=START,
         catchup=False,
         max_active_runs=1,

@@ -137,21 +137,11 @@ def ingest(feed_id: str, drop: dict, context: Any) -> dict:
         try:
             return asdict(ingest_drop(job, Drop(**drop)))
         except DropRejected as exc:  # quarantined: tell whoever asked, then fail the task as before
-            from crosswalk.notify import QUARANTINE, Notice
-            from crosswalk.orchestration.callbacks import notify
+            from crosswalk.notify import QUARANTINE
+            from crosswalk.orchestration.callbacks import notify_about
 
-            notify(
-                cfg,
-                Notice(
-                    QUARANTINE,
-                    f"{feed.partner}: {drop['data_file']} quarantined: {exc.code}: {exc.reason}"[:500],
-                    feed_id=feed_id,
-                    partner=feed.partner,
-                    dag_id=audit.run.dag_id,
-                    run_id=audit.run.run_id,
-                    task_id=audit.run.task_id,
-                ),
-            )
+            summary = f"{feed.partner}: {drop['data_file']} quarantined: {exc.code}: {exc.reason}"[:500]
+            notify_about(cfg, QUARANTINE, summary, audit.run, feed_id=feed_id, partner=feed.partner)
             raise
 
 
@@ -208,7 +198,7 @@ def plan(feed_id: str, context: Any) -> list[str]:
                 "staged_from": str(since or ""),
                 "staged_to": str(until or ""),
                 "resend": bool(params.get("resend_batch")),
-                "dry_run": bool(params.get("dry_run", False)),
+                "dry_run": _dry_run(context),
             },
         )
     log.info("%s: %d staged batch(es) of %s to deliver", feed_id, len(batches), feed.source_feed)
@@ -338,22 +328,12 @@ def review_queue(feed_id: str, context: Any) -> list[dict]:
         made = cards(cfg, audit.engine, feed, pending(audit.engine, feed_id))
     log.info("%d pair(s) of %s await review", len(made), feed_id)
     if made:
-        from crosswalk.notify import APPROVAL_NEEDED, Notice
-        from crosswalk.orchestration.callbacks import notify
+        from crosswalk.notify import APPROVAL_NEEDED
+        from crosswalk.orchestration.callbacks import notify_about
 
         reviewer = cfg.partners[feed.reviewer]
-        notify(
-            cfg,
-            Notice(
-                APPROVAL_NEEDED,
-                f"{len(made)} pair(s) of {feed_id} wait for clerical review by {reviewer.name} under Required Actions",
-                feed_id=feed_id,
-                partner=reviewer.code,
-                dag_id=audit.run.dag_id,
-                run_id=audit.run.run_id,
-                task_id=audit.run.task_id,
-            ),
-        )
+        summary = f"{len(made)} pair(s) of {feed_id} wait for clerical review by {reviewer.name} under Required Actions"
+        notify_about(cfg, APPROVAL_NEEDED, summary, audit.run, feed_id=feed_id, partner=reviewer.code)
     return made
 
 

@@ -146,9 +146,8 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
         on=date.today(),
         key_for=job.key_for,
         max_level=opts.max_level,
+        expect_ref=opts.agreement_ref,
     )
-    if opts.agreement_ref is not None and opts.agreement_ref != plan.ref:
-        raise EgressRefused(f"the run asked for agreement {opts.agreement_ref}, but {plan.ref} is in force today")
     recipients = _recipients(job, partner)
     if opts.dry_run:
         return _dry_run(job, source, source_batch_id, plan, file_name, recipients, ids)

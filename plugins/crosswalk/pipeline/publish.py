@@ -19,7 +19,7 @@ from crosswalk.agreements.egress import NORMAL_RUN, KeyLookup, RunOptions, gate
 from crosswalk.audit import AuditLog
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import PortalFeed
-from crosswalk.errors import EgressRefused, FatalError
+from crosswalk.errors import FatalError
 from crosswalk.identifiers import VALID, chi_status, normalise
 from crosswalk.publish import versions
 from crosswalk.staging import ledger
@@ -92,9 +92,8 @@ def publish_portal(
         on=on,
         key_for=key_for,
         max_level=options.max_level,
+        expect_ref=options.agreement_ref,
     )
-    if options.agreement_ref is not None and options.agreement_ref != plan.ref:
-        raise EgressRefused(f"the run asked for agreement {options.agreement_ref}, but {plan.ref} is in force today")
     batches = ledger.staged_batches(engine, source.id)
     if not batches:
         raise NothingToPublish(f"{feed.id}: {source.id} has no staged batch to publish")

@@ -17,8 +17,6 @@ from crosswalk.drops import PART_SUFFIX
 from crosswalk.errors import MissingDataFile, TransferError
 from crosswalk.hashing import CHUNK, Digest, copy_hashing
 
-__all__ = ["PART_SUFFIX"]  # uploads use it; the drop classifier defines it
-
 
 def list_files(sftp: paramiko.SFTPClient, directory: str) -> dict[str, paramiko.SFTPAttributes]:
     """Regular files in ``directory`` by name (not recursive)."""
