@@ -76,6 +76,11 @@ def test_normalise_keeps_nhs_numbers_as_they_are_apart_from_separators():
     ]
 
 
+def test_normalise_removes_tabs_line_breaks_and_no_break_spaces_as_well_as_spaces():
+    values = pd.Series(["943\t476\xa05919", "943\r\n476 5919", "\v9434765919\f"])
+    assert normalise(values, restore_leading_zero=False).tolist() == ["9434765919"] * 3
+
+
 @st.composite
 def valid_chis(draw) -> str:
     born = draw(st.dates(pd.Timestamp("1901-01-01").date(), pd.Timestamp("2025-12-31").date()))

@@ -48,6 +48,11 @@ def is_valid_chi(value: str) -> bool:
 
 # --- vectorised: whole columns at once, for matching millions of rows ---------------------------
 
+# Whitespace characters written out (ASCII and the no-break space spreadsheets leave) rather than as \s: pandas runs
+# a pattern with \s through Python's re one value at a time (RE2 reads \s differently), 1.4 s per
+# million values against 0.1 s.
+SPACES = " \t\n\r\f\v\xa0"
+
 VALID = "valid"
 DEFECTS = ("missing", "bad_format", "bad_date", "bad_check_digit", "dob_mismatch", "sex_mismatch")
 
@@ -55,7 +60,8 @@ DEFECTS = ("missing", "bad_format", "bad_date", "bad_check_digit", "dob_mismatch
 def normalise(values: pd.Series, *, restore_leading_zero: bool) -> pd.Series:
     """Digits only (spaces, dashes and a spreadsheet's ``.0`` removed); a 9-digit CHI gets back the
     leading zero a spreadsheet took. Empty becomes missing (NA). Never raises on bad values."""
-    s = values.astype("string").str.strip().str.replace(r"\.0$", "", regex=True).str.replace(r"[\s-]", "", regex=True)
+    s = values.astype("string").str.strip().str.replace(r"\.0$", "", regex=True)
+    s = s.str.replace(f"[{SPACES}-]", "", regex=True)
     s = s.mask(s == "")
     if restore_leading_zero:
         s = s.mask(s.str.fullmatch(r"[0-9]{9}").fillna(False), "0" + s)

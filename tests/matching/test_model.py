@@ -3,18 +3,57 @@ date of birth, and the optional address and identifier columns."""
 
 from __future__ import annotations
 
+import duckdb
+import jellyfish
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crosswalk.demo.synthetic import index_rows, people
 from crosswalk.matching.dedupe import _two_people
-from crosswalk.matching.link import AUTO, link, normalise_postcode, optional_columns
+from crosswalk.matching.link import (
+    AUTO,
+    DOB_BLOCK,
+    link,
+    normalise_postcode,
+    one_character_out,
+    optional_columns,
+    postcode_parts,
+)
 
 
 def test_uk_postcodes_get_one_space_before_the_inward_code_and_others_lose_their_spaces():
     got = normalise_postcode(pd.Series(["eh11aa", " EH1  1AA", "ns12 3ab", "G2 1AB", "4223", "12 34", "", None]))
     assert got.tolist()[:6] == ["EH1 1AA", "EH1 1AA", "NS12 3AB", "G2 1AB", "4223", "1234"]
     assert got.iloc[6:].isna().all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.text("AB1 ", max_size=9), st.text("AB1 ", max_size=9)), min_size=1, max_size=20))
+def test_one_character_out_is_a_damerau_levenshtein_distance_of_at_most_one(pairs):
+    sql = one_character_out("postcode").get_comparison_level("duckdb").sql_condition
+    frame = pd.DataFrame(pairs, columns=["postcode_l", "postcode_r"])
+    got = duckdb.connect().register("pairs", frame).sql(f"select {sql} as hit from pairs").df()["hit"].tolist()
+    assert got == [jellyfish.damerau_levenshtein_distance(a, b) <= 1 for a, b in pairs]
+
+
+def test_the_date_of_birth_block_needs_an_initial_or_the_postcode_district_as_well():
+    people = pd.DataFrame(
+        [
+            ("base", "ANNA", "SMITH", "EH1 1AA"),
+            ("forename initial", "ALAN", "JONES", "G1 1AA"),
+            ("surname initial", "ZOE", "SHAW", "G1 1AA"),
+            ("names crossed", "SIMON", "ALLAN", "G1 1AA"),
+            ("district", "ZOE", "JONES", "EH1 9ZZ"),
+            ("only the birthday", "ZOE", "JONES", "G1 1AA"),
+        ],
+        columns=["record_id", "forename", "surname", "postcode"],
+    ).assign(date_of_birth="1980-02-03")
+    people = pd.concat([people, postcode_parts(people["postcode"])], axis=1)
+    con = duckdb.connect().register("people", people)
+    pairs = con.sql(f"select r.record_id from people l join people r on {DOB_BLOCK} where l.record_id = 'base'").df()
+    assert sorted(pairs["record_id"]) == ["base", "district", "forename initial", "names crossed", "surname initial"]
 
 
 def test_optional_columns_are_those_every_side_carries():

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.matching.link import (
+    DOB_BLOCK,
     NAME_BLOCK,
     PERSON_COLUMNS,
     Thresholds,
@@ -48,7 +49,7 @@ def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -
         link_type="dedupe_only",
         comparisons=comparisons(optional, sex=True),
         blocking_rules_to_generate_predictions=[
-            block_on("date_of_birth"),
+            DOB_BLOCK,
             block_on(*NAME_BLOCK),
             block_on("postcode", "surname"),
             *extra_blocks(optional),

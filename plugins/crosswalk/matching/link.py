@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crosswalk.identifiers import VALID, chi_status, normalise
+from crosswalk.identifiers import SPACES, VALID, chi_status, normalise
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def prepare(people: pd.DataFrame) -> pd.DataFrame:
             .astype("string")
             .str.upper()
             .str.replace(r"[^A-Z0-9 ]", "", regex=True)
-            .str.replace(r"\s+", " ", regex=True)
+            .str.replace(f"[{SPACES}]+", " ", regex=True)
             .str.strip()
         ).replace("", pd.NA)
         out["address_tokens"] = address_tokens(out["address"])
@@ -113,7 +113,7 @@ def address_tokens(address: pd.Series) -> pd.Series:
 def normalise_postcode(values: pd.Series) -> pd.Series:
     """Upper case, one space before a UK postcode's inward code (``eh11aa`` -> ``EH1 1AA``), so sector,
     district and area can be read off it; anything that is not a UK postcode is kept without spaces."""
-    compact = values.astype("string").str.upper().str.replace(r"\s+", "", regex=True)
+    compact = values.astype("string").str.upper().str.replace(f"[{SPACES}]+", "", regex=True)
     uk = compact.str.fullmatch(UK_POSTCODE).fillna(False)
     spaced = compact.str[:-3] + " " + compact.str[-3:]
     return spaced.where(uk, compact).replace("", pd.NA)
@@ -191,10 +191,24 @@ def postcode_comparison():
         comparison_levels=[
             cll.NullLevel(pc),
             cll.ExactMatchLevel(pc),
-            cll.DamerauLevenshteinLevel(pc, 1).configure(label_for_charts="One character out"),
+            one_character_out("postcode"),
             *_postcode_area_levels(),
             cll.ElseLevel(),
         ],
+    )
+
+
+def one_character_out(col: str):
+    """Damerau-Levenshtein distance 1 (a dropped, changed, added or transposed character), worked out only
+    where the Levenshtein distance is at most 2, as it must then be (a transposition is two Levenshtein
+    edits). DuckDB's Levenshtein is about nine times faster than its Damerau-Levenshtein, which took 12 of
+    the 50 s that scoring the 1M dedupe took."""
+    import splink.comparison_level_library as cll
+
+    pair = f"{col}_l, {col}_r"
+    return cll.CustomLevel(
+        f"case when levenshtein({pair}) <= 2 then damerau_levenshtein({pair}) <= 1 else false end",
+        label_for_charts="One character out",
     )
 
 
@@ -227,6 +241,17 @@ def dob_comparison():
     )
 
 
+# The date of birth, with a name's initial (either way round) or the postcode district in common. A pair
+# that shares only a birthday scores far below the review band whatever else it has, and at 1M records
+# such pairs are 72% of those the date of birth makes: scoring them took most of the prediction time.
+DOB_BLOCK = (
+    "l.date_of_birth = r.date_of_birth and ("
+    "substr(l.forename, 1, 1) in (substr(r.forename, 1, 1), substr(r.surname, 1, 1)) or "
+    "substr(l.surname, 1, 1) in (substr(r.surname, 1, 1), substr(r.forename, 1, 1)) or "
+    "l.postcode_district = r.postcode_district or l.postcode = r.postcode)"
+)
+
+
 # The full name alone, for records with no date of birth: the name-and-decade block cannot see them.
 # Each rule filters one side before the join, so it costs what the records without a date cost.
 MISSING_DOB_BLOCKS = [
@@ -254,7 +279,7 @@ def location_comparison():
             cll.ExactMatchLevel("address"),
             cll.Or(cll.JaroWinklerLevel("address", 0.95), cll.ArrayIntersectLevel("address_tokens", 3)),
             cll.ExactMatchLevel(pc),
-            cll.DamerauLevenshteinLevel(pc, 1),
+            one_character_out("postcode"),
             cll.ArrayIntersectLevel("address_tokens", 2),
             *_postcode_area_levels(),
             cll.ElseLevel(),
@@ -273,7 +298,7 @@ def local_id_comparison():
         comparison_levels=[
             cll.NullLevel("local_id"),
             cll.ExactMatchLevel("local_id"),
-            cll.DamerauLevenshteinLevel("local_id", 1),
+            one_character_out("local_id"),
             cll.ElseLevel(),
         ],
     )
@@ -387,7 +412,7 @@ def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> 
         link_type="link_only",
         comparisons=comparisons(optional),
         blocking_rules_to_generate_predictions=[
-            block_on("date_of_birth"),
+            DOB_BLOCK,
             block_on(*NAME_BLOCK),
             block_on("postcode", "surname"),
             *extra_blocks(optional),
