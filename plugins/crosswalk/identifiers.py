@@ -100,11 +100,15 @@ def chi_status(values: pd.Series, dob: pd.Series | None = None, sex: pd.Series |
     the record's date of birth (same day and month, same two-digit year) and sex (9th digit odd for
     male, even for female; sex U is not checked).
     """
-    s = normalise(values, restore_leading_zero=True)
+    return chi_status_of_normalised(normalise(values, restore_leading_zero=True), dob=dob, sex=sex)
+
+
+def chi_status_of_normalised(s: pd.Series, dob: pd.Series | None = None, sex: pd.Series | None = None) -> pd.Series:
+    """:func:`chi_status` of CHIs already through :func:`normalise` (with ``restore_leading_zero``)."""
     ok, digits = _digits(s)
     status = np.where(s.isna().to_numpy(), "missing", "bad_format").astype(object)
     if not ok.any():
-        return pd.Series(status, index=values.index, dtype="string")
+        return pd.Series(status, index=s.index, dtype="string")
     d = digits[ok]
     day, month, yy = d[:, 0] * 10 + d[:, 1], d[:, 2] * 10 + d[:, 3], d[:, 4] * 10 + d[:, 5]
     # A real date, in either century (29 February needs a leap year in the one that applies: try both).
@@ -131,7 +135,7 @@ def chi_status(values: pd.Series, dob: pd.Series | None = None, sex: pd.Series |
         wrong = ((recorded == "M") & ~odd) | ((recorded == "F") & odd)
         sub = np.where((sub == VALID) & wrong, "sex_mismatch", sub)
     status[ok] = sub
-    return pd.Series(status, index=values.index, dtype="string")
+    return pd.Series(status, index=s.index, dtype="string")
 
 
 def defect_counts(status: pd.Series) -> dict[str, int]:

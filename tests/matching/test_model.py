@@ -7,19 +7,23 @@ import duckdb
 import jellyfish
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from crosswalk.demo.synthetic import index_rows, people
 from crosswalk.matching.dedupe import _two_people
 from crosswalk.matching.link import (
     AUTO,
-    DOB_BLOCK,
+    address_tokens,
+    dob_block,
     link,
     normalise_postcode,
     one_character_out,
     optional_columns,
     postcode_parts,
+    squeeze_spaces,
+    word_signature,
+    words_in_common,
 )
 
 
@@ -29,31 +33,69 @@ def test_uk_postcodes_get_one_space_before_the_inward_code_and_others_lose_their
     assert got.iloc[6:].isna().all()
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.text("AB1 ", max_size=9), st.text("AB1 ", max_size=9)), min_size=1, max_size=20))
+# One connection, and each level's SQL made once: Splink's SQL translation costs more than the query.
+DUCKDB = duckdb.connect()
+ONE_CHARACTER_OUT = one_character_out("postcode").get_comparison_level("duckdb").sql_condition
+WORDS_IN_COMMON = {k: words_in_common(k).get_comparison_level("duckdb").sql_condition for k in (1, 2, 3)}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.text("AB1 ", max_size=9), st.text("AB1 ", max_size=9)), min_size=1, max_size=50))
 def test_one_character_out_is_a_damerau_levenshtein_distance_of_at_most_one(pairs):
-    sql = one_character_out("postcode").get_comparison_level("duckdb").sql_condition
     frame = pd.DataFrame(pairs, columns=["postcode_l", "postcode_r"])
-    got = duckdb.connect().register("pairs", frame).sql(f"select {sql} as hit from pairs").df()["hit"].tolist()
+    got = DUCKDB.register("pairs", frame).sql(f"select {ONE_CHARACTER_OUT} as hit from pairs").df()["hit"].tolist()
     assert got == [jellyfish.damerau_levenshtein_distance(a, b) <= 1 for a, b in pairs]
 
 
-def test_the_date_of_birth_block_needs_an_initial_or_the_postcode_district_as_well():
+def test_the_date_of_birth_block_needs_an_initial_the_postcode_district_or_two_address_words_as_well():
     people = pd.DataFrame(
         [
-            ("base", "ANNA", "SMITH", "EH1 1AA"),
-            ("forename initial", "ALAN", "JONES", "G1 1AA"),
-            ("surname initial", "ZOE", "SHAW", "G1 1AA"),
-            ("names crossed", "SIMON", "ALLAN", "G1 1AA"),
-            ("district", "ZOE", "JONES", "EH1 9ZZ"),
-            ("only the birthday", "ZOE", "JONES", "G1 1AA"),
+            ("base", "ANNA", "SMITH", "EH1 1AA", "12 KIRK WYND"),
+            ("forename initial", "ALAN", "JONES", "G1 1AA", "3 MILL ROAD"),
+            ("surname initial", "ZOE", "SHAW", "G1 1AA", "3 MILL ROAD"),
+            ("names crossed", "SIMON", "ALLAN", "G1 1AA", "3 MILL ROAD"),
+            ("district", "ZOE", "JONES", "EH1 9ZZ", "3 MILL ROAD"),
+            ("address words", "ZOE", "JONES", "G1 1AA", "12 KIRK ROAD"),
+            ("only the birthday", "ZOE", "JONES", "G1 1AA", "3 MILL ROAD"),
         ],
-        columns=["record_id", "forename", "surname", "postcode"],
+        columns=["record_id", "forename", "surname", "postcode", "address"],
     ).assign(date_of_birth="1980-02-03")
     people = pd.concat([people, postcode_parts(people["postcode"])], axis=1)
+    people["address_signature"], _ = word_signature(address_tokens(people["address"]))
     con = duckdb.connect().register("people", people)
-    pairs = con.sql(f"select r.record_id from people l join people r on {DOB_BLOCK} where l.record_id = 'base'").df()
-    assert sorted(pairs["record_id"]) == ["base", "district", "forename initial", "names crossed", "surname initial"]
+    base = "where l.record_id = 'base' and r.record_id <> 'base'"
+
+    def paired(optional):
+        query = f"select r.record_id from people l join people r on {dob_block(optional)} {base}"
+        return sorted(con.sql(query).df()["record_id"])
+
+    by_names_and_postcode = ["district", "forename initial", "names crossed", "surname initial"]
+    assert paired(frozenset()) == by_names_and_postcode
+    assert paired(frozenset({"address"})) == sorted([*by_names_and_postcode, "address words"])
+
+
+# ROAD and 1 share a bit of the signature, so some lists are crowded and the intersection must still count.
+words = st.lists(st.sampled_from(["12", "1", "HIGH", "MILL", "ROAD", "STREET", "KIRK", "WYND"]), max_size=6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(words, words), min_size=1, max_size=50), st.integers(1, 3))
+@example([(["ROAD", "1", "MILL"], ["1", "ROAD", "KIRK"])], 2)
+def test_words_in_common_counts_as_a_plain_intersection_does(pairs, k):
+    frame = pd.DataFrame({"l": [" ".join(a) or None for a, _ in pairs], "r": [" ".join(b) or None for _, b in pairs]})
+    for side in ("l", "r"):
+        frame[f"address_tokens_{side}"] = address_tokens(frame[side].astype("string"))
+        frame[f"address_signature_{side}"], frame[f"address_crowded_{side}"] = word_signature(
+            frame[f"address_tokens_{side}"]
+        )
+    got = DUCKDB.register("pairs", frame).sql(f"select coalesce({WORDS_IN_COMMON[k]}, false) as hit from pairs").df()
+    assert got["hit"].tolist() == [len(set(a) & set(b)) >= k for a, b in pairs]
+
+
+def test_squeeze_spaces_leaves_one_space_between_words_whatever_ran_there():
+    got = squeeze_spaces(pd.Series([" 12  HIGH\tSTREET ", "3\xa0\xa0MILL\nROAD", "KIRK WYND", None], dtype="string"))
+    assert got.tolist()[:3] == ["12 HIGH STREET", "3 MILL ROAD", "KIRK WYND"]
+    assert pd.isna(got.iloc[3])
 
 
 def test_optional_columns_are_those_every_side_carries():

@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.matching.link import (
-    DOB_BLOCK,
     NAME_BLOCK,
     PERSON_COLUMNS,
     Thresholds,
     _compatible_dob,
     _for_splink,
     comparisons,
+    dob_block,
     dob_pairs,
     duckdb_connection,
     extra_blocks,
@@ -49,7 +49,7 @@ def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -
         link_type="dedupe_only",
         comparisons=comparisons(optional, sex=True),
         blocking_rules_to_generate_predictions=[
-            DOB_BLOCK,
+            dob_block(optional),
             block_on(*NAME_BLOCK),
             block_on("postcode", "surname"),
             *extra_blocks(optional),
