@@ -118,9 +118,10 @@ def dedupe(
         ignore_index=True,
     ).sort_values("weight", ascending=False, kind="stable")
 
-    parent = {i: i for i in ids}
     chi_of = {i: c for i, c in zip(ids, p["chi"].tolist(), strict=True) if isinstance(c, str)}
-    cluster_chi = dict(chi_of)  # root -> the one valid CHI in the cluster, if any
+    # Only records on an edge can join a cluster: the rest, most of a large source, stay on their own.
+    parent = {i: i for i in set(edges["a"]).union(edges["b"])}
+    cluster_chi = {i: chi_of[i] for i in parent if i in chi_of}  # root -> the one valid CHI in the cluster
 
     def root(x: str) -> str:
         while parent[x] != x:
@@ -141,8 +142,9 @@ def dedupe(
         parent[drop] = keep
         if (ca or cb) is not None:
             cluster_chi[keep] = ca or cb
-    roots = [root(i) for i in ids]
-    out = pd.DataFrame({"record_id": ids, "cluster_id": roots, "chi": [cluster_chi.get(r) for r in roots]})
+    roots = [root(i) if i in parent else i for i in ids]
+    chi = [cluster_chi.get(r) if r in parent else chi_of.get(r) for r in roots]
+    out = pd.DataFrame({"record_id": ids, "cluster_id": roots, "chi": chi})
     log.info(
         "Deduplicated %d record(s) into %d cluster(s); %d merge(s) refused by the CHI veto",
         len(out),
