@@ -48,9 +48,9 @@ def is_valid_chi(value: str) -> bool:
 
 # --- vectorised: whole columns at once, for matching millions of rows ---------------------------
 
-# Whitespace characters written out (ASCII and the no-break space spreadsheets leave) rather than as \s: pandas runs
-# a pattern with \s through Python's re one value at a time (RE2 reads \s differently), 1.4 s per
-# million values against 0.1 s.
+# Whitespace characters written out (ASCII and the no-break space spreadsheets leave) rather than as
+# \s: pandas runs a pattern with \s through Python's re one value at a time (RE2 reads \s differently),
+# 1.4 s per million values against 0.1 s.
 SPACES = " \t\n\r\f\v\xa0"
 
 VALID = "valid"

@@ -62,7 +62,7 @@ def test_the_date_of_birth_block_needs_an_initial_the_postcode_district_or_two_a
     ).assign(date_of_birth="1980-02-03")
     people = pd.concat([people, postcode_parts(people["postcode"])], axis=1)
     people["address_signature"], _ = word_signature(address_tokens(people["address"]))
-    con = duckdb.connect().register("people", people)
+    con = DUCKDB.register("people", people)
     base = "where l.record_id = 'base' and r.record_id <> 'base'"
 
     def paired(optional):
