@@ -6,6 +6,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import IO
 
+import pandas as pd
+import pyarrow as pa
+
 CHUNK = 1024 * 1024
 
 
@@ -84,3 +87,24 @@ class TeeWriter:
     def write(self, block: bytes) -> int:
         self.hasher.feed(bytes(block))
         return self._f.write(block)
+
+
+def sha256_hex(values: pd.Series) -> pd.Series:
+    """SHA-256 (hex) of each string's UTF-8 bytes, in bulk (DuckDB's ``sha256`` over the Arrow column,
+    about 0.3 s per million); a missing value hashes as the empty string. Same index, same order."""
+    import duckdb
+
+    strings = pa.table({"v": pa.array(values.astype("string").fillna(""), type=pa.large_string())})
+    with duckdb.connect() as db:
+        db.register("strings", strings)
+        hashed = db.sql("SELECT sha256(v) AS h FROM strings").to_arrow_table().column("h")
+    return pd.Series(hashed.to_pandas(types_mapper=pd.ArrowDtype).astype("string").array, index=values.index)
+
+
+def join_fields(frame: pd.DataFrame, sep: str) -> pd.Series:
+    """Each row's fields as text joined by ``sep``, missing as empty, in bulk (Arrow, not a row loop)."""
+    import pyarrow.compute as pc
+
+    cols = [pa.array(frame[c].astype("string").fillna(""), type=pa.large_string()) for c in frame.columns]
+    joined = pc.binary_join_element_wise(*cols, pa.scalar(sep, pa.large_string()))
+    return pd.Series(joined.to_pandas(types_mapper=pd.ArrowDtype).astype("string").array, index=frame.index)

@@ -6,23 +6,78 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 
+from crosswalk.hashing import join_fields, sha256_hex
 from crosswalk.matching.link import AUTO, MODEL_VERSION, NONE, PERSON_COLUMNS
+from crosswalk.staging.db import create_temp_table, load_rows
 
 CLERICAL = "clerical"
 _FIELDS = [c for c in PERSON_COLUMNS if c != "record_id"]
 
 
 def person_hashes(people: pd.DataFrame) -> pd.Series:
-    """SHA-256 of each record's person fields, by record id (a change to any of them changes it)."""
-    text_rows = people[_FIELDS].astype("string").fillna("").agg("\x1f".join, axis=1)
-    return pd.Series([hashlib.sha256(t.encode()).hexdigest() for t in text_rows], index=people["record_id"].astype(str))
+    """SHA-256 of each record's person fields, by record id (a change to any of them changes it).
+
+    The fields as text (missing as empty), joined by the unit separator; hashed in bulk.
+    """
+    hashes = sha256_hex(join_fields(people[_FIELDS], "\x1f"))
+    return pd.Series(hashes.array, index=people["record_id"].astype(str))
 
 
-def _pair_hash(source_hash: str, index_hash: str | None) -> str:
-    return hashlib.sha256(f"{source_hash}:{index_hash or ''}".encode()).hexdigest()
+_NEW = "cw_new"  # the batch's results, loaded as one set before they replace the crosswalk's rows
+_NEW_COLUMNS = (
+    "source_record_id", "matched_identifier", "matched_record_id", "method", "band", "match_weight",
+    "match_probability", "runner_up_weight", "records_hash", "decided_by",
+)  # fmt: skip
+
+
+def crosswalk_rows(
+    result: pd.DataFrame,
+    decisions: pd.DataFrame,
+    source_hashes: pd.Series,
+    index_hashes: pd.Series,
+    index_chi: pd.Series,
+) -> pd.DataFrame:
+    """The crosswalk's rows for ``result``, with every earlier clerical decision on an unchanged pair applied.
+
+    ``decisions`` has ``source_record_id, candidate_record_id, records_hash, outcome, decided_by``.
+    Pure and set-based: joins, not a loop per record.
+    """
+    rid = result["record_id"].astype(str).reset_index(drop=True)
+    candidate = result["matched_record_id"].astype("string").reset_index(drop=True)
+    index_side = candidate.map(index_hashes).astype("string").fillna("")
+    rhash = sha256_hex(rid.map(source_hashes).astype("string") + ":" + index_side)
+    out = pd.DataFrame(
+        {
+            "source_record_id": rid,
+            "matched_identifier": result["matched_chi"].astype("string").reset_index(drop=True),
+            "matched_record_id": candidate,
+            "method": result["method"].astype("string").reset_index(drop=True),
+            "band": result["band"].astype(str).reset_index(drop=True),
+            "match_weight": _nums(result["match_weight"]),
+            "match_probability": _nums(result["match_probability"]),
+            "runner_up_weight": _nums(result["runner_up_weight"]),
+            "records_hash": rhash,
+            "decided_by": pd.Series(pd.NA, index=rid.index, dtype="string"),
+        }
+    )
+    if decisions.empty:
+        return out
+    keys = ["source_record_id", "matched_record_id", "records_hash"]
+    found = out[keys].merge(
+        decisions.rename(columns={"candidate_record_id": "matched_record_id"}).astype("string"), on=keys, how="left"
+    )
+    decided = found["outcome"].notna().to_numpy() & out["matched_record_id"].notna().to_numpy()
+    match = decided & (found["outcome"] == "match").to_numpy()
+    out.loc[decided, "method"] = CLERICAL
+    out.loc[decided, "band"] = np.where(match[decided], AUTO, NONE)
+    out.loc[decided, "decided_by"] = found.loc[decided, "decided_by"].to_numpy()
+    chi = out["matched_record_id"].map(index_chi).astype("string")
+    out.loc[decided, "matched_identifier"] = chi[decided].where(match[decided], pd.NA)
+    return out
 
 
 def write_crosswalk(
@@ -35,75 +90,68 @@ def write_crosswalk(
     index_hashes: pd.Series,
     index_chi: pd.Series,
 ) -> dict[str, int]:
-    """Upsert one row per source record; returns counts of rows written, kept unchanged and decided
-    by an earlier clerical review."""
+    """Replace the crosswalk's rows for the records in ``result`` as one set; returns counts of rows
+    written, kept unchanged and decided by an earlier clerical review.
+
+    Set-based, so the cost does not grow with the rows already written: the results go into a
+    temporary table in one bulk load, rows identical to what the crosswalk holds are dropped from it,
+    and the rest replace their old rows with one DELETE and one INSERT ... SELECT, in one transaction.
+    """
     now = datetime.now(UTC).replace(tzinfo=None)
-    counts = {"written": 0, "unchanged": 0, "clerical_reused": 0}
     with engine.begin() as conn:
-        decisions = {
-            (r.source_record_id, r.candidate_record_id, r.records_hash.strip()): (r.outcome, r.decided_by)
-            for r in conn.execute(
+        decisions = pd.DataFrame(
+            conn.execute(
                 text(
                     "SELECT source_record_id, candidate_record_id, records_hash, outcome, decided_by"
                     " FROM review_decision WHERE source_system = :s"
                 ),
                 {"s": source_system},
-            )
-        }
-        existing = {
-            r.source_record_id: r
-            for r in conn.execute(
-                text(
-                    "SELECT source_record_id, matched_record_id, method, band, records_hash FROM crosswalk"
-                    " WHERE source_system = :s"
-                ),
-                {"s": source_system},
-            )
-        }
-        for row in result.itertuples(index=False):
-            rid = str(row.record_id)
-            candidate = None if pd.isna(row.matched_record_id) else str(row.matched_record_id)
-            rhash = _pair_hash(source_hashes[rid], index_hashes.get(candidate) if candidate else None)
-            method = None if pd.isna(row.method) else str(row.method)
-            band, chi, decided_by = str(row.band), None if pd.isna(row.matched_chi) else str(row.matched_chi), None
-            decision = decisions.get((rid, candidate, rhash)) if candidate else None
-            if decision is not None:
-                outcome, decided_by = decision
-                method, band = CLERICAL, AUTO if outcome == "match" else NONE
-                chi = index_chi.get(candidate) if outcome == "match" else None
-                counts["clerical_reused"] += 1
-            old = existing.get(rid)
-            if old is not None and (old.matched_record_id, old.method, old.band, old.records_hash.strip()) == (
-                candidate,
-                method,
-                band,
-                rhash,
-            ):
-                counts["unchanged"] += 1
-                continue
-            params = {
-                "s": source_system, "r": rid, "b": batch_id, "ib": index_batch_id, "chi": chi, "c": candidate,
-                "m": method, "band": band, "w": _num(row.match_weight), "p": _num(row.match_probability),
-                "ru": _num(row.runner_up_weight), "v": MODEL_VERSION, "h": rhash, "t": now, "by": decided_by,
-            }  # fmt: skip
-            conn.execute(text("DELETE FROM crosswalk WHERE source_system = :s AND source_record_id = :r"), params)
-            conn.execute(
-                text(
-                    "INSERT INTO crosswalk (source_system, source_record_id, batch_id, index_batch_id,"
-                    " matched_identifier, matched_record_id, method, band, match_weight, match_probability,"
-                    " runner_up_weight, model_version, records_hash, decided_at, decided_by)"
-                    " VALUES (:s, :r, :b, :ib, :chi, :c, :m, :band, :w, :p, :ru, :v, :h, :t, :by)"
-                ),
-                params,
-            )
-            counts["written"] += 1
-    return counts
+            ).all(),
+            columns=["source_record_id", "candidate_record_id", "records_hash", "outcome", "decided_by"],
+        )
+        decisions["records_hash"] = decisions["records_hash"].astype("string").str.strip()
+        rows = crosswalk_rows(result, decisions, source_hashes, index_hashes, index_chi)
+        clerical = int((rows["method"] == CLERICAL).sum())
+        create_temp_table(conn, _NEW, _NEW_COLUMNS, numeric=("match_weight", "match_probability", "runner_up_weight"))
+        load_rows(conn, _NEW, _NEW_COLUMNS, rows)
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"ANALYZE {_NEW}"))  # a temporary table has no statistics: the joins need them
+        conn.execute(
+            text(
+                f"DELETE FROM {_NEW} WHERE EXISTS (SELECT 1 FROM crosswalk c WHERE c.source_system = :s"
+                f" AND c.source_record_id = {_NEW}.source_record_id"
+                f" AND COALESCE(c.matched_record_id, '') = COALESCE({_NEW}.matched_record_id, '')"
+                f" AND COALESCE(c.method, '') = COALESCE({_NEW}.method, '')"
+                f" AND c.band = {_NEW}.band AND c.records_hash = {_NEW}.records_hash)"
+            ),
+            {"s": source_system},
+        )
+        changed = conn.execute(text(f"SELECT COUNT(*) FROM {_NEW}")).scalar_one()
+        conn.execute(
+            text(
+                "DELETE FROM crosswalk WHERE source_system = :s"
+                f" AND source_record_id IN (SELECT source_record_id FROM {_NEW})"
+            ),
+            {"s": source_system},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO crosswalk (source_system, source_record_id, batch_id, index_batch_id,"
+                " matched_identifier, matched_record_id, method, band, match_weight, match_probability,"
+                " runner_up_weight, model_version, records_hash, decided_at, decided_by)"
+                " SELECT :s, source_record_id, :b, :ib, matched_identifier, matched_record_id, method, band,"
+                f" match_weight, match_probability, runner_up_weight, :v, records_hash, :t, decided_by FROM {_NEW}"
+            ),
+            {"s": source_system, "b": batch_id, "ib": index_batch_id, "v": MODEL_VERSION, "t": now},
+        )
+        conn.execute(text(f"DROP TABLE {_NEW}"))
+    return {"written": changed, "unchanged": len(rows) - changed, "clerical_reused": clerical}
 
 
-def _num(v) -> float | None:
-    if v is None or pd.isna(v) or v in (float("inf"), float("-inf")):
-        return None
-    return float(v)
+def _nums(values: pd.Series) -> pd.Series:
+    """Weights as floats; missing and infinite as null (the database stores no infinity)."""
+    out = pd.to_numeric(values, errors="coerce").astype("Float64").reset_index(drop=True)
+    return out.mask(np.isinf(out.fillna(0).to_numpy()))
 
 
 def record_decision(

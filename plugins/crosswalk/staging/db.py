@@ -1,10 +1,14 @@
-"""Database engines for the staging and audit store (PostgreSQL in production, SQLite embedded)."""
+"""Database engines for the staging and audit store (PostgreSQL in production, SQLite embedded), and
+the one bulk load every set-based write goes through."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
+from collections.abc import Sequence
 
-from sqlalchemy import Engine, create_engine, event
+import pandas as pd
+from sqlalchemy import Connection, Engine, create_engine, event, text
 
 
 def make_engine(url: str) -> Engine:
@@ -30,3 +34,42 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def create_temp_table(conn: Connection, name: str, columns: Sequence[str], numeric: Sequence[str] = ()) -> None:
+    """A fresh temporary table of text columns (``numeric`` ones double precision), inside the caller's
+    transaction: it lives on that connection only, and a rollback takes it away."""
+    conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    cols = ", ".join(f"{c} {'DOUBLE PRECISION' if c in numeric else 'TEXT'}" for c in columns)
+    conn.execute(text(f"CREATE TEMPORARY TABLE {name} ({cols})"))
+
+
+def load_rows(conn: Connection, table: str, columns: Sequence[str], frame: pd.DataFrame) -> int:
+    """Load ``frame``'s ``columns`` into ``table`` as one set, inside the caller's transaction; missing
+    values become NULL, an empty string stays empty.
+
+    PostgreSQL: ``COPY ... FROM STDIN (FORMAT csv)`` fed by Arrow's CSV writer, a batch at a time (it
+    writes a null as an unquoted empty field and an empty string as ``""``, which is how COPY tells
+    them apart). Elsewhere (SQLite): one ``executemany``.
+    """
+    cols = ", ".join(columns)
+    cur = conn.connection.dbapi_connection.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            import pyarrow as pa
+            import pyarrow.csv as pacsv
+
+            arrow = pa.Table.from_pandas(frame[list(columns)], preserve_index=False)
+            options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+            with cur.copy(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
+                for batch in arrow.to_batches(max_chunksize=100_000):
+                    buf = io.BytesIO()
+                    pacsv.write_csv(batch, buf, options)
+                    copy.write(buf.getbuffer())
+        else:
+            values = frame[list(columns)].astype(object)
+            rows = values.where(values.notna(), None).itertuples(index=False, name=None)
+            cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(columns))})", rows)
+    finally:
+        cur.close()
+    return len(frame)
