@@ -16,6 +16,8 @@ from datetime import date, datetime
 
 import pandas as pd
 
+from crosswalk.columns import per_distinct
+
 MASK = "***"
 AGE_BANDS = ((0, 17, "0-17"), (18, 64, "18-64"), (65, 74, "65-74"), (75, 84, "75-84"), (85, 130, "85+"))
 
@@ -35,16 +37,15 @@ def _present(v) -> bool:
 
 
 def _map(series: pd.Series, fn: Callable[[object], str | None]) -> Result:
-    """Apply ``fn`` to each present value; ``fn`` returns None for a malformed one."""
-    out: list[str | None] = []
-    bad = 0
-    for v in series.tolist():
-        if not _present(v):
-            out.append(None)
-            continue
-        r = fn(v)
-        bad += r is None
-        out.append(r)
+    """Apply ``fn`` to each present value; ``fn`` returns None for a malformed one. Worked out once per
+    distinct value where that is exact (:func:`crosswalk.columns.per_distinct`); counted per row."""
+
+    def one(v) -> tuple[bool, str | None]:
+        return (True, fn(v)) if _present(v) else (False, None)
+
+    pairs = per_distinct(series, one)
+    out = [r for _, r in pairs]
+    bad = sum(1 for present, r in pairs if present and r is None)
     return pd.Series(out, index=series.index, dtype="object"), bad
 
 

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import Column, Connection, Engine, MetaData, Table, Text, insert, text
+from sqlalchemy import Column, Connection, Engine, MetaData, Table, Text, text
+
+from crosswalk.columns import per_distinct
+from crosswalk.staging.db import load_rows
 
 LIVE, SUPERSEDED, ROLLED_BACK, PURGED = "live", "superseded", "rolled_back", "purged"
 
@@ -117,9 +120,7 @@ def publish(
         table_name = f"{view}__v{number}"
         table = Table(table_name, MetaData(), *(Column(c, Text) for c in frame.columns))
         table.create(conn)
-        rows = _as_text(frame)
-        for start in range(0, len(rows), 10_000):
-            conn.execute(insert(table), rows[start : start + 10_000])
+        load_rows(conn, table_name, list(frame.columns), _as_text(frame))
         version = Version(
             f"{name}:v{number}", name, number, kind, table_name, LIVE, digest, list(source_batches), len(frame),
             list(frame.columns), agreement_id, agreement_version, level, recipient,
@@ -169,11 +170,16 @@ def prune(engine: Engine, name: str, keep: int) -> list[str]:
     return dropped
 
 
-def _as_text(frame: pd.DataFrame) -> list[dict]:
-    out = frame.astype(object).where(frame.notna(), None)
-    for col in out.columns:
-        out[col] = [None if v is None else (v.isoformat() if hasattr(v, "isoformat") else str(v)) for v in out[col]]
-    return out.to_dict("records")
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every value as the text a portal reads (dates ISO, the rest ``str``), missing as None; a column at a
+    time, once per distinct value where that is exact."""
+    return pd.DataFrame({c: per_distinct(frame[c], _text) for c in frame.columns}, index=frame.index)
+
+
+def _text(v) -> str | None:
+    if v is None or (not isinstance(v, str) and pd.isna(v)):  # as frame.notna() sees missing
+        return None
+    return v.isoformat() if hasattr(v, "isoformat") else str(v)
 
 
 def _point(conn: Connection, view: str, table_name: str, columns: list[str]) -> None:
