@@ -48,7 +48,7 @@ def test_demo_runs_end_to_end_and_stops_what_it_started(demo_run):
         "publish_social_care_summary",
         "open_data_care_packages_open_data",
     ):
-        assert f"airflow dags test {dag_id}: success" in stdout
+        assert f"  {dag_id}: success" in stdout
     # It ends with the portal table and the open-data package, and says where they are.
     assert "PUB  social-care-summary:v1 (live)" in stdout and "OPEN care-packages-open-data:v1 (live)" in stdout
     assert (work / "open-data" / "care-packages-open-data" / "v1" / "datapackage.json").is_file()
@@ -153,3 +153,47 @@ def test_the_ig_report_of_the_demo_run_renders_in_headless_chromium(demo_run, tm
     )  # fmt: skip
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000  # a real rendering, not a blank page
+
+
+def _leftovers(work: Path) -> list:
+    return [p for p in psutil.process_iter(["cmdline"]) if str(work) in " ".join(p.info["cmdline"] or [])]
+
+
+@pytest.mark.parametrize("step", ["partner_drop", "ig_report"])
+def test_a_demo_step_that_fails_stops_every_process_the_demo_started(step, tmp_path, monkeypatch):
+    """A step failing on purpose, once with the SFTP servers and Airflow's process waiting (a partner's
+    drop) and once after the runs (the report): the error surfaces and nothing the demo started is left."""
+    from crosswalk.demo import run, scene
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError(f"{step} failed on purpose")
+
+    monkeypatch.setattr(scene, step, broken)
+    work = tmp_path / "demo"
+    with pytest.raises(RuntimeError, match="on purpose"):
+        run.run_demo(work, rows=20)
+    assert (work / "sftp" / "ready").is_file()  # the servers had started
+    assert _leftovers(work) == []
+
+
+def test_a_demo_stopped_by_sigterm_stops_what_it_started(tmp_path):
+    """SIGTERM while the DAGs run (what `timeout` or a CI runner sends): the servers and Airflow's process go too."""
+    import signal
+    import time
+
+    work = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [str(REPO / ".venv" / "bin" / "crosswalk"), "demo", "--workdir", str(work), "--rows", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "running the DAGs" in line:
+            break
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "stopped the demo SFTP servers" in out
+    assert _leftovers(work) == []

@@ -102,9 +102,14 @@ def _errors_from_pydantic(file: str, exc: ValidationError, drop_first: bool = Fa
     return out
 
 
+# libyaml's safe loader where PyYAML was built with it (the wheels are): the same documents, the same
+# safe types, about ten times faster than the pure-Python one. Every task loads the configuration.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader)
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(str(path), "file", f"cannot read YAML: {exc}") from exc
     if not isinstance(data, dict):
