@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint check lock clean bench-transfer bench-matching bench-staging compose-keys
+.PHONY: install demo test lint check lock clean bench-transfer bench-matching bench-staging bench-e2e compose-keys
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench-matching: install
 ## Staging benchmark: 1M and 5M client rows into PostgreSQL, ours vs psql \copy (needs the local PostgreSQL).
 bench-staging: install
 	$(BIN)/python bench/staging.py --rows 1000000 5000000
+
+## End-to-end benchmark: 10k, 100k and 1M clients through every DAG (PostgreSQL, real sshd), beside the
+## floor of standard tools (sftp, age, psql, plain Splink) in the same run (needs root and the local PostgreSQL).
+bench-e2e: install
+	$(BIN)/python bench/e2e.py --sizes 10000 100000 1000000
 
 ## Keys and a pinned config copy for `docker compose up` (see docker-compose.yaml; writes .compose/ and .env).
 compose-keys: install

@@ -18,13 +18,23 @@ import pandas as pd
 _SHAREABLE = frozenset({"string", "date", "integer", "boolean", "empty"})
 
 
-def per_distinct(series: pd.Series | np.ndarray, fn: Callable[[Any], Any]) -> np.ndarray:
+def per_distinct(
+    series: pd.Series | np.ndarray, fn: Callable[[Any], Any], *, keeps_strings: bool = False
+) -> np.ndarray:
     """``[fn(v) for v in series]`` as an object array, with ``fn`` called once per distinct value where that
     gives the same result (see the module's note). Missing values (None, NaN, NA, NaT) each get ``fn`` of
-    themselves."""
+    themselves. ``keeps_strings``: the caller vouches that ``fn`` returns a string as it is, so a column of
+    only strings needs no call at all but on its missing values."""
     values = series.to_numpy(dtype=object) if isinstance(series, pd.Series) else np.asarray(series, dtype=object)
-    if pd.api.types.infer_dtype(values, skipna=True) not in _SHAREABLE:
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind not in _SHAREABLE:
         return _each(values, fn)
+    if keeps_strings and kind == "string":
+        out = values.copy()
+        missing = pd.isna(values)
+        if missing.any():
+            out[missing] = _each(values[missing], fn)
+        return out
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     out = _each(uniques, fn)[np.maximum(codes, 0)] if len(uniques) else np.empty(len(values), dtype=object)
     missing = codes < 0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import pandas as pd
-import pyarrow as pa
+if TYPE_CHECKING:  # the bulk helpers below import them; streaming copies need neither
+    import pandas as pd
 
 CHUNK = 1024 * 1024
 
@@ -93,6 +93,8 @@ def sha256_hex(values: pd.Series) -> pd.Series:
     """SHA-256 (hex) of each string's UTF-8 bytes, in bulk (DuckDB's ``sha256`` over the Arrow column,
     about 0.3 s per million); a missing value hashes as the empty string. Same index, same order."""
     import duckdb
+    import pandas as pd
+    import pyarrow as pa
 
     strings = pa.table({"v": pa.array(values.astype("string").fillna(""), type=pa.large_string())})
     with duckdb.connect() as db:
@@ -103,6 +105,8 @@ def sha256_hex(values: pd.Series) -> pd.Series:
 
 def join_fields(frame: pd.DataFrame, sep: str) -> pd.Series:
     """Each row's fields as text joined by ``sep``, missing as empty, in bulk (Arrow, not a row loop)."""
+    import pandas as pd
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     cols = [pa.array(frame[c].astype("string").fillna(""), type=pa.large_string()) for c in frame.columns]

@@ -32,7 +32,7 @@ NAMES = ["mask", "pseudonymise", "generalise:month", "generalise:year", "general
          "generalise:district", "generalise:age_band"]  # fmt: skip
 
 
-def plain_loop(series, fn):
+def plain_loop(series, fn, **_):
     """The per-value loop the set-based helper replaced."""
     values = series.to_numpy(dtype=object) if isinstance(series, pd.Series) else np.asarray(series, dtype=object)
     return np.fromiter((fn(v) for v in values), dtype=object, count=len(values))

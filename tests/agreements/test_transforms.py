@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import date, datetime
+from decimal import Decimal
 
 import pandas as pd
 import pytest
@@ -96,6 +97,9 @@ def test_malformed_ages_become_null_and_are_counted():
     # Negative, fractional, absurd, text and a boolean are not ages.
     out, bad = t.generalise_age_band(s(-1, 40.5, 200, "forty", True, 40))
     assert out.tolist() == [None, None, None, None, None, "18-64"] and bad == 5
+    # A decimal NaN or an infinity is present but no age (it used to raise instead of being counted).
+    out, bad = t.generalise_age_band(s(Decimal("NaN"), Decimal("Infinity"), float("inf")))
+    assert out.tolist() == [None, None, None] and bad == 3
 
 
 def test_apply_refuses_drop_and_pseudonymise_without_a_key():

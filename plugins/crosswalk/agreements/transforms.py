@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 from collections.abc import Callable
 from datetime import date, datetime
@@ -113,7 +114,7 @@ def _age_band(v) -> str | None:
         age = float(v)
     except (TypeError, ValueError):
         return None
-    if age != int(age):
+    if not math.isfinite(age) or age != int(age):  # NaN and infinity (a Decimal's too) are malformed ages
         return None
     return next((label for lo, hi, label in AGE_BANDS if lo <= age <= hi), None)
 

@@ -122,7 +122,7 @@ def write_extract(chunks, plan: EgressPlan, dst: Path) -> tuple[int, dict[str, i
             frame, bad = plan.apply(pd.DataFrame(rows, columns=list(plan.sent), dtype=object))
             for k, v in bad.items():
                 malformed[k] = malformed.get(k, 0) + v
-            w.writerows(zip(*(per_distinct(frame[c], _cell) for c in frame.columns), strict=True))
+            w.writerows(zip(*(per_distinct(frame[c], _cell, keeps_strings=True) for c in frame.columns), strict=True))
             n += len(rows)
     return n, malformed
 

@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import Column, Connection, Engine, MetaData, Table, Text, text
 
 from crosswalk.columns import per_distinct
-from crosswalk.staging.db import load_rows
+from crosswalk.staging.db import csv_blocks, load_rows
 
 LIVE, SUPERSEDED, ROLLED_BACK, PURGED = "live", "superseded", "rolled_back", "purged"
 
@@ -59,9 +59,15 @@ def _now() -> datetime:
 
 
 def content_hash(frame: pd.DataFrame) -> str:
-    """sha256 of the rows as published (columns, then CSV in row order): same content, same hash."""
-    h = hashlib.sha256(json.dumps(list(frame.columns)).encode())
-    h.update(frame.to_csv(index=False, lineterminator="\n").encode())
+    """sha256 of the rows as published: the column names, then the values as the portal reads them
+    (:func:`_as_text`) as CSV in row order. Same content, same hash."""
+    return _digest(_as_text(frame))
+
+
+def _digest(text_frame: pd.DataFrame) -> str:
+    h = hashlib.sha256(json.dumps(list(text_frame.columns)).encode())
+    for block in csv_blocks(text_frame):
+        h.update(block)
     return h.hexdigest()
 
 
@@ -106,7 +112,8 @@ def publish(
     written and the live version is returned. Values are stored as text (dates ISO), so every portal
     reads the same thing on PostgreSQL and SQLite.
     """
-    digest = content_hash(frame)
+    as_text = _as_text(frame)  # what the version table will hold, worked out once for the hash and the load
+    digest = _digest(as_text)
     current = live(engine, name)
     if current and current.content_sha256 == digest and current.agreement_version == agreement_version:
         return Outcome(current, False)
@@ -120,7 +127,7 @@ def publish(
         table_name = f"{view}__v{number}"
         table = Table(table_name, MetaData(), *(Column(c, Text) for c in frame.columns))
         table.create(conn)
-        load_rows(conn, table_name, list(frame.columns), _as_text(frame))
+        load_rows(conn, table_name, list(frame.columns), as_text)
         version = Version(
             f"{name}:v{number}", name, number, kind, table_name, LIVE, digest, list(source_batches), len(frame),
             list(frame.columns), agreement_id, agreement_version, level, recipient,
@@ -173,7 +180,9 @@ def prune(engine: Engine, name: str, keep: int) -> list[str]:
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """Every value as the text a portal reads (dates ISO, the rest ``str``), missing as None; a column at a
     time, once per distinct value where that is exact."""
-    return pd.DataFrame({c: per_distinct(frame[c], _text) for c in frame.columns}, index=frame.index)
+    return pd.DataFrame(
+        {c: per_distinct(frame[c], _text, keeps_strings=True) for c in frame.columns}, index=frame.index
+    )
 
 
 def _text(v) -> str | None:

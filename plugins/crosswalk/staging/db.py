@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import io
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import Connection, Engine, create_engine, event, text
+
+if TYPE_CHECKING:  # engines are made while DAG files are parsed, which must not import pandas
+    import pandas as pd
 
 
 def make_engine(url: str) -> Engine:
@@ -44,28 +47,34 @@ def create_temp_table(conn: Connection, name: str, columns: Sequence[str], numer
     conn.execute(text(f"CREATE TEMPORARY TABLE {name} ({cols})"))
 
 
+def csv_blocks(frame: pd.DataFrame, rows_per_block: int = 100_000) -> Iterator[bytes]:
+    """``frame`` as CSV without a header, a block of rows at a time, by Arrow's writer: a null is an
+    unquoted empty field, an empty string ``""`` (how COPY tells them apart)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    for batch in arrow.to_batches(max_chunksize=rows_per_block):
+        buf = io.BytesIO()
+        pacsv.write_csv(batch, buf, options)
+        yield buf.getvalue()
+
+
 def load_rows(conn: Connection, table: str, columns: Sequence[str], frame: pd.DataFrame) -> int:
     """Load ``frame``'s ``columns`` into ``table`` as one set, inside the caller's transaction; missing
     values become NULL, an empty string stays empty.
 
-    PostgreSQL: ``COPY ... FROM STDIN (FORMAT csv)`` fed by Arrow's CSV writer, a batch at a time (it
-    writes a null as an unquoted empty field and an empty string as ``""``, which is how COPY tells
-    them apart). Elsewhere (SQLite): one ``executemany``.
+    PostgreSQL: ``COPY ... FROM STDIN (FORMAT csv)`` fed by :func:`csv_blocks`. Elsewhere (SQLite): one
+    ``executemany``.
     """
     cols = ", ".join(columns)
     cur = conn.connection.dbapi_connection.cursor()
     try:
         if conn.dialect.name == "postgresql":
-            import pyarrow as pa
-            import pyarrow.csv as pacsv
-
-            arrow = pa.Table.from_pandas(frame[list(columns)], preserve_index=False)
-            options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
             with cur.copy(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
-                for batch in arrow.to_batches(max_chunksize=100_000):
-                    buf = io.BytesIO()
-                    pacsv.write_csv(batch, buf, options)
-                    copy.write(buf.getbuffer())
+                for block in csv_blocks(frame[list(columns)]):
+                    copy.write(block)
         else:
             values = frame[list(columns)].astype(object)
             rows = values.where(values.notna(), None).itertuples(index=False, name=None)
