@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from crosswalk.errors import DecryptFailed, SignatureInvalid, UnknownSigner
 
@@ -47,8 +48,8 @@ def _keyring(*armored_keys: str) -> Iterator[tuple[Path, list[str]]]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _gpg(home: Path, args: list[str], input: bytes | None = None) -> subprocess.CompletedProcess:
-    cmd = [
+def _gpg_command(home: Path, args: list[str]) -> list[str]:
+    return [
         GPG,
         "--homedir",
         str(home),
@@ -65,7 +66,10 @@ def _gpg(home: Path, args: list[str], input: bytes | None = None) -> subprocess.
         "1",
         *args,
     ]
-    return subprocess.run(cmd, input=input, capture_output=True, check=False)
+
+
+def _gpg(home: Path, args: list[str], input: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(_gpg_command(home, args), input=input, capture_output=True, check=False)
 
 
 def _fingerprints(home: Path) -> list[str]:
@@ -87,16 +91,37 @@ def fingerprints(*armored_keys: str) -> list[str]:
 
 def encrypt_file(src: Path, dst: Path, recipient_keys: list[str], signing_key: str) -> None:
     """Sign with ``signing_key`` (armored secret key) and encrypt to every armored public key."""
+    with src.open("rb") as f:
+        encrypt(f, dst, recipient_keys, signing_key)
+
+
+def encrypt(src: IO[bytes], dst: Path, recipient_keys: list[str], signing_key: str, chunk: int = 1 << 20) -> None:
+    """Sign and encrypt what ``src`` yields into ``dst`` (written whole, by rename), streamed through gpg's
+    standard input: the plaintext is never a file."""
     with _keyring(signing_key, *recipient_keys) as (home, fprs):
         signer, recipients = fprs[0], fprs[1:]
         part = dst.with_name(dst.name + ".part")
         args = ["--compress-algo", "none", "--local-user", signer, "--output", str(part)]
         for r in recipients:
             args += ["--recipient", r]
-        proc = _gpg(home, [*args, "--sign", "--encrypt", str(src)])
-        if proc.returncode != 0:
+        proc = subprocess.Popen(
+            _gpg_command(home, [*args, "--sign", "--encrypt"]),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        assert proc.stdin is not None
+        try:
+            with proc.stdin:
+                while block := src.read(chunk):
+                    proc.stdin.write(block)
+        except BrokenPipeError:
+            pass  # gpg stopped reading: its exit code says why
+        finally:
+            code = proc.wait()
+        if code != 0:
             part.unlink(missing_ok=True)
-            raise GpgError(f"gpg could not encrypt {src.name} (exit {proc.returncode})")
+            raise GpgError(f"gpg could not encrypt {dst.name} (exit {code})")
         os.replace(part, dst)
 
 

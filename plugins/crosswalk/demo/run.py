@@ -142,7 +142,7 @@ def _run_dags(proc: subprocess.Popen, logs: Path, connections: dict[str, str]) -
     proc.stdin.close()
     states = {}
     for line in proc.stdout:
-        dag_id, _, state = line.strip().partition(" ")
+        dag_id, state, *_ = [*line.split(), "", ""]
         if dag_id in DAG_ORDER:
             states[dag_id] = state
             _say(f"  {dag_id}: {state}")

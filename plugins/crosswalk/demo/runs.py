@@ -6,8 +6,10 @@ the metadata database, the in-process task API) instead of once per DAG. Each DA
 ``LOG_DIR/<dag_id>.log``. Standard output says ``ready`` once Airflow is up, then the process waits for
 ``go {connections as JSON}`` on standard input (so its start-up overlaps the caller's own; the
 connections are our secrets and the SFTP logins, made meanwhile), then parses the bundle (the caller has
-written the configuration by then) and prints one line per DAG,
-``<dag_id> <state>``, as it finishes.
+written the configuration by then) and prints one line per DAG as it finishes:
+``<dag_id> <state> <seconds> <peak RSS MB>`` (the peak of this process during that run alone).
+With ``--step`` first, it waits for ``next`` on standard input before each DAG, so a benchmark can run
+its reference between them.
 Stops at the first DAG that does not succeed: the later ones depend on it.
 """
 
@@ -17,6 +19,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,7 +45,21 @@ def _output_to(path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
-def main(log_dir: Path, dag_ids: list[str]) -> int:
+def _reset_peak_rss() -> None:
+    """Start this process's peak-RSS count afresh (Linux: ``5`` to ``clear_refs`` resets VmHWM)."""
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _peak_rss_mb() -> int:
+    with contextlib.suppress(OSError), open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+def main(log_dir: Path, dag_ids: list[str], step: bool = False) -> int:
     out = os.fdopen(os.dup(1), "w", buffering=1)  # ours, whatever Airflow does with fd 1
     with _output_to(log_dir / "airflow-db.log"):
         from airflow.dag_processing.dagbag import DagBag
@@ -74,16 +91,22 @@ def main(log_dir: Path, dag_ids: list[str]) -> int:
         print(f"import errors in {sorted(bag.import_errors)}; see {log_dir / 'airflow-db.log'}", file=out)
         return 1
     for dag_id in dag_ids:
+        if step and sys.stdin.readline().strip() != "next":  # a benchmark runs something else in between
+            return 1
+        _reset_peak_rss()
+        started = time.perf_counter()
         with _output_to(log_dir / f"{dag_id}.log"):
             state = str(bag.dags[dag_id].test().state)
-        print(dag_id, state, file=out)
+        print(dag_id, state, f"{time.perf_counter() - started:.2f}", _peak_rss_mb(), file=out)
         if state != "success":
             return 1
     return 0
 
 
 if __name__ == "__main__":
-    code = main(Path(sys.argv[1]), sys.argv[2:])
+    stepped = sys.argv[1] == "--step"
+    args = sys.argv[2:] if stepped else sys.argv[1:]
+    code = main(Path(args[0]), args[1:], step=stepped)
     sys.stdout.flush()
     # Every run's work is committed by now; skip the interpreter's teardown, where the in-process task API's
     # threads take seconds to wind down.

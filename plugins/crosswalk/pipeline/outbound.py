@@ -12,6 +12,7 @@ import io
 import logging
 import posixpath
 import tempfile
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -31,7 +32,7 @@ from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import OutboundFeed
 from crosswalk.crypto import age, openpgp, sshsig
 from crosswalk.errors import DropRejected, EgressRefused, FatalError
-from crosswalk.hashing import Digest, file_digest
+from crosswalk.hashing import BackgroundHasher, Digest, TeeReader, copy_hashing, file_digest
 from crosswalk.manifest import (
     ENCRYPTED_SUFFIX,
     MAX_MANIFEST_BYTES,
@@ -106,25 +107,55 @@ def _cell(v) -> str:
     return str(v)
 
 
-def write_extract(chunks, plan: EgressPlan, dst: Path) -> tuple[int, dict[str, int]]:
-    """Write staged rows to ``dst`` as CSV, through the plan: only what the agreement lets leave, transformed.
+class Extract:
+    """The gated extract as CSV bytes, made a chunk of staged rows at a time as it is read.
 
-    A chunk at a time and a column at a time: each column's cells are worked out once per distinct
-    value (:func:`crosswalk.columns.per_distinct`), then the rows go to the C csv writer in one call.
-    Returns the row count and, per column, how many malformed values a transform had to blank.
+    A file object (``read``) for the encryptor, so the plaintext is never a file. Each chunk goes through
+    the plan (only what the agreement lets leave, transformed); each column's cells are worked out once
+    per distinct value (:func:`crosswalk.columns.per_distinct`), then the rows go to the C csv writer in
+    one call. Counts rows and, per column, the malformed values a transform had to blank.
     """
-    n = 0
-    malformed: dict[str, int] = {}
-    with dst.open("w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(plan.sent)
+
+    def __init__(self, chunks: Iterable[list[tuple]], plan: EgressPlan) -> None:
+        self.rows = 0
+        self.malformed: dict[str, int] = {}
+        self._blocks = self._csv(chunks, plan)
+        self._buf, self._pos = b"", 0
+
+    def _csv(self, chunks: Iterable[list[tuple]], plan: EgressPlan) -> Iterator[bytes]:
+        yield self._format([plan.sent])
         for rows in chunks:
             frame, bad = plan.apply(pd.DataFrame(rows, columns=list(plan.sent), dtype=object))
             for k, v in bad.items():
-                malformed[k] = malformed.get(k, 0) + v
-            w.writerows(zip(*(per_distinct(frame[c], _cell, keeps_strings=True) for c in frame.columns), strict=True))
-            n += len(rows)
-    return n, malformed
+                self.malformed[k] = self.malformed.get(k, 0) + v
+            cells = (per_distinct(frame[c], _cell, keeps_strings=True) for c in frame.columns)
+            yield self._format(zip(*cells, strict=True))
+            self.rows += len(rows)
+
+    @staticmethod
+    def _format(rows: Iterable) -> bytes:
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows(rows)
+        return text.getvalue().encode("utf-8")
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self._buf) - self._pos < n:
+            block = next(self._blocks, None)
+            if block is None:
+                break
+            self._buf, self._pos = self._buf[self._pos :] + block, 0
+        end = len(self._buf) if n < 0 else min(self._pos + n, len(self._buf))
+        out, self._pos = self._buf[self._pos : end], end
+        return out
+
+
+def write_extract(chunks, plan: EgressPlan, dst: Path) -> tuple[int, dict[str, int]]:
+    """Write the gated extract of staged rows to ``dst`` (:class:`Extract`); its row count and, per column,
+    how many malformed values a transform had to blank."""
+    extract = Extract(chunks, plan)
+    with dst.open("wb") as f:
+        copy_hashing(extract, f)
+    return extract.rows, extract.malformed
 
 
 def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
@@ -177,14 +208,13 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
     )
 
     inbox = partial(posixpath.join, partner.sftp.paths.inbox)
-    with tempfile.TemporaryDirectory(prefix="crosswalk-out-") as tmp:  # plaintext stays in here
+    with tempfile.TemporaryDirectory(prefix="crosswalk-out-") as tmp:  # ciphertext only: no plaintext file
         plain, encrypted = Path(tmp) / extract, Path(tmp) / file_name
-        chunks = iter_staged(job.engine, source.target.table, source_batch_id, list(plan.sent))
-        rows, malformed = write_extract(chunks, plan, plain)
-        plain_digest = file_digest(plain)
+        built = Extract(iter_staged(job.engine, source.target.table, source_batch_id, list(plan.sent)), plan)
+        plain_digest = _encrypt(job, partner, built, encrypted, recipients)  # built as it is encrypted
+        rows, malformed = built.rows, built.malformed
         manifest = _already_delivered(job, inbox(file_name), plain_digest.sha256)
         if manifest is None:
-            _encrypt(job, partner, plain, encrypted, recipients)
             encrypted_digest = _upload_hashing(job, encrypted, inbox(file_name))  # data first
             manifest = manifest_for_drop(
                 plain,
@@ -271,9 +301,9 @@ def _dry_run(
 ) -> DeliveryResult:
     """Build the extract through the gate, count it, and say what would go where; send and record nothing."""
     partner = job.cfg.partners[job.feed.partner]
-    with tempfile.TemporaryDirectory(prefix="crosswalk-dry-") as tmp:
-        chunks = iter_staged(job.engine, source.target.table, source_batch_id, list(plan.sent))
-        rows, malformed = write_extract(chunks, plan, Path(tmp) / "extract.csv")
+    built = Extract(iter_staged(job.engine, source.target.table, source_batch_id, list(plan.sent)), plan)
+    copy_hashing(built)  # built and counted, written nowhere
+    rows, malformed = built.rows, built.malformed
     destination = f"{partner.code}:{posixpath.join(partner.sftp.paths.inbox, file_name)}"
     job.audit.emit(
         "file.dry_run",
@@ -306,12 +336,17 @@ def _recipients(job: OutboundJob, partner) -> list[str]:
     return recipients
 
 
-def _encrypt(job: OutboundJob, partner, plain: Path, encrypted: Path, recipients: list[str]) -> None:
+def _encrypt(job: OutboundJob, partner, extract: Extract, encrypted: Path, recipients: list[str]) -> Digest:
+    """Encrypt the extract as it is built, streamed; the plaintext's sha256 and size (hashed on the other
+    core as it passes)."""
+    reader = TeeReader(extract, BackgroundHasher())
     if partner.encryption.method == "openpgp":
         assert job.openpgp_secret is not None  # checked by _recipients
-        openpgp.encrypt_file(plain, encrypted, partner.encryption.openpgp_keys, job.openpgp_secret)
+        openpgp.encrypt(reader, encrypted, partner.encryption.openpgp_keys, job.openpgp_secret)
     else:
-        age.encrypt_file(plain, encrypted, recipients, hash_ciphertext=False)
+        with encrypted.open("wb") as out:
+            age.encrypt(reader, out, recipients)
+    return reader.hasher.digest()
 
 
 def _upload_hashing(job: OutboundJob, encrypted: Path, remote_path: str) -> Digest:
