@@ -325,7 +325,11 @@ def _cross_check(path, item, partners, feeds, agreements, schemas, invalid, oper
 
         if ref("source", "feed", item.source, feeds, "config/feeds"):
             need(isinstance(feeds[item.source], PortalFeed), "source", f"{item.source!r} is not a portal publication")
-        ref("dataset", "table schema", item.dataset, schemas, "include/schemas")
+        if ref("dataset", "table schema", item.dataset, schemas, "include/schemas"):
+            from crosswalk.publish.codelists import open_data_field_problems
+
+            for problem in open_data_field_problems(schemas[item.dataset]):
+                need(False, "dataset", problem)
         need((SQL_DIR / "opendata" / item.sql).is_file(), "sql", f"no {item.sql} in include/sql/opendata")
         if item.targets.sftp is not None:
             ref("targets.sftp.partner", "partner", item.targets.sftp.partner, partners, "config/partners")

@@ -31,7 +31,7 @@ from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import OpenDataFeed
 from crosswalk.errors import FatalError
 from crosswalk.paths import SQL_DIR
-from crosswalk.publish import disclosure, versions
+from crosswalk.publish import codelists, disclosure, versions
 
 if TYPE_CHECKING:
     import paramiko
@@ -81,13 +81,16 @@ def _years_before(d: date, years: int) -> date:
         return d.replace(year=d.year - years, day=28)
 
 
-def aggregate(cfg: ProjectConfig, engine: Engine, feed: OpenDataFeed, on: date) -> pd.DataFrame:
-    """Counts per month, area, age band and package type: every combination, zeros included."""
+def aggregate(cfg: ProjectConfig, engine: Engine, feed: OpenDataFeed, on: date) -> tuple[pd.DataFrame, int]:
+    """Counts per month, area, age band and package type: every combination of the code lists, zeros
+    included; and how many partner values fell outside a code list (counted under Other)."""
     source = cfg.portal(feed.source)
+    schema = cfg.schemas[feed.dataset]
     sql = text((SQL_DIR / "opendata" / feed.sql).read_text().format(source=source.table))
-    parts = []
+    parts, months = [], []
     with engine.connect() as conn:
         for start, end in months_before(on, feed.months):
+            months.append(start.strftime("%Y-%m"))
             params = {
                 "month_start": start.isoformat(),
                 "month_end": end.isoformat(),
@@ -100,15 +103,19 @@ def aggregate(cfg: ProjectConfig, engine: Engine, feed: OpenDataFeed, on: date) 
                 )
             )
     counts = pd.concat(parts, ignore_index=True)
-    types = sorted(counts["care_package_type"].dropna().unique()) or ["None recorded"]
-    grid = pd.MultiIndex.from_product(
-        [[p["month"].iloc[0] for p in parts], AGE_BANDS, types], names=["month", "age_band", "care_package_type"]
-    )
+    # The categories are the code list's, never the values the partner sent (nothing typed is published).
+    outside = 0
+    for dim in ("age_band", "care_package_type"):
+        codes = [c for c in schema.field(dim).constraints["enum"] if c != disclosure.ALL]
+        counts[dim], n = codelists.to_code_list(counts[dim].astype("string"), codes, dim)
+        outside += n
+    types = [c for c in schema.field("care_package_type").constraints["enum"] if c != disclosure.ALL]
+    grid = pd.MultiIndex.from_product([months, AGE_BANDS, types], names=["month", "age_band", "care_package_type"])
     full = counts.groupby(["month", "age_band", "care_package_type"])["people"].sum().reindex(grid, fill_value=0)
     out = full.reset_index()
     out.insert(1, "council_area", feed.council_area)
     out["people"] = out["people"].astype(int)
-    return out
+    return out, outside
 
 
 def stage_package(
@@ -116,12 +123,13 @@ def stage_package(
 ) -> StagedPackage:
     schema = cfg.schemas[feed.dataset]
     plan = gate(cfg.agreements[feed.agreement], feed.dataset, PUBLIC, schema.field_names, on=on)
-    counts = aggregate(cfg, engine, feed, on)
+    counts, outside = aggregate(cfg, engine, feed, on)
     table, report = disclosure.publish_table(
         counts, by=["month", "council_area"], rows="age_band", cols="care_package_type"
     )
     table = table[schema.field_names]
     out, _ = plan.apply(table)
+    codelists.refuse_formula_cells(out)
     digest = versions.content_hash(out)
     earlier = versions.versions(engine, feed.id)
     latest = earlier[0] if earlier else None
@@ -147,6 +155,7 @@ def stage_package(
             "content_sha256": digest,
             "agreement_id": plan.agreement_id,
             "agreement_version": plan.agreement_version,
+            "values_outside_code_lists": outside,
             **report.as_dict(),
         },
     )
