@@ -34,6 +34,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
@@ -78,13 +80,32 @@ def _route(steps) -> tuple[float, int]:
     return time.perf_counter() - t0, peak
 
 
+def _people(n: int) -> list:
+    """A population with a realistic spread of names, birthdays, households and twins (bench/people.py, the
+    matching benchmark's), as the demo's person records: the demo's own few names would make any
+    name-blocked reference quadratic."""
+    from people import population
+
+    from crosswalk.demo.synthetic import Person
+
+    pop = population(n, seed=2026)
+    dob = pd.to_datetime(pop["date_of_birth"]).dt.date
+    return [
+        Person(c, f, s, d, x, p, a)
+        for c, f, s, d, x, p, a in zip(
+            pop["chi_number"], pop["forename"], pop["surname"], dob, pop["sex"], pop["postcode"], pop["address"],
+            strict=True,
+        )
+    ]  # fmt: skip
+
+
 class Exchange:
     """One size's world: the project (config, keys, connections), its database and both partners' drops."""
 
     def __init__(self, size: int, sshd, work: Path) -> None:
         from sqlalchemy import create_engine, text
 
-        from crosswalk.demo.synthetic import CLIENT_COLUMNS, INDEX_COLUMNS, client_rows, index_rows, people, write_csv
+        from crosswalk.demo.synthetic import CLIENT_COLUMNS, INDEX_COLUMNS, client_rows, index_rows, write_csv
         from tests.support.project import make_project
 
         self.size, self.sshd, self.work = size, sshd, work
@@ -99,7 +120,7 @@ class Exchange:
                     f.unlink()
         self.project = make_project(work, sshd, ADMIN.rsplit("/", 1)[0] + "/" + DB)
         stamp = date.today().strftime("%Y%m%d")
-        persons = people(int(size * 1.5), seed=2026)
+        persons = _people(int(size * 1.5))
         self.clients = write_csv(client_rows(persons[:size]), CLIENT_COLUMNS, work / f"clients_{stamp}.csv")
         self.index = write_csv(index_rows(persons), INDEX_COLUMNS, work / f"chi_index_{stamp}.csv")
         del persons

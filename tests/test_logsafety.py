@@ -42,3 +42,23 @@ def test_installed_it_redacts_every_record_before_handlers_see_it(caplog):
         logging.getLogger("crosswalk.pipeline").info("matched %s to %s", "0101011237", "AB12 3CD")
         logging.getLogger("some.library").warning("bad value '1950-03-04'")
     assert caplog.messages == ["matched [redacted] to [redacted]", "bad value '[redacted]'"]
+
+
+def test_a_value_put_into_a_log_line_cannot_forge_a_new_line(caplog):
+    logsafety.install()
+    name = "clients.csv\n2026-11-26 INFO Staged 999 rows\r"
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("crosswalk.test").info("Took in %s", name)
+    (record,) = caplog.records
+    assert "\n" not in record.getMessage() and "\r" not in record.getMessage()
+    assert record.getMessage() == "Took in clients.csv\\n2026-11-26 INFO Staged 999 rows\\r"
+
+
+def test_reasons_are_one_escaped_line_of_at_most_300_characters():
+    from crosswalk.errors import SchemaViolation
+
+    exc = SchemaViolation("line one\nline two\x00\x1b[31m" + "x" * 1000)
+    assert "\n" not in exc.reason and "\x00" not in exc.reason and "\x1b" not in exc.reason
+    assert exc.reason.startswith("line one\\nline two\\x00\\x1b[31m") and len(exc.reason) == 300
+    assert str(exc) == exc.reason
+    assert logsafety.shown_name("a" * 500 + ".csv").endswith("…") and len(logsafety.shown_name("a" * 500)) == 120

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, text
 
 from crosswalk import auditchain
+from crosswalk.logsafety import one_line, shown_name
 
 log = logging.getLogger("crosswalk.audit")
 
@@ -96,6 +97,11 @@ class AuditLog:
     def append(self, conn: Connection, event: str, outcome: str, **fields) -> AuditEvent:
         """Append inside the caller's transaction (which then holds the chain's lock until it commits)."""
         _check_detail(fields.get("detail"))
+        # Free-text fields are made safe here, once for every event: one line, escaped, bounded.
+        if fields.get("reason") is not None:
+            fields["reason"] = one_line(fields["reason"])
+        if fields.get("file_name") is not None:
+            fields["file_name"] = shown_name(fields["file_name"])
         seq, prev_hash = auditchain.claim_next(conn)
         # Timed inside the lock, so time order and chain order agree.
         ev = AuditEvent(event=event, outcome=outcome, **asdict(self.run), **fields)

@@ -8,6 +8,8 @@ names, counts and hashes, never a record's values.
 
 from __future__ import annotations
 
+from crosswalk.logsafety import one_line
+
 
 class CrosswalkError(Exception):
     """Base of every error Crosswalk raises on purpose."""
@@ -49,8 +51,9 @@ class DropRejected(FatalError):
     code = "rejected"
 
     def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
+        # Every reason a partner, IG or a log will read passes here: one line, escaped, bounded.
+        self.reason = one_line(reason)
+        super().__init__(self.reason)
 
 
 class ManifestInvalid(DropRejected):

@@ -24,6 +24,29 @@ _PATTERNS = [
 ]
 
 
+MAX_REASON = 300
+MAX_NAME = 120
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """Control characters (line breaks included) as visible escapes, so a value can never start a new line
+    of a log, a reason file or a report, nor hide what follows it."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def one_line(text: str, limit: int = MAX_REASON) -> str:
+    """A reason as every record of ours shows it: one line, control characters escaped, at most ``limit``
+    characters (cut with an ellipsis)."""
+    text = escape_controls(str(text))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def shown_name(name: str, limit: int = MAX_NAME) -> str:
+    """A partner's file name as we show it: escaped and cut (it is theirs, and it may be hostile)."""
+    return one_line(name, limit)
+
+
 def redact(text: str) -> str:
     for pattern in _PATTERNS:
         text = pattern.sub(REDACTED, text)
@@ -48,6 +71,14 @@ def install() -> None:
             message = record.getMessage()
         except (TypeError, ValueError):  # a malformed format string: leave it for the handler to report
             return record
+        if record.args:  # values put into the message (file names among them) cannot forge a new line
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            if any(isinstance(a, str) and _CONTROL.search(a) for a in args):
+                escaped = tuple(escape_controls(a) if isinstance(a, str) else a for a in args)
+                try:
+                    message = record.msg % escaped
+                except (TypeError, ValueError):
+                    return record
         safe = redact(message)
         if safe != message or record.args:
             record.msg, record.args = safe, None

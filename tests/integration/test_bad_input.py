@@ -76,11 +76,11 @@ CASES = {
     # name: (drop() keyword arguments, or a plaintext edit; expected code; expected reason text)
     "checksum": ({"edit_after_manifest": _flip(lambda n: n - 5)}, "checksum_mismatch", "sha256 is"),
     "truncated": ({"edit_after_manifest": _truncate}, "size_mismatch", "manifest says"),
-    "missing_column": (_drop_column("postcode"), "schema_violation", "missing column(s) ['postcode']"),
+    "missing_column": (_drop_column("postcode"), "schema_violation", "1 of 20 column(s) missing: postcode"),
     "unknown_column": (
         lambda rows: [[*rows[0], "x"]] + [[*r, "1"] for r in rows[1:]],
         "schema_violation",
-        "unknown column(s) ['x']",
+        "1 unknown column(s), at position(s) 21",  # by position: a header cell not ours is never repeated
     ),
     "wrong_type": (_bad_dates, "schema_violation", "date_of_birth: 3 row(s) not a date"),
     "no_rows": (lambda rows: rows[:1], "empty_extract", "header but no rows"),

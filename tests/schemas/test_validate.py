@@ -57,7 +57,44 @@ def test_counts_every_problem_across_chunks():
 
 def test_header_problems_are_reported_together():
     r = _report("id,dob,sex,chi,religion\n1,1950-01-01,M,0101011237,x\n")
-    assert [str(p) for p in r.problems] == ["missing column(s) ['hours']", "unknown column(s) ['religion']"]
+    # The unknown column is named by position only: a header cell that is not ours is never repeated.
+    assert [str(p) for p in r.problems] == ["1 of 5 column(s) missing: hours", "1 unknown column(s), at position(s) 5"]
+
+
+def test_a_file_without_its_header_row_never_repeats_the_first_record():
+    r = _report("MARKER01,1950-01-02,M,3.5,0101011237\n2,,F,,\n")
+    assert [p.code for p in r.problems] == ["no-header"]
+    assert r.summary() == (
+        "schema people: 1 problem(s): no header row: none of the 5 expected column names is in the first row (5 cells)"
+    )
+    # A 10,000-column first row gives the same short reason, not 100 KB of it.
+    wide = _report(",".join(f"MARKER{i}" for i in range(10_000)) + "\n")
+    assert "MARKER" not in wide.summary() and len(wide.summary()) < 300
+
+
+def test_a_partly_right_header_names_only_our_columns():
+    r = _report("id,MARKER-A,dob,sex,MARKER-B,chi,id\n")
+    text = r.summary()
+    assert "MARKER" not in text
+    assert "duplicate column(s) id" in text and "1 of 5 column(s) missing: hours" in text
+    assert "2 unknown column(s), at position(s) 2, 5" in text
+
+
+def test_numbers_and_dates_take_ascii_digits_only_and_no_field_holds_a_nul():
+    r = _report(
+        "id,dob,sex,hours,chi\n"
+        "1,1950-01-02,M,\uff11\uff10\uff10\uff10,0101011237\n"  # fullwidth 1000: not a number (nor 1000 <= 168)
+        "2,\u0661\u0669\u0665\u0660-01-02,F,,\n"  # Arabic-Indic digits in a date
+        "3,,F,,\n"
+        "4\x00,,F,,\n"  # a NUL inside an id
+    )
+    codes = {(p.field, p.code): p.rows for p in r.problems}
+    assert codes == {("hours", "type"): 1, ("dob", "type"): 1, ("id", "nul"): 1}
+
+
+def test_bytes_that_are_not_utf8_in_the_header_are_a_reason_not_a_crash():
+    r = validate_csv(io.BytesIO(b"id,d\xffob,sex,hours,chi\n1,,M,,\n"), SCHEMA)
+    assert [p.code for p in r.problems] == ["unreadable"]
 
 
 def test_empty_and_header_only_files():

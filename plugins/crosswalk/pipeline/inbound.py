@@ -40,6 +40,7 @@ from crosswalk.errors import (
     SizeMismatch,
 )
 from crosswalk.hashing import Digest, copy_hashing, file_digest
+from crosswalk.logsafety import shown_name
 from crosswalk.manifest import (
     MAX_MANIFEST_BYTES,
     Manifest,
@@ -273,9 +274,9 @@ def reason_text(batch_id: str, drop: Drop, exc: DropRejected) -> str:
     return (
         f"Crosswalk quarantined this drop.\n"
         f"reason: {exc.code}: {exc.reason}\n"
-        f"data file: {drop.data_file}\n"
-        f"manifest: {drop.manifest_file}\n"
-        f"signature: {drop.signature_file}\n"
+        f"data file: {shown_name(drop.data_file)}\n"
+        f"manifest: {shown_name(drop.manifest_file)}\n"
+        f"signature: {shown_name(drop.signature_file)}\n"
         f"batch: {batch_id}\n"
         f"when: {datetime.now(UTC).isoformat(timespec='seconds')}\n"
         f"Your original in the outbox has not been changed. Fix the problem and drop a corrected file.\n"

@@ -19,8 +19,11 @@ import pandas as pd
 from crosswalk.schemas.tableschema import FieldSpec, TableSchema
 
 CHUNK_ROWS = 100_000
-_INT = r"^[+-]?\d+$"
-_NUM = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+# ASCII digits only: Python's \d also takes other scripts' digits (Arabic-Indic or fullwidth ones), which
+# SQLite would store and PostgreSQL refuses, and which a range check would read wrongly.
+_INT = r"^[+-]?[0-9]+$"
+_NUM = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_NON_ASCII = r"[^\x00-\x7f]"
 _TRUE = {"true", "True", "TRUE", "1", "yes", "Yes"}
 _FALSE = {"false", "False", "FALSE", "0", "no", "No"}
 
@@ -64,19 +67,46 @@ def read_header(stream: IO[bytes]) -> list[str]:
 
 
 def _check_header(schema: TableSchema, header: list[str]) -> list[Problem]:
-    problems = []
+    """Compare the header with the schema's column names. A header cell that is not one of them is never
+    repeated (it may be the first record's value, if the header row is missing): by position only."""
     expected = schema.field_names
-    dupes = sorted(n for n, c in Counter(header).items() if c > 1)
+    known = set(expected)
+    found = [n for n in header if n in known]
+    if not found:
+        return [
+            Problem(
+                "", "no-header", 0,
+                f"no header row: none of the {len(expected)} expected column names is in the first row "
+                f"({len(header)} cells)",
+            )
+        ]  # fmt: skip
+    problems = []
+    dupes = sorted(n for n, c in Counter(found).items() if c > 1)
     if dupes:
-        problems.append(Problem("", "duplicate-column", 0, f"duplicate column(s) {dupes}"))
+        problems.append(Problem("", "duplicate-column", 0, f"duplicate column(s) {_names(dupes)}"))
     missing = [n for n in expected if n not in header]
     if missing:
-        problems.append(Problem("", "missing-column", 0, f"missing column(s) {missing}"))
+        problems.append(
+            Problem("", "missing-column", 0, f"{len(missing)} of {len(expected)} column(s) missing: {_names(missing)}")
+        )
     # Unknown columns are errors, not passengers: the schema is an allow-list.
-    extra = [n for n in header if n not in expected]
+    extra = [i for i, n in enumerate(header, start=1) if n not in known]
     if extra:
-        problems.append(Problem("", "unknown-column", 0, f"unknown column(s) {extra}"))
+        problems.append(
+            Problem("", "unknown-column", 0, f"{len(extra)} unknown column(s), at position(s) {_positions(extra)}")
+        )
     return problems
+
+
+def _names(names: list[str], limit: int = 8) -> str:
+    """Schema column names (ours, safe to show), the first ``limit`` of them."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _positions(positions: list[int], limit: int = 10) -> str:
+    shown = ", ".join(map(str, positions[:limit]))
+    return shown + (f" and {len(positions) - limit} more" if len(positions) > limit else "")
 
 
 def _field_failures(spec: FieldSpec, col: pd.Series) -> Iterator[tuple[str, str, pd.Series]]:
@@ -86,6 +116,8 @@ def _field_failures(spec: FieldSpec, col: pd.Series) -> Iterator[tuple[str, str,
     if c.get("required"):
         yield "required", "empty but required", ~present
     vals = col[present]
+    # A NUL byte: PostgreSQL cannot store it in text, so no loader may be handed one.
+    yield "nul", "contains a NUL character", vals.str.contains("\x00", regex=False).reindex(col.index, fill_value=False)
     if spec.type == "integer":
         bad = ~vals.str.fullmatch(_INT)
         yield "type", "not an integer", bad.reindex(col.index, fill_value=False)
@@ -97,7 +129,8 @@ def _field_failures(spec: FieldSpec, col: pd.Series) -> Iterator[tuple[str, str,
         yield "type", "not a boolean", bad.reindex(col.index, fill_value=False)
     elif spec.type == "date":
         parsed = pd.to_datetime(vals, format=spec.date_format, errors="coerce")
-        yield "type", f"not a date ({spec.date_format})", parsed.isna().reindex(col.index, fill_value=False)
+        bad = parsed.isna() | vals.str.contains(_NON_ASCII)
+        yield "type", f"not a date ({spec.date_format})", bad.reindex(col.index, fill_value=False)
     if "pattern" in c:
         bad = ~vals.str.fullmatch(c["pattern"])
         yield "pattern", "does not match the pattern", bad.reindex(col.index, fill_value=False)
@@ -150,8 +183,13 @@ def validate_csv(stream: IO[bytes], schema: TableSchema, chunk_rows: int = CHUNK
     """Validate a whole CSV stream; the stream must be seekable to read the header first."""
     report = ValidationReport(schema.id)
     start = stream.tell()
-    header = read_header(stream)
-    stream.seek(start)
+    try:
+        header = read_header(stream)
+    except (csv.Error, UnicodeDecodeError) as exc:  # the message can quote the bytes: keep only its kind
+        report.problems.append(Problem("", "unreadable", 0, f"not readable as UTF-8 CSV ({type(exc).__name__})"))
+        return report
+    finally:
+        stream.seek(start)
     if not header:
         report.problems.append(Problem("", "empty-file", 0, "the file is empty (no header row)"))
         return report
