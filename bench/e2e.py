@@ -88,7 +88,7 @@ def _people(n: int) -> list:
 
     from crosswalk.demo.synthetic import Person
 
-    pop = population(n, seed=2026)
+    pop = population(n, seed=2026).drop_duplicates("chi_number")  # a CHI index holds each CHI once
     dob = pd.to_datetime(pop["date_of_birth"]).dt.date
     return [
         Person(c, f, s, d, x, p, a)
@@ -302,6 +302,7 @@ def main() -> None:
     try:
         for n, size in enumerate(args.sizes):
             work = Path(tempfile.mkdtemp(prefix=f"crosswalk-bench-e2e-{size}-"))
+            kept = True  # on failure the work directory stays, for its logs
             try:
                 world = Exchange(size, sshd, work)
                 startup = world.start_airflow()
@@ -318,8 +319,10 @@ def main() -> None:
                     rows.append(row)
                     print(json.dumps(row), flush=True)
                 world.stop_airflow()
+                kept = False
             finally:
-                shutil.rmtree(work, ignore_errors=True)
+                if not kept:
+                    shutil.rmtree(work, ignore_errors=True)
     finally:
         sshd.stop()
     _table(rows)

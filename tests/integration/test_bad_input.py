@@ -157,6 +157,8 @@ def test_bad_drop_is_quarantined(project, case, caplog, tmp_path):
     assert state == "success"
     assert len(read_events(engine, event="drop.quarantined")) == 1
     assert read_events(engine, event="drop.skipped")[0]["reason"] == f"already quarantined as {batch.batch_id}"
+    # ...and never reaches matching: a rejected drop left in the outbox costs a later run nothing.
+    assert not [e for e in read_events(engine) if e["event"].startswith("batch.match")]
 
 
 def test_drop_without_its_signature_waits(project):

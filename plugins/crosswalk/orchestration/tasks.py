@@ -153,7 +153,9 @@ def match(feed_id: str, ingested: dict, context: Any) -> dict:
     feed = cfg.inbound(feed_id)
     audit = _audit(cfg, context)
     with audited_task(audit, feed_id=feed_id, partner=feed.partner, batch_id=ingested["batch_id"]):
-        if ingested["outcome"] not in ("staged", "skipped"):
+        # Only a batch that holds staged rows is matched: a drop skipped as already quarantined (a rejected
+        # drop still in the outbox) costs this run nothing.
+        if ingested.get("batch_status") != "staged":
             return {"batch_id": ingested["batch_id"], "outcome": "not staged"}
         return asdict(match_batch(audit.engine, audit, cfg, feed, ingested["batch_id"]))
 

@@ -64,6 +64,7 @@ class IngestResult:
     outcome: str  # staged | skipped | quarantined
     rows: int = 0
     reason: str = ""
+    batch_status: str = ""  # the batch's status in the ledger: only a staged batch goes on to matching
 
 
 def discover(sftp: paramiko.SFTPClient, cfg: ProjectConfig, feed: InboundFeed) -> Discovery:
@@ -126,7 +127,7 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
         reason = f"already {batch.status} as {batch_id}"
         job.audit.emit("drop.skipped", "skipped", reason=reason, file_sha256=batch.file_sha256, **ids)
         log.info("Skipping %s: %s", drop.data_file, reason)
-        return IngestResult(batch_id, "skipped", batch.rows_staged or 0, reason)
+        return IngestResult(batch_id, "skipped", batch.rows_staged or 0, reason, batch.status)
 
     with tempfile.TemporaryDirectory(prefix="crosswalk-in-") as tmp:  # mode 0700; removed even on failure
         received = Path(tmp) / safe_name(drop.data_file)
@@ -172,7 +173,7 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
         },
     )
     log.info("Staged %s as %s: %d rows into %s", drop.data_file, batch_id, staged, job.feed.target.table)
-    return IngestResult(batch_id, "staged", staged)
+    return IngestResult(batch_id, "staged", staged, batch_status=ledger.STAGED)
 
 
 def _verify_and_decrypt(job: InboundJob, received: Path, plain: Path, manifest: Manifest) -> Digest:
