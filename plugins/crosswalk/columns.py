@@ -1,10 +1,11 @@
 """A function over a column, computed once per distinct value: how per-value rules (a transform, a CSV
 cell's text) run at set speed while staying exactly the rule they are.
 
-Only where equal values are identical values is the work shared: a column of only strings, only dates,
-only integers or only booleans. In any other column (floats, where ``-0.0 == 0.0``; decimals, where
-``1.0 == 1.00``; mixed types, where ``1 == True``) equal values can print differently, so the function
-runs on every value, as it would in a plain loop. Either way the result is the loop's, value for value.
+Where equal values are identical values (a column of only strings, only dates, only integers or only
+booleans) the values themselves are the key. In any other column (floats, where ``-0.0 == 0.0``;
+decimals, where ``1.0 == 1.00``; mixed types, where ``1 == True``) equal values can print differently,
+so the key is each value's type and ``repr``, which tell them apart. Either way the result is the plain
+loop's, value for value.
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ def per_distinct(
     values = series.to_numpy(dtype=object) if isinstance(series, pd.Series) else np.asarray(series, dtype=object)
     kind = pd.api.types.infer_dtype(values, skipna=True)
     if kind not in _SHAREABLE:
-        return _each(values, fn)
+        # Equal is not identical here, but the type and the repr together are: Decimal('1.0') and
+        # Decimal('1.00'), 0.0 and -0.0, 1 and True each have their own. Share by that key instead.
+        keys = np.fromiter((f"{type(v).__qualname__}\x1f{v!r}" for v in values), dtype=object, count=len(values))
+        codes, _ = pd.factorize(keys)
+        first = np.unique(codes, return_index=True)[1]  # where each key first appears
+        return _each(values[first], fn)[codes] if len(values) else np.empty(0, dtype=object)
     if keeps_strings and kind == "string":
         out = values.copy()
         missing = pd.isna(values)

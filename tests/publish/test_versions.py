@@ -106,3 +106,33 @@ def test_a_reader_querying_during_publishes_never_sees_a_mixed_or_empty_table(po
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         engine.dispose()
+
+
+def test_a_version_published_in_chunks_is_the_version_published_whole(engine):
+    """Streaming changes nothing the reader or the ledger sees: same rows, same content hash (so a rerun in
+    chunks of what was published whole is recognised as unchanged), and detail filled in as chunks pass."""
+    whole = _frame("a", rows=250)
+    first = _publish(engine, whole)
+    detail: dict = {}
+
+    def chunks():
+        for start in range(0, 250, 100):
+            detail["chunks"] = detail.get("chunks", 0) + 1
+            yield whole.iloc[start : start + 100]
+
+    again = versions.publish(
+        engine, "summary", VIEW, chunks(), columns=["chi_number", "marker"], kind="portal", source_batches=["b-1"],
+        agreement_id="isp", agreement_version=2, level=2, recipient="nhs", detail=detail,
+    )  # fmt: skip
+    assert not again.published and again.version.content_sha256 == first.version.content_sha256
+    assert [v.version for v in versions.versions(engine, "summary")] == [1]  # the chunked attempt rolled back
+    changed = whole.assign(marker=["a"] * 249 + ["b"])
+    third = versions.publish(
+        engine, "summary", VIEW, (changed.iloc[i : i + 100] for i in range(0, 250, 100)),
+        columns=["chi_number", "marker"], kind="portal", source_batches=["b-2"], agreement_id="isp",
+        agreement_version=2, level=2, recipient="nhs", detail=detail,
+    )  # fmt: skip
+    assert third.published and third.version.rows_out == 250 and sorted(_markers(engine)) == ["a", "b"]
+    with engine.connect() as conn:
+        recorded = conn.execute(text("SELECT detail FROM publication WHERE version = 2")).scalar_one()
+    assert '"chunks": 3' in recorded  # detail as it stood after the last chunk

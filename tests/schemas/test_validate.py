@@ -107,3 +107,13 @@ def test_bom_is_accepted_and_values_are_typed():
     assert validate_csv(io.BytesIO(data), SCHEMA).ok
     [row] = to_typed(next(iter_chunks(io.BytesIO(data), SCHEMA)), SCHEMA)
     assert str(row["dob"]) == "1950-01-02" and row["hours"] == 3.5 and row["chi"] is None
+
+
+def test_rows_of_the_wrong_width_blank_lines_and_mixed_line_ends_are_problems_not_guesses():
+    # pandas would pad the short row, skip the blank line and take both line ends; PostgreSQL refuses each.
+    r = _report("id,dob,sex,hours,chi\r\n1,,M\r\n2,,F,,,extra\r\n\r\n3,,F,,\n")
+    assert {(p.code, p.rows) for p in r.problems} == {
+        ("short-row", 1), ("long-row", 1), ("blank-line", 1), ("mixed-line-ends", 0),
+    }  # fmt: skip
+    # A quoted line break inside a field is data, not a line end.
+    assert _report('id,dob,sex,hours,chi\r\n1,,M,,\r\n"2\nb",,F,,\r\n').ok

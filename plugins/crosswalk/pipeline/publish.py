@@ -41,14 +41,10 @@ class PortalResult:
     counts: dict[str, int]
 
 
-def keyed_by_chi(engine: Engine, source_feed: str, frame: pd.DataFrame, id_column: str) -> tuple[pd.DataFrame, dict]:
-    """Rows with a CHI: their own (valid, or valid bar a DOB/sex mismatch), else the one matching
-    linked them to (automatically or by a reviewer). Rows with neither are left out, and counted."""
-    own = normalise(frame["chi_number"], restore_leading_zero=True)
-    status = chi_status(frame["chi_number"], dob=frame["date_of_birth"], sex=frame["sex"])
-    own = own.where(status == VALID)
+def linked_chis(engine: Engine, source_feed: str) -> dict[str, str]:
+    """Source record id -> the CHI matching linked it to (automatically or by a reviewer)."""
     with engine.connect() as conn:
-        linked = dict(
+        return dict(
             conn.execute(
                 text(
                     "SELECT source_record_id, matched_identifier FROM crosswalk"
@@ -57,6 +53,14 @@ def keyed_by_chi(engine: Engine, source_feed: str, frame: pd.DataFrame, id_colum
                 {"s": source_feed},
             ).all()
         )
+
+
+def keyed_by_chi(frame: pd.DataFrame, linked: dict[str, str], id_column: str) -> tuple[pd.DataFrame, dict]:
+    """Rows with a CHI: their own (valid, or valid bar a DOB/sex mismatch), else the one matching
+    linked them to (``linked``, from :func:`linked_chis`). Rows with neither are left out, and counted."""
+    own = normalise(frame["chi_number"], restore_leading_zero=True)
+    status = chi_status(frame["chi_number"], dob=frame["date_of_birth"], sex=frame["sex"])
+    own = own.where(status == VALID)
     matched = frame[id_column].astype(str).map(linked)
     chi = own.where(own.notna(), matched)
     counts = {
@@ -98,49 +102,59 @@ def publish_portal(
     if not batches:
         raise NothingToPublish(f"{feed.id}: {source.id} has no staged batch to publish")
     batch = batches[-1]  # each drop is a full extract: the latest is the picture to show
-    chunks = [
-        pd.DataFrame(rows, columns=schema.field_names)
-        for rows in iter_staged(engine, source.target.table, batch.batch_id, schema.field_names)
-    ]
-    frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=schema.field_names)
-    counts = {"rows_in": len(frame)}
-    if feed.keyed_by_chi:
-        id_column = source.matching.id_column if source.matching else "source_id"
-        frame, counts = keyed_by_chi(engine, source.id, frame, id_column)
-    out, malformed = plan.apply(frame)
-    counts.update({f"malformed_{k}": v for k, v in malformed.items()})
+    counts: dict[str, int] = {"rows_in": 0}
+    linked = linked_chis(engine, source.id) if feed.keyed_by_chi else None
+    id_column = source.matching.id_column if source.matching else "source_id"
+
+    def through_the_gate():
+        """The batch a chunk at a time, keyed by CHI and through the plan; counts kept as it goes."""
+        for rows in iter_staged(engine, source.target.table, batch.batch_id, schema.field_names):
+            frame = pd.DataFrame(rows, columns=schema.field_names)
+            if linked is None:
+                counts["rows_in"] += len(frame)
+            else:
+                frame, keyed = keyed_by_chi(frame, linked, id_column)
+                for k, v in keyed.items():
+                    counts[k] = counts.get(k, 0) + v
+            out, malformed = plan.apply(frame)
+            for k, v in malformed.items():
+                counts[f"malformed_{k}"] = counts.get(f"malformed_{k}", 0) + v
+            yield out
+
     if options.dry_run:
+        rows_out = sum(len(out) for out in through_the_gate())
         audit.emit(
             "portal.dry_run",
             "dry_run",
             batch_id=batch.batch_id,
             rows_in=counts["rows_in"],
-            rows_out=len(out),
+            rows_out=rows_out,
             **ids,
-            reason=f"dry run: would publish {len(out)} rows to the view {feed.table}",
+            reason=f"dry run: would publish {rows_out} rows to the view {feed.table}",
             detail={"level": plan.level, "fields_published": list(plan.sent), **counts},
         )
         log.info(
             "Dry run: would publish %d rows, %d fields to %s (%s at level %d); nothing published",
-            len(out),
+            rows_out,
             len(plan.sent),
             feed.table,
             plan.ref,
             plan.level,
         )
-        return PortalResult("", "dry_run", len(out), plan.sent, counts)
+        return PortalResult("", "dry_run", rows_out, plan.sent, counts)
     outcome = versions.publish(
         engine,
         feed.id,
         feed.table,
-        out.reset_index(drop=True),
+        through_the_gate(),
+        columns=list(plan.sent),
         kind="portal",
         source_batches=[batch.batch_id],
         agreement_id=plan.agreement_id,
         agreement_version=plan.agreement_version,
         level=plan.level,
         recipient=feed.partner,
-        detail=counts,
+        detail=counts,  # filled in as the chunks pass; recorded after the last
         dag_id=audit.run.dag_id or "",
         run_id=audit.run.run_id or "",
     )

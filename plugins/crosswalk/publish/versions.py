@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -90,11 +90,15 @@ class Outcome:
     published: bool  # False: the same content was already live, nothing changed
 
 
+class _Unchanged(Exception):
+    """The new version's content is the live version's: roll its table back."""
+
+
 def publish(
     engine: Engine,
     name: str,
     view: str,
-    frame: pd.DataFrame,
+    frames: pd.DataFrame | Iterable[pd.DataFrame],
     *,
     kind: str,
     source_batches: Sequence[str],
@@ -102,39 +106,58 @@ def publish(
     agreement_version: int,
     level: int,
     recipient: str,
+    columns: Sequence[str] | None = None,
     detail: dict | None = None,
     dag_id: str = "",
     run_id: str = "",
 ) -> Outcome:
-    """Write ``frame`` as the next version of ``name`` and make it what ``view`` shows, atomically.
+    """Write ``frames`` (one frame, or chunks of ``columns``) as the next version of ``name`` and make it what
+    ``view`` shows, atomically.
 
-    Idempotent: if the live version already has this content (and agreement version), nothing is
-    written and the live version is returned. Values are stored as text (dates ISO), so every portal
-    reads the same thing on PostgreSQL and SQLite.
+    Streamed: each chunk is turned into the text the portal reads, hashed and COPY'd (batched inserts on
+    SQLite) as it passes, so memory stays flat whatever the size. Idempotent: if the content (and agreement
+    version) is the live version's, the new table is rolled back and the live version returned. Values are
+    stored as text (dates ISO), so every portal reads the same thing on PostgreSQL and SQLite. ``detail`` is
+    recorded once every chunk has passed (a caller may fill it in as its chunks are made).
     """
-    as_text = _as_text(frame)  # what the version table will hold, worked out once for the hash and the load
-    digest = _digest(as_text)
+    if isinstance(frames, pd.DataFrame):
+        columns, frames = list(frames.columns), [frames]
+    assert columns is not None, "chunks need their columns"
+    columns = list(columns)
     current = live(engine, name)
-    if current and current.content_sha256 == digest and current.agreement_version == agreement_version:
+    try:
+        with engine.begin() as conn:
+            # Serialise publishers of one name: take the ledger's lock first (SQLite: BEGIN IMMEDIATE does).
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": "publish:" + name})
+            number = 1 + (
+                conn.execute(text("SELECT MAX(version) FROM publication WHERE name = :n"), {"n": name}).scalar() or 0
+            )
+            table_name = f"{view}__v{number}"
+            Table(table_name, MetaData(), *(Column(c, Text) for c in columns)).create(conn)
+            digest, rows = hashlib.sha256(json.dumps(columns).encode()), 0
+            for frame in frames:
+                as_text = _as_text(frame[columns])  # what the table holds, worked out once for hash and load
+                for block in csv_blocks(as_text):
+                    digest.update(block)
+                load_rows(conn, table_name, columns, as_text)
+                rows += len(as_text)
+            if (
+                current
+                and current.content_sha256 == digest.hexdigest()
+                and current.agreement_version == agreement_version
+            ):
+                raise _Unchanged
+            version = Version(
+                f"{name}:v{number}", name, number, kind, table_name, LIVE, digest.hexdigest(), list(source_batches),
+                rows, columns, agreement_id, agreement_version, level, recipient,
+            )  # fmt: skip
+            _supersede_live(conn, name)
+            record(conn, version, detail, dag_id, run_id)
+            _point(conn, view, table_name, columns)
+    except _Unchanged:
+        assert current is not None
         return Outcome(current, False)
-    with engine.begin() as conn:
-        # Serialise publishers of one name: take the ledger's lock first (SQLite: BEGIN IMMEDIATE does).
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": "publish:" + name})
-        number = 1 + (
-            conn.execute(text("SELECT MAX(version) FROM publication WHERE name = :n"), {"n": name}).scalar() or 0
-        )
-        table_name = f"{view}__v{number}"
-        table = Table(table_name, MetaData(), *(Column(c, Text) for c in frame.columns))
-        table.create(conn)
-        load_rows(conn, table_name, list(frame.columns), as_text)
-        version = Version(
-            f"{name}:v{number}", name, number, kind, table_name, LIVE, digest, list(source_batches), len(frame),
-            list(frame.columns), agreement_id, agreement_version, level, recipient,
-        )  # fmt: skip
-        _supersede_live(conn, name)
-        record(conn, version, detail, dag_id, run_id)
-        _point(conn, view, table_name, list(frame.columns))
     return Outcome(version, True)
 
 

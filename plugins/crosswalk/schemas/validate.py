@@ -98,6 +98,57 @@ def _check_header(schema: TableSchema, header: list[str]) -> list[Problem]:
     return problems
 
 
+class _Lines:
+    """The lines of a text stream (newline="" keeps their ends), remembering the last one handed out."""
+
+    def __init__(self, text: IO[str]) -> None:
+        self._text, self.last = text, ""
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        self.last = next(self._text)
+        return self.last
+
+
+def _check_shape(stream: IO[bytes], width: int) -> list[Problem]:
+    """Every record has the header's number of fields, no line is blank, and every record ends the same
+    way (LF or CRLF). The loaders differ on each (pandas pads a short row, skips a blank line and takes
+    any mix of line ends; PostgreSQL's COPY refuses all three), so neither is handed them."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    short = long = blank = 0
+    ends: set[str] = set()
+    try:
+        lines = _Lines(text)
+        records = csv.reader(lines)
+        for i, record in enumerate(records):
+            end = lines.last[len(lines.last.rstrip("\r\n")) :]  # the line end of the record's last line
+            if end:
+                ends.add(end)
+            n = len(record)
+            if i == 0 or n == width:  # the header was checked already
+                continue
+            if n == 0:
+                blank += 1
+            elif n < width:
+                short += 1
+            else:
+                long += 1
+    finally:
+        text.detach()
+    problems = []
+    if short:
+        problems.append(Problem("", "short-row", short, f"with fewer than the header's {width} fields"))
+    if long:
+        problems.append(Problem("", "long-row", long, f"with more than the header's {width} fields"))
+    if blank:
+        problems.append(Problem("", "blank-line", blank, "blank: remove empty lines, including at the end"))
+    if len(ends) > 1:
+        problems.append(Problem("", "mixed-line-ends", 0, "lines end in more than one way (LF and CRLF): use one"))
+    return problems
+
+
 def _names(names: list[str], limit: int = 8) -> str:
     """Schema column names (ours, safe to show), the first ``limit`` of them."""
     shown = ", ".join(names[:limit])
@@ -196,6 +247,14 @@ def validate_csv(stream: IO[bytes], schema: TableSchema, chunk_rows: int = CHUNK
     report.problems.extend(_check_header(schema, header))
     if report.problems:
         return report  # column problems make row checks meaningless
+    try:
+        report.problems.extend(_check_shape(stream, len(header)))
+    except (csv.Error, UnicodeDecodeError) as exc:  # the message can quote the bytes: keep only its kind
+        report.problems.append(Problem("", "unreadable", 0, f"not readable as UTF-8 CSV ({type(exc).__name__})"))
+    finally:
+        stream.seek(start)
+    if report.problems:
+        return report  # a row of the wrong width would be read into the wrong columns
 
     counts: Counter[tuple[str, str, str]] = Counter()
     pk_digests: list[np.ndarray] = []

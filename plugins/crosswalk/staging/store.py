@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from collections.abc import Iterable, Iterator
 from typing import IO
 
@@ -56,9 +57,21 @@ def count_rows(engine: Engine, table: str, batch_id: str) -> int:
 def iter_staged(
     engine: Engine, table: str, batch_id: str, columns: list[str], chunk_rows: int = 50_000
 ) -> Iterator[list[tuple]]:
-    """Yield the batch's rows in file order, ``chunk_rows`` at a time, as tuples of ``columns``."""
+    """Yield the batch's rows in file order, ``chunk_rows`` at a time, as tuples of ``columns``.
+
+    On PostgreSQL through the driver's own server-side cursor, whose rows are tuples already (a
+    million rows of an extract in about half the time SQLAlchemy's row objects take).
+    """
     cols = ", ".join(columns)
     with engine.connect().execution_options(stream_results=True) as conn:
+        if conn.dialect.name == "postgresql":
+            raw = conn.connection.dbapi_connection
+            with raw.cursor(name=f"crosswalk_staged_{uuid.uuid4().hex[:12]}") as cur:
+                cur.itersize = chunk_rows
+                cur.execute(f"SELECT {cols} FROM {table} WHERE batch_id = %(b)s ORDER BY row_number", {"b": batch_id})
+                while rows := cur.fetchmany(chunk_rows):
+                    yield rows
+            return
         result = conn.execute(
             text(f"SELECT {cols} FROM {table} WHERE batch_id = :b ORDER BY row_number"),
             {"b": batch_id},
