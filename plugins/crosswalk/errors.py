@@ -60,6 +60,12 @@ class ManifestInvalid(DropRejected):
     code = "manifest_invalid"
 
 
+class ManifestTooLarge(DropRejected):
+    """A manifest (or its signature) larger than any the format makes: refused before any signature check."""
+
+    code = "manifest_too_large"
+
+
 class MissingDataFile(DropRejected):
     code = "missing_data_file"
 
@@ -108,6 +114,17 @@ class UnknownSigner(DropRejected):
     """A signature was made by a key that is not pinned for the sender."""
 
     code = "unknown_signer"
+
+
+class DropHeld(FatalError):
+    """A drop could not be taken in for a cause of ours: held for an operator, the partner not blamed."""
+
+    def __init__(self, batch_id: str, code: str) -> None:
+        self.batch_id, self.code = batch_id, code
+        super().__init__(
+            f"{batch_id} held ({code}): the cause is ours, not the partner's; fix it, then"
+            f" `crosswalk drops release {batch_id}` and run the feed again"
+        )
 
 
 class StagingFailed(FatalError):

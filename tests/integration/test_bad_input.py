@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from crosswalk.audit import read_events
+from crosswalk.manifest import safe_name
 from crosswalk.orchestration.resources import engine_for
 from tests.support.airflow import run_dag
 from tests.support.project import clients_csv, edit_yaml
@@ -93,18 +94,30 @@ CASES = {
     # Who sent it.
     "manifest_edited_after_signing": ({"edit_manifest_after_signing": True}, "signature_invalid", "does not match"),
     "signed_by_unpinned_key": ({"unpinned_signer": True}, "unknown_signer", "not pinned"),
+    # Careless and hostile partners (issue 19): no header row, a huge manifest, names too long to keep whole.
+    "no_header_row": (lambda rows: rows[1:], "schema_violation", "no header row: none of the 20 expected"),
+    "short_row": (lambda rows: [*rows[:2], rows[2][:5], *rows[3:]], "schema_violation", "fewer than the header"),
+    "blank_line": (lambda rows: [*rows[:2], [], *rows[2:]], "schema_violation", "blank"),
+    "manifest_over_64_kib": (
+        {"edit_manifest": lambda m: {**m, "note": " " * 70_000}},
+        "manifest_too_large",
+        "larger than 65536 bytes",
+    ),
+    "names_too_long_to_keep_whole": (
+        {"file_name": "clients_" + "x" * 183 + ".csv", "edit_after_manifest": _truncate},
+        "size_mismatch",
+        "manifest",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_bad_drop_is_quarantined(project, case, caplog, tmp_path):
     spec, code, expected = CASES[case]
-    data = clients_csv(project.work, n=12)
-    kwargs: dict = {}
+    kwargs: dict = {} if callable(spec) else dict(spec)
+    data = clients_csv(project.work, n=12, name=kwargs.pop("file_name", "clients_20261121.csv"))
     if callable(spec):
         _rewrite(data, spec)
-    else:
-        kwargs = dict(spec)
     omit_data = kwargs.pop("omit_data", False)
     if kwargs.pop("unpinned_signer", False):
         from tests.support.project import _ssh_key
@@ -137,10 +150,18 @@ def test_bad_drop_is_quarantined(project, case, caplog, tmp_path):
     folder = project.quarantine(COUNCIL) / batch.batch_id
     reason_file = (folder / "REASON.txt").read_text()
     assert f"reason: {code}: " in reason_file and expected in reason_file
-    assert (folder / manifest_file).exists() and (folder / (manifest_file + ".sig")).exists()
-    assert (folder / enc.name).exists() == (not omit_data)
+    # The whole drop as sent, byte for byte, each file under its role: nothing can collide.
+    assert (folder / f"manifest--{safe_name(manifest_file)}").read_bytes() == originals[manifest_file]
+    assert (folder / f"signature--{safe_name(manifest_file + '.sig')}").read_bytes() == originals[
+        manifest_file + ".sig"
+    ]
+    assert (folder / f"data--{safe_name(enc.name)}").exists() == (not omit_data)
     if not omit_data:  # the quarantined copy is the drop as the partner sent it: still encrypted
-        assert (folder / enc.name).read_bytes() == originals[enc.name]
+        assert (folder / f"data--{safe_name(enc.name)}").read_bytes() == originals[enc.name]
+    # Nothing of the records reaches the partner's reason or the audit trail (the first record's values
+    # included, when the header row is missing).
+    first_record = [*list(csv.reader(data.read_text().splitlines())), [], []][1]
+    assert not [v for v in first_record if len(v) > 3 and v in reason_file]
     # The partner hears about it in its inbox, in the same words.
     assert (project.inbox(COUNCIL) / f"crosswalk-feedback_{batch.batch_id}.txt").read_text() == reason_file
 
@@ -204,3 +225,46 @@ def test_unknown_host_key_fails_the_run_before_any_transfer(project, caplog):
     assert any("presented a host key that is not pinned" in r.getMessage() for r in caplog.records)
     with engine_for("crosswalk_db").connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM batch")).scalar_one() == 0
+
+
+def test_a_drop_the_database_refuses_for_a_cause_of_ours_is_held_not_blamed_on_the_partner(project):
+    """The rows were valid but our database refused them (here a trigger stands in for a fault of ours):
+    the drop is held, not quarantined; the partner gets no feedback; later runs skip it at no cost; once
+    fixed, an operator releases it and the next run stages it."""
+    import subprocess
+
+    from tests.conftest import REPO
+
+    assert run_dag("inbound_council_clients")[0] == "success"  # migrates the database
+    engine = engine_for("crosswalk_db")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "CREATE TRIGGER refuse_rows BEFORE INSERT ON stg_social_care_client"
+            " BEGIN SELECT RAISE(ABORT, 'a fault of ours'); END"
+        ))  # fmt: skip
+    project.drop(COUNCIL, clients_csv(project.work, n=6), feed="council-clients", schema_id="social_care_client")
+
+    state, tis = run_dag("inbound_council_clients")
+    assert state == "failed" and tis["ingest_drop[0]"] == "failed", tis
+    with engine.connect() as conn:
+        batch = conn.execute(text("SELECT batch_id, status, reason FROM batch")).one()
+    assert batch.status == "held" and batch.reason.startswith("internal_error: IntegrityError")
+    assert not list(project.quarantine(COUNCIL).iterdir()) and not list(project.inbox(COUNCIL).iterdir())
+    [held] = read_events(engine, event="drop.held")
+    assert json.loads(held["detail"])["code"] == "internal_error" and "a fault of ours" not in held["reason"]
+
+    assert run_dag("inbound_council_clients")[0] == "success"  # a later run skips it, and succeeds
+    assert read_events(engine, event="drop.skipped")[-1]["reason"] == f"already held as {batch.batch_id}"
+
+    with engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER refuse_rows"))
+    released = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "crosswalk"), "drops", "release", batch.batch_id, "--by", "Ops On Call",
+         "--url", project.db_url],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert released.returncode == 0, released.stderr
+    assert run_dag("inbound_council_clients")[0] == "success"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status, rows_staged FROM batch")).one() == ("staged", 6)
+    assert read_events(engine, event="drop.released")[0]["triggered_by"] == "Ops On Call"

@@ -33,13 +33,17 @@ from crosswalk.drops import Discovery, Drop, classify, partner_patterns
 from crosswalk.errors import (
     ChecksumMismatch,
     DecryptFailed,
+    DropHeld,
     DropRejected,
     EmptyExtract,
     ManifestInvalid,
+    ManifestTooLarge,
+    RetryableError,
     SchemaViolation,
     SizeMismatch,
+    StagingFailed,
 )
-from crosswalk.hashing import Digest, copy_hashing, file_digest
+from crosswalk.hashing import Digest, file_digest
 from crosswalk.logsafety import shown_name
 from crosswalk.manifest import (
     MAX_MANIFEST_BYTES,
@@ -102,7 +106,11 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
     outbox = partial(posixpath.join, paths.outbox)
     manifest_raw = remote.read_small(job.sftp, outbox(drop.manifest_file), MAX_MANIFEST_BYTES)
     signature_raw = remote.read_small(job.sftp, outbox(drop.signature_file), MAX_MANIFEST_BYTES)
-    manifest_sha = hashlib.sha256(manifest_raw).hexdigest()
+    oversized = [n for n, raw in ((drop.manifest_file, manifest_raw), (drop.signature_file, signature_raw))
+                 if len(raw) > MAX_MANIFEST_BYTES]  # fmt: skip
+    # The batch is named by the whole manifest as sent, however large (read_small stops at the limit).
+    whole = remote.remote_digest(job.sftp, outbox(drop.manifest_file)) if oversized else None
+    manifest_sha = whole.sha256 if whole else hashlib.sha256(manifest_raw).hexdigest()
     batch_id = ledger.batch_id_for(job.feed.id, manifest_sha)
     ids = {"feed_id": job.feed.id, "partner": job.partner.code, "batch_id": batch_id, "file_name": drop.data_file}
 
@@ -122,8 +130,9 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
         job.audit.run.dag_id or "",
         job.audit.run.run_id or "",
     )
-    if batch.status in (ledger.STAGED, ledger.QUARANTINED):
-        # The same manifest again: a replay, a rerun, a retry. Never load twice.
+    if batch.status in (ledger.STAGED, ledger.QUARANTINED, ledger.HELD):
+        # The same manifest again: a replay, a rerun, a retry. Never load twice; a held drop waits for its
+        # release by an operator.
         reason = f"already {batch.status} as {batch_id}"
         job.audit.emit("drop.skipped", "skipped", reason=reason, file_sha256=batch.file_sha256, **ids)
         log.info("Skipping %s: %s", drop.data_file, reason)
@@ -133,6 +142,11 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
         received = Path(tmp) / safe_name(drop.data_file)
         plain = Path(tmp) / "plaintext.csv"
         try:
+            if oversized:  # before any signature check: what is signed must first be a manifest
+                raise ManifestTooLarge(
+                    f"{shown_name(oversized[0])}: larger than {MAX_MANIFEST_BYTES} bytes (a manifest and its"
+                    " signature are well under 1 KB): not read"
+                )
             signer = sshsig.verify(io.BytesIO(manifest_raw), signature_raw, job.partner.signing_keys)
             manifest = _check_manifest(job, manifest_raw, drop)
             ids["file_sha256"] = manifest.sha256
@@ -154,10 +168,8 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
             rows = _validate(job, plain, manifest)
             # Seam: identifier matching of the staged batch runs after this step.
             staged = _stage(job, plain, batch_id, rows)
-        except DropRejected as exc:
-            _quarantine(job, drop, batch_id, manifest_raw, signature_raw, received, exc)
-            job.audit.emit("drop.quarantined", "quarantined", reason=exc.reason, **ids, detail={"code": exc.code})
-            log.warning("QUARANTINED %s (%s): %s", drop.data_file, exc.code, exc.reason)
+        except Exception as exc:
+            _conclude(job, drop, batch_id, received, exc, ids)
             raise
     job.audit.emit(
         "batch.staged",
@@ -174,6 +186,33 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
     )
     log.info("Staged %s as %s: %d rows into %s", drop.data_file, batch_id, staged, job.feed.target.table)
     return IngestResult(batch_id, "staged", staged, batch_status=ledger.STAGED)
+
+
+# The one place an exception raised while taking a drop in becomes the drop's outcome. The codes form a
+# closed list: every DropRejected's code (the partner's to fix: quarantined), the held codes below (ours:
+# held for an operator), and transport failures, which leave the batch received for the retry.
+HELD_CODES = {StagingFailed: "database_refused"}
+HELD_OTHERWISE = "internal_error"
+RETRIED = (RetryableError, paramiko.SSHException, ConnectionError, TimeoutError)
+
+
+def _conclude(job: InboundJob, drop: Drop, batch_id: str, received: Path, exc: Exception, ids: dict) -> None:
+    """Give the drop its terminal state for ``exc`` (re-raised by the caller): quarantined, held, or, for a
+    transport failure only, left received for the retry."""
+    if isinstance(exc, DropRejected):
+        _quarantine(job, drop, batch_id, received, exc)
+        job.audit.emit("drop.quarantined", "quarantined", reason=exc.reason, **ids, detail={"code": exc.code})
+        log.warning("QUARANTINED %s (%s): %s", drop.data_file, exc.code, exc.reason)
+        return
+    if isinstance(exc, RETRIED):
+        return  # the network: the next attempt takes the drop in again
+    code = next((c for kind, c in HELD_CODES.items() if isinstance(exc, kind)), HELD_OTHERWISE)
+    # The exception's own text can quote a value (a database error does): its type and our code only.
+    reason = f"{code}: {type(exc).__name__} while taking the drop in; held for an operator"
+    ledger.hold_batch(job.engine, batch_id, reason)
+    job.audit.emit("drop.held", "failed", reason=reason, **ids, detail={"code": code, "error": type(exc).__name__})
+    log.error("HELD %s as %s (%s): the cause is ours; the partner is not told", drop.data_file, batch_id, code)
+    raise DropHeld(batch_id, code) from exc
 
 
 def _verify_and_decrypt(job: InboundJob, received: Path, plain: Path, manifest: Manifest) -> Digest:
@@ -284,30 +323,26 @@ def reason_text(batch_id: str, drop: Drop, exc: DropRejected) -> str:
     )
 
 
-def _quarantine(
-    job: InboundJob,
-    drop: Drop,
-    batch_id: str,
-    manifest_raw: bytes,
-    signature_raw: bytes,
-    received: Path,
-    exc: DropRejected,
-) -> None:
+def _quarantine(job: InboundJob, drop: Drop, batch_id: str, received: Path, exc: DropRejected) -> None:
     """Copy the drop as received (still encrypted) to ``quarantine/<batch_id>/`` with ``REASON.txt``,
-    tell the partner in its inbox, and mark the ledger. Plaintext never goes to SFTP."""
+    tell the partner in its inbox, and mark the ledger. Plaintext never goes to SFTP.
+
+    Each of the three files is copied whole, byte for byte, from the outbox (whatever its size), under a
+    name that says its role (``data--``, ``manifest--``, ``signature--``), so no two can collide however
+    long or alike the partner's names are; REASON.txt lists the names as sent.
+    """
     paths = job.partner.sftp.paths
     folder = posixpath.join(paths.quarantine, batch_id)
     remote.ensure_dir(job.sftp, paths.quarantine)
     remote.ensure_dir(job.sftp, folder)
-    source = posixpath.join(paths.outbox, drop.data_file)
-    if remote.stat_file(job.sftp, source) is not None:  # else the manifest named a file that is not there
-        if not received.exists():
-            # Rejected before download (a bad signature): fetch it as it is, for the record; never decrypted.
-            with received.open("wb") as f, job.sftp.open(source, "rb") as src:
-                copy_hashing(src, f)
-        remote.upload_atomic(job.sftp, received, posixpath.join(folder, safe_name(drop.data_file)))
-    for name, raw in ((drop.manifest_file, manifest_raw), (drop.signature_file, signature_raw)):
-        remote.upload_atomic(job.sftp, io.BytesIO(raw), posixpath.join(folder, safe_name(name)))
+    for role, name in (("data", drop.data_file), ("manifest", drop.manifest_file), ("signature", drop.signature_file)):
+        source = posixpath.join(paths.outbox, name)
+        target = posixpath.join(folder, f"{role}--{safe_name(name)}")
+        if role == "data" and received.exists():  # downloaded already: send that copy back, not a second read
+            remote.upload_atomic(job.sftp, received, target)
+        elif remote.stat_file(job.sftp, source) is not None:  # else the manifest named a file that is not there
+            with job.sftp.open(source, "rb") as f:
+                remote.upload_atomic(job.sftp, f, target)
     reason = reason_text(batch_id, drop, exc).encode()
     remote.upload_atomic(job.sftp, io.BytesIO(reason), posixpath.join(folder, "REASON.txt"))
     # Feedback for a partner with little IT: what was wrong, in its inbox, without personal data.

@@ -41,21 +41,21 @@ class PortalResult:
     counts: dict[str, int]
 
 
-def linked_chis(engine: Engine, source_feed: str) -> dict[str, str]:
-    """Source record id -> the CHI matching linked it to (automatically or by a reviewer)."""
+def linked_chis(engine: Engine, source_feed: str) -> pd.Series:
+    """Source record id -> the CHI matching linked it to (automatically or by a reviewer), as a Series: its
+    index is hashed once and looked up by every chunk (a dict is turned into a new Series at every map)."""
     with engine.connect() as conn:
-        return dict(
-            conn.execute(
-                text(
-                    "SELECT source_record_id, matched_identifier FROM crosswalk"
-                    " WHERE source_system = :s AND band = 'auto' AND matched_identifier IS NOT NULL"
-                ),
-                {"s": source_feed},
-            ).all()
-        )
+        rows = conn.execute(
+            text(
+                "SELECT source_record_id, matched_identifier FROM crosswalk"
+                " WHERE source_system = :s AND band = 'auto' AND matched_identifier IS NOT NULL"
+            ),
+            {"s": source_feed},
+        ).all()
+    return pd.Series([r[1] for r in rows], index=pd.Index([r[0] for r in rows], dtype=object), dtype=object)
 
 
-def keyed_by_chi(frame: pd.DataFrame, linked: dict[str, str], id_column: str) -> tuple[pd.DataFrame, dict]:
+def keyed_by_chi(frame: pd.DataFrame, linked: pd.Series, id_column: str) -> tuple[pd.DataFrame, dict]:
     """Rows with a CHI: their own (valid, or valid bar a DOB/sex mismatch), else the one matching
     linked them to (``linked``, from :func:`linked_chis`). Rows with neither are left out, and counted."""
     own = normalise(frame["chi_number"], restore_leading_zero=True)

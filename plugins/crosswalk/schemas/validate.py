@@ -6,6 +6,7 @@ can fix everything in one go. It never holds or prints a cell's value.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections import Counter
@@ -260,18 +261,21 @@ def validate_csv(stream: IO[bytes], schema: TableSchema, chunk_rows: int = CHUNK
     pk_digests: list[np.ndarray] = []
     unique_digests: dict[str, list[np.ndarray]] = {f.name: [] for f in schema.fields if f.constraints.get("unique")}
     try:
-        for chunk in iter_chunks(stream, schema, chunk_rows):
-            report.rows += len(chunk)
-            for spec in schema.fields:
-                for code, detail, mask in _field_failures(spec, chunk[spec.name]):
-                    n = int(mask.sum())
-                    if n:
-                        counts[(spec.name, code, detail)] += n
-            if schema.primary_key:
-                pk_digests.append(_digests(chunk[list(schema.primary_key)]))
-            for name, seen in unique_digests.items():
-                col = chunk[[name]]
-                seen.append(_digests(col[col[name] != ""]))
+        # Closed here, even when a chunk fails to parse: a reader left to the garbage collector would try
+        # to close a stream its caller has closed already.
+        with contextlib.closing(iter_chunks(stream, schema, chunk_rows)) as chunks:
+            for chunk in chunks:
+                report.rows += len(chunk)
+                for spec in schema.fields:
+                    for code, detail, mask in _field_failures(spec, chunk[spec.name]):
+                        n = int(mask.sum())
+                        if n:
+                            counts[(spec.name, code, detail)] += n
+                if schema.primary_key:
+                    pk_digests.append(_digests(chunk[list(schema.primary_key)]))
+                for name, seen in unique_digests.items():
+                    col = chunk[[name]]
+                    seen.append(_digests(col[col[name] != ""]))
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         # The parser's message can quote the offending line; keep only its kind.
         report.problems.append(Problem("", "unreadable", 0, f"not readable as UTF-8 CSV ({type(exc).__name__})"))

@@ -14,6 +14,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Connection, Engine, TextClause, text
 
 RECEIVED, STAGED, QUARANTINED, PURGED = "received", "staged", "quarantined", "purged"
+# Our fault, not the partner's (a bug, or the database refusing what we validated): the drop waits, untouched,
+# until an operator releases it (`crosswalk drops release BATCH`); the partner is not blamed.
+HELD = "held"
 BUILDING, DELIVERED = "building", "delivered"
 
 
@@ -88,6 +91,22 @@ def set_batch_status(
         ),
         {"s": status, "r": reason, "ri": rows_in, "rs": rows_staged, "t": _now(), "b": batch_id},
     )
+
+
+def hold_batch(engine: Engine, batch_id: str, reason: str) -> None:
+    with engine.begin() as conn:
+        set_batch_status(conn, batch_id, HELD, reason=reason)
+
+
+def release_batch(engine: Engine, batch_id: str) -> Batch:
+    """Put a held batch back to ``received``, so the next run takes its drop in again. Raises
+    :class:`LookupError` if there is no such batch or it is not held."""
+    with engine.begin() as conn:
+        batch = get_batch(conn, batch_id)
+        if batch is None or batch.status != HELD:
+            raise LookupError(f"{batch_id}: no held batch of that id")
+        set_batch_status(conn, batch_id, RECEIVED, reason="released by an operator")
+        return batch
 
 
 def quarantine_batch(engine: Engine, batch_id: str, reason: str) -> None:
