@@ -136,3 +136,27 @@ def test_a_version_published_in_chunks_is_the_version_published_whole(engine):
     with engine.connect() as conn:
         recorded = conn.execute(text("SELECT detail FROM publication WHERE version = 2")).scalar_one()
     assert '"chunks": 3' in recorded  # detail as it stood after the last chunk
+
+
+def test_a_version_streamed_from_a_staged_batch_while_it_is_written(engine):
+    """Publishing reads the staged batch while its own transaction writes the version: on SQLite the reader
+    must not wait for the writer's lock (it did, and the demo's publish timed out with 'database is locked')."""
+    from crosswalk.staging import ledger
+    from crosswalk.staging.store import iter_staged, stage_batch
+
+    ledger.open_batch(
+        engine, ledger.Batch("b-9", "f", "p", "m" * 64, "x.csv", None, None, "health_board_index", ledger.RECEIVED),
+        "dag", "run",
+    )  # fmt: skip
+    cols = ["chi_number", "forename"]
+    stage_batch(engine, "stg_health_board_index", "b-9", [*cols, "surname", "date_of_birth", "sex"],
+                [[{"chi_number": f"{i:010d}", "forename": "A", "surname": "B", "date_of_birth": "1950-01-01",
+                   "sex": "F"} for i in range(120)]], 120)  # fmt: skip
+    chunks = (
+        pd.DataFrame(rows, columns=cols) for rows in iter_staged(engine, "stg_health_board_index", "b-9", cols, 50)
+    )
+    out = versions.publish(
+        engine, "summary", VIEW, chunks, columns=cols, kind="portal", source_batches=["b-9"], agreement_id="isp",
+        agreement_version=2, level=2, recipient="nhs",
+    )  # fmt: skip
+    assert out.published and out.version.rows_out == 120

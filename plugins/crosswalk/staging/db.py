@@ -14,6 +14,9 @@ if TYPE_CHECKING:  # engines are made while DAG files are parsed, which must not
     import pandas as pd
 
 
+READ_ONLY = "crosswalk_read_only"  # an execution option: this connection only reads
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine with the settings Crosswalk relies on.
 
@@ -32,8 +35,10 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn) -> None:
-            # IMMEDIATE takes the write lock up front, so two writers queue rather than deadlock.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # IMMEDIATE takes the write lock up front, so two writers queue rather than deadlock. A reader
+            # (execution option READ_ONLY) takes none: under WAL it reads while a writer holds the lock, as a
+            # publish does when it streams the batch it reads into the version it writes.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, text
 from crosswalk.errors import StagingFailed
 from crosswalk.schemas.tableschema import DEFAULT_DATE_FORMAT, TableSchema
 from crosswalk.schemas.validate import iter_chunks, read_header, to_typed
+from crosswalk.staging.db import READ_ONLY
 from crosswalk.staging.ledger import STAGED, set_batch_status
 
 
@@ -63,7 +64,7 @@ def iter_staged(
     million rows of an extract in about half the time SQLAlchemy's row objects take).
     """
     cols = ", ".join(columns)
-    with engine.connect().execution_options(stream_results=True) as conn:
+    with engine.connect().execution_options(stream_results=True, **{READ_ONLY: True}) as conn:
         if conn.dialect.name == "postgresql":
             raw = conn.connection.dbapi_connection
             with raw.cursor(name=f"crosswalk_staged_{uuid.uuid4().hex[:12]}") as cur:
