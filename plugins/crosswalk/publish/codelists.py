@@ -10,10 +10,13 @@ injection guidance), so no cell we write can.
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from crosswalk.errors import FatalError
 from crosswalk.schemas.tableschema import TableSchema
+
+if TYPE_CHECKING:  # `crosswalk check` and DAG parsing read the code-list rule; neither may import pandas
+    import pandas as pd
 
 OTHER = "Other"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
