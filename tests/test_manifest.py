@@ -39,5 +39,47 @@ def test_bad_manifests(raw, match):
 
 def test_manifest_must_name_the_file_beside_it(tmp_path):
     _, _, m = _manifest(tmp_path, "a.csv", "id\n1\n")
-    with pytest.raises(ManifestInvalid, match=r"names file 'a\.csv\.age', expected 'b\.csv\.age'"):
+    with pytest.raises(ManifestInvalid, match="names another data file"):
         parse_manifest(m.to_json(), "b.csv.age.manifest.json")
+
+
+def _valid(tmp_path) -> dict:
+    import json
+
+    _, _, m = _manifest(tmp_path)
+    return json.loads(m.to_json())
+
+
+STRICT = {
+    # what the partner sent: (the manifest's JSON text from a valid one, the code)
+    "duplicate_key": (lambda d, t: t.replace('"feed": "f",', '"feed": "f", "feed": "g",'), "manifest_duplicate_key"),
+    "number_as_string": (lambda d, t: {**d, "size": str(d["size"])}, "manifest_wrong_type"),
+    "true_as_version": (lambda d, t: {**d, "manifest_version": True}, "manifest_wrong_type"),
+    "float_rows": (lambda d, t: {**d, "rows": 2.0}, "manifest_wrong_type"),
+    "top_level_list": (lambda d, t: [d["rows"]], "manifest_wrong_type"),
+    "future_version": (lambda d, t: {**d, "manifest_version": 2}, "manifest_unknown_version"),
+    "nested_list": (lambda d, t: {**d, "recipients": [d["recipients"]]}, "manifest_too_deep"),
+    "deep_nesting": (lambda d, t: '{"a": ' + "[" * 20000 + "]" * 20000 + "}", "manifest_too_deep"),
+    "nan": (lambda d, t: t.replace(f'"rows": {d["rows"]}', '"rows": NaN'), "manifest_not_json"),
+    "latin_1": (lambda d, t: t.encode().replace(b'"org"', b'"\xe9"'), "manifest_not_json"),
+    "negative_size": (lambda d, t: {**d, "size": -1}, "manifest_out_of_range"),
+    "size_over_a_tebibyte": (lambda d, t: {**d, "size": 1 << 41}, "manifest_out_of_range"),
+    "more_rows_than_bytes": (lambda d, t: {**d, "rows": d["plaintext_size"] + 1}, "manifest_out_of_range"),
+    "sixty_five_recipients": (lambda d, t: {**d, "recipients": ["age1x"] * 65}, "manifest_out_of_range"),
+    "unknown_key": (lambda d, t: {**d, "Jane Doe 1970-01-01": 1}, "manifest_invalid"),
+}
+
+
+@pytest.mark.parametrize("case", STRICT)
+def test_strict_manifests_each_with_its_own_code(tmp_path, case):
+    """A signed manifest must mean one thing to every reader; nothing a partner typed is repeated back."""
+    import json
+
+    edit, code = STRICT[case]
+    d = _valid(tmp_path)
+    out = edit(d, json.dumps(d))
+    raw = out if isinstance(out, bytes) else (out if isinstance(out, str) else json.dumps(out)).encode()
+    with pytest.raises(ManifestInvalid) as info:
+        parse_manifest(raw, "clients_1.csv.age.manifest.json")
+    assert info.value.code == code, info.value.reason
+    assert "Jane" not in info.value.reason and len(info.value.reason) <= 300

@@ -24,6 +24,10 @@ class Drop:
     manifest_file: str
     data_file: str
     signature_file: str
+    # Set from the listing by the inbound flow (the trigger's classification leaves them empty): the drop's
+    # three files as listed (names, sizes, times) hashed, and when its last file arrived.
+    drop_key: str = ""
+    completed_at: int = 0
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)

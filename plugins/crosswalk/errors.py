@@ -60,6 +60,40 @@ class ManifestInvalid(DropRejected):
     code = "manifest_invalid"
 
 
+class ManifestNotJson(ManifestInvalid):
+    """Not a JSON object in UTF-8 (or uses NaN/Infinity, which JSON does not have)."""
+
+    code = "manifest_not_json"
+
+
+class ManifestDuplicateKey(ManifestInvalid):
+    """A key given twice: JSON parsers disagree on which wins, so a signed manifest could mean two things."""
+
+    code = "manifest_duplicate_key"
+
+
+class ManifestTooDeep(ManifestInvalid):
+    """Nested deeper than the format (an object holding lists and one flat object)."""
+
+    code = "manifest_too_deep"
+
+
+class ManifestWrongType(ManifestInvalid):
+    """A field of the wrong JSON type: a number as a string, ``true`` as a number, a list for a string."""
+
+    code = "manifest_wrong_type"
+
+
+class ManifestUnknownVersion(ManifestInvalid):
+    code = "manifest_unknown_version"
+
+
+class ManifestOutOfRange(ManifestInvalid):
+    """A size, count or length outside the format's limits or the feed's ``max_bytes``."""
+
+    code = "manifest_out_of_range"
+
+
 class ManifestTooLarge(DropRejected):
     """A manifest (or its signature) larger than any the format makes: refused before any signature check."""
 
@@ -68,6 +102,19 @@ class ManifestTooLarge(DropRejected):
 
 class MissingDataFile(DropRejected):
     code = "missing_data_file"
+
+
+class DataFileNotRegular(DropRejected):
+    """The data file is a symlink, a directory or a special file: only a regular file is read."""
+
+    code = "data_not_regular_file"
+
+
+class DataFileTooLarge(DropRejected):
+    """Larger than the feed's ``max_bytes`` (from the listing, before any download), or a plaintext that grows
+    past the size its signed manifest states (decryption stops there)."""
+
+    code = "data_too_large"
 
 
 class SizeMismatch(DropRejected):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
@@ -64,6 +65,20 @@ class BackgroundHasher:
         self._q.put(None)
         self._t.join()
         return Digest(self._h.hexdigest(), self.size)
+
+
+class BoundedWriter:
+    """A writer that refuses to grow past ``limit`` bytes: ``too_large()`` is raised before the block that
+    would cross it is written (so a decryption stops as soon as it produces more than it should)."""
+
+    def __init__(self, f: IO[bytes], limit: int, too_large: Callable[[], Exception]) -> None:
+        self._f, self._limit, self._too_large, self.size = f, limit, too_large, 0
+
+    def write(self, block: bytes) -> int:
+        self.size += len(block)
+        if self.size > self._limit:
+            raise self._too_large()
+        return self._f.write(block)
 
 
 class TeeReader:

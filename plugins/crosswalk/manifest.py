@@ -16,12 +16,21 @@ import csv
 import json
 import re
 from datetime import UTC, datetime
+from itertools import accumulate
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from crosswalk.errors import ManifestInvalid
+from crosswalk.errors import (
+    ManifestDuplicateKey,
+    ManifestInvalid,
+    ManifestNotJson,
+    ManifestOutOfRange,
+    ManifestTooDeep,
+    ManifestUnknownVersion,
+    ManifestWrongType,
+)
 from crosswalk.hashing import file_digest
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -29,34 +38,41 @@ SIGNATURE_SUFFIX = ".sig"
 ENCRYPTED_SUFFIX = {"age": ".age", "openpgp": ".gpg"}
 MANIFEST_VERSION = 1
 MAX_MANIFEST_BYTES = 64 * 1024
+MAX_DEPTH = 2  # an object whose values are scalars, lists of strings, or one flat object (transforms)
+# The format's own ceiling on any size it states (1 TiB); a feed's `max_bytes` is the working limit.
+MAX_STATED_BYTES = 1 << 40
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
 
 
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    manifest_version: int = Field(MANIFEST_VERSION, ge=1, le=MANIFEST_VERSION)
-    feed: str
-    schema_id: str
-    sender: str
+    manifest_version: int = MANIFEST_VERSION
+    feed: Name
+    schema_id: Name
+    sender: Name
     created_at: datetime
     # The file as it travels (encrypted).
     file_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    size: int = Field(ge=0)
+    size: int = Field(ge=1, le=MAX_STATED_BYTES)  # an encrypted file is never empty
     encryption: Literal["age", "openpgp"]
-    recipients: list[str] = Field(
-        min_length=1, description="What the file was encrypted to: age recipients, or OpenPGP key fingerprints."
+    recipients: list[Annotated[str, StringConstraints(min_length=1, max_length=4096)]] = Field(
+        min_length=1,
+        max_length=64,
+        description="What the file was encrypted to: age recipients, or OpenPGP key fingerprints.",
     )
     # What it holds.
     plaintext_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    plaintext_size: int = Field(ge=0)
-    rows: int = Field(ge=0)
+    plaintext_size: int = Field(ge=0, le=MAX_STATED_BYTES)
+    rows: int = Field(ge=0, le=MAX_STATED_BYTES)
     # Set on extracts we send: the agreement that allowed them and what left.
-    agreement_id: str | None = None
-    agreement_version: int | None = None
-    level: int | None = None
-    fields: list[str] | None = None
-    transforms: dict[str, str] | None = Field(
+    agreement_id: Name | None = None
+    agreement_version: int | None = Field(None, ge=1)
+    level: int | None = Field(None, ge=1, le=4)
+    fields: list[Name] | None = Field(None, max_length=2000)
+    transforms: dict[Name, Name] | None = Field(
         None, description="Fields sent other than as held, and how (for example generalise:month)."
     )
 
@@ -84,20 +100,95 @@ def data_name(manifest_file: str) -> str:
     return manifest_file[: -len(MANIFEST_SUFFIX)]
 
 
+# Pydantic error types that mean "a limit", as opposed to "the wrong JSON type" or "missing/unknown".
+_RANGE_ERRORS = {
+    "greater_than_equal",
+    "less_than_equal",
+    "too_short",
+    "too_long",
+    "string_too_short",
+    "string_too_long",
+}
+_STRING = re.compile(rb'"(?:\\.|[^"\\])*"')
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ManifestDuplicateKey(f"key(s) given twice: {_known(k for k in keys if keys.count(k) > 1)}")
+    return dict(pairs)
+
+
+def _known(keys) -> list[str]:
+    """Key names fit to repeat: the format's own. Anything else a partner typed is counted, never quoted."""
+    keys = set(keys)
+    shown = sorted(k for k in keys if k in Manifest.model_fields)
+    unknown = len(keys) - len(shown)
+    return shown + ([f"{unknown} key(s) not in the format"] if unknown else [])
+
+
+def _not_a_json_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(raw: bytes) -> int:
+    """How deeply the JSON text nests, counted without parsing it (a parser recurses, and can be made to
+    overflow its stack): brackets outside strings."""
+    brackets = _STRING.sub(b"", raw)
+    return max(accumulate((c in b"[{") - (c in b"]}") for c in brackets), default=0)
+
+
 def parse_manifest(raw: bytes, manifest_file: str) -> Manifest:
-    """Parse and check a manifest; the data file it names must be the one beside it."""
+    """Parse and check a manifest strictly; the data file it names must be the one beside it.
+
+    Strict, because a signed manifest must mean one thing to every reader: no duplicate keys (parsers
+    differ on which wins), JSON types as the format states (no ``"12"`` or ``true`` for a number), no
+    nesting beyond the format's, a known version, and sizes within limits. Each has its own reason code.
+    """
     if len(raw) > MAX_MANIFEST_BYTES:
-        raise ManifestInvalid(f"{manifest_file}: larger than {MAX_MANIFEST_BYTES} bytes")
+        raise ManifestOutOfRange(f"{manifest_file}: larger than {MAX_MANIFEST_BYTES} bytes")
     try:
-        m = Manifest.model_validate(json.loads(raw))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ManifestInvalid(f"{manifest_file}: not valid JSON ({type(exc).__name__})") from exc
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestNotJson(f"{manifest_file}: not UTF-8 text") from exc
+    if (depth := _depth(raw)) > MAX_DEPTH:
+        raise ManifestTooDeep(f"{manifest_file}: nested {depth} levels deep; the format has at most {MAX_DEPTH}")
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_not_a_json_constant)
+    except ManifestDuplicateKey as exc:
+        raise ManifestDuplicateKey(f"{manifest_file}: {exc.reason}") from exc
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity
+        raise ManifestNotJson(f"{manifest_file}: not valid JSON ({type(exc).__name__})") from exc
+    if not isinstance(obj, dict):
+        raise ManifestWrongType(f"{manifest_file}: a JSON {type(obj).__name__}, not an object")
+    version = obj.get("manifest_version", MANIFEST_VERSION)
+    if type(version) is not int:
+        raise ManifestWrongType(f"{manifest_file}: invalid field(s) ['manifest_version'] (wrong JSON type)")
+    if version != MANIFEST_VERSION:
+        raise ManifestUnknownVersion(
+            f"{manifest_file}: manifest_version {version} is not one we read (we read {MANIFEST_VERSION})"
+        )
+    try:
+        m = Manifest.model_validate_json(text, strict=True)
     except ValidationError as exc:
-        fields = sorted({".".join(map(str, e["loc"])) or "file" for e in exc.errors(include_input=False)})
-        raise ManifestInvalid(f"{manifest_file}: invalid field(s) {fields}") from exc
+        raise _manifest_error(manifest_file, exc) from exc
     if m.file_name != data_name(manifest_file):
-        raise ManifestInvalid(f"{manifest_file}: names file {m.file_name!r}, expected {data_name(manifest_file)!r}")
+        raise ManifestInvalid(f"{manifest_file}: names another data file than the one beside it")
+    if m.rows > m.plaintext_size:
+        raise ManifestOutOfRange(f"{manifest_file}: states {m.rows} rows in {m.plaintext_size} bytes")
     return m
+
+
+def _manifest_error(manifest_file: str, exc: ValidationError) -> ManifestInvalid:
+    """The most specific of our codes for pydantic's errors, naming fields only (never their values)."""
+    errors = exc.errors(include_input=False)
+    fields = _known(str(e["loc"][0]) if e["loc"] else "file" for e in errors)
+    types = {e["type"] for e in errors}
+    if all(t.endswith("_type") or t.endswith("_parsing") for t in types):
+        return ManifestWrongType(f"{manifest_file}: invalid field(s) {fields} (wrong JSON type)")
+    if types <= _RANGE_ERRORS:
+        return ManifestOutOfRange(f"{manifest_file}: invalid field(s) {fields} (outside the format's limits)")
+    return ManifestInvalid(f"{manifest_file}: invalid field(s) {fields}")
 
 
 def new_manifest(**kwargs) -> Manifest:

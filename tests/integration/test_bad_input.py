@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from crosswalk.audit import read_events
+from crosswalk.logsafety import shown_name
 from crosswalk.manifest import safe_name
 from crosswalk.orchestration.resources import engine_for
 from tests.support.airflow import run_dag
@@ -168,16 +169,17 @@ def test_bad_drop_is_quarantined(project, case, caplog, tmp_path):
     [event] = read_events(engine, event="drop.quarantined")
     assert expected in event["reason"] and "\n" not in event["reason"]
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("QUARANTINED")]
-    assert line.startswith(f"QUARANTINED {enc.name} ({code}): ") and expected in line and "\n" not in line
+    assert line.startswith(f"QUARANTINED {shown_name(enc.name)} ({code}): ") and expected in line and "\n" not in line
 
     # Nothing lost: the partner's files are exactly as they were.
     assert {p.name: p.read_bytes() for p in project.outbox(COUNCIL).iterdir()} == originals
 
-    # A replay of the same drop is recognised as quarantined and left alone.
-    state, _ = run_dag("inbound_council_clients")
-    assert state == "success"
+    # A replay of the same drop (its files unchanged) is left out at discovery, from the ledger: not read again.
+    state, tis = run_dag("inbound_council_clients")
+    assert state == "success" and tis["ingest_drop"] == "skipped", tis  # mapped over no drops
     assert len(read_events(engine, event="drop.quarantined")) == 1
-    assert read_events(engine, event="drop.skipped")[0]["reason"] == f"already quarantined as {batch.batch_id}"
+    detail = json.loads(read_events(engine, event="drops.discovered")[-1]["detail"])
+    assert detail["already_taken_in"] == 1 and detail["taken_this_run"] == 0
     # ...and never reaches matching: a rejected drop left in the outbox costs a later run nothing.
     assert not [e for e in read_events(engine) if e["event"].startswith("batch.match")]
 

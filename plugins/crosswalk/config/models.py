@@ -236,6 +236,10 @@ class Matching(_Model):
         return self
 
 
+DEFAULT_MAX_BYTES = 2 * 1024**3  # a million-row social-care extract is ~150 MB; headroom of an order of magnitude
+DEFAULT_MAX_DROPS_PER_RUN = 200
+
+
 class InboundFeed(_Model):
     """A partner drops extracts in its outbox; we fetch, check and stage them."""
 
@@ -249,6 +253,19 @@ class InboundFeed(_Model):
     schedule: FeedSchedule = "manual"
     tags: list[str] = []
     matching: Matching | None = None
+    max_bytes: int = Field(
+        DEFAULT_MAX_BYTES,
+        ge=1,
+        description="Largest data file taken in, as sent and as decrypted (bytes; default 2 GiB). Checked from"
+        " the listing before any download, and decryption stops past the manifest's plaintext_size.",
+    )
+    max_drops_per_run: int = Field(
+        DEFAULT_MAX_DROPS_PER_RUN,
+        ge=1,
+        le=1000,  # under Airflow's max_map_length (1024): one mapped ingest task per drop
+        description="New drops taken in per run, oldest first; the rest wait for the next run (the backlog is"
+        " logged and audited).",
+    )
 
     @property
     def reviewer(self) -> str:

@@ -17,7 +17,7 @@ import binascii
 import hmac
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from crosswalk.crypto import bech32
 from crosswalk.errors import DecryptFailed
-from crosswalk.hashing import BackgroundHasher, Digest, TeeReader, TeeWriter
+from crosswalk.hashing import BackgroundHasher, BoundedWriter, Digest, TeeReader, TeeWriter
 
 VERSION_LINE = b"age-encryption.org/v1"
 X25519_LABEL = b"age-encryption.org/v1/X25519"
@@ -329,13 +329,23 @@ def encrypt_file(
     return _atomic(dst, run)
 
 
-def decrypt_file(src: Path, dst: Path, identities: Iterable[Identity]) -> Digest:
+def decrypt_file(
+    src: Path,
+    dst: Path,
+    identities: Iterable[Identity],
+    *,
+    limit: int | None = None,
+    too_large: Callable[[], Exception] | None = None,
+) -> Digest:
     """Decrypt to ``dst`` via a private temporary file; on any failure nothing is left behind.
 
-    Returns the plaintext's sha256 and size, hashed on another core as it is written.
+    Returns the plaintext's sha256 and size, hashed on another core as it is written. With ``limit``,
+    decryption stops (raising ``too_large()``) as soon as the plaintext would pass ``limit`` bytes.
     """
 
     def run(out: IO[bytes]) -> Digest:
+        if limit is not None:
+            out = BoundedWriter(out, limit, too_large or (lambda: PayloadError(f"plaintext over {limit} bytes")))
         writer = TeeWriter(out, BackgroundHasher())
         try:
             _with_input(src, lambda f: decrypt(f, writer, identities))

@@ -19,7 +19,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -48,7 +49,7 @@ def _keyring(*armored_keys: str) -> Iterator[tuple[Path, list[str]]]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _gpg_command(home: Path, args: list[str]) -> list[str]:
+def _gpg_command(home: Path, args: list[str], status_fd: int = 1) -> list[str]:
     return [
         GPG,
         "--homedir",
@@ -63,7 +64,7 @@ def _gpg_command(home: Path, args: list[str]) -> list[str]:
         "--trust-model",
         "always",
         "--status-fd",
-        "1",
+        str(status_fd),
         *args,
     ]
 
@@ -125,16 +126,68 @@ def encrypt(src: IO[bytes], dst: Path, recipient_keys: list[str], signing_key: s
         os.replace(part, dst)
 
 
-def decrypt_file(src: Path, dst: Path, secret_keys: list[str], signer_keys: list[str]) -> str:
+def _decrypt_bounded(
+    home: Path, src: Path, part: Path, limit: int | None, too_large: Callable[[], Exception] | None
+) -> subprocess.CompletedProcess:
+    """Run gpg --decrypt with the plaintext on a pipe we read, written to ``part`` until it passes ``limit``
+    bytes, when gpg is killed and ``too_large()`` raised (gpg's status goes to another pipe)."""
+    status_r, status_w = os.pipe()
+    proc = subprocess.Popen(
+        _gpg_command(home, ["--output", "-", "--decrypt", str(src)], status_fd=status_w),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        pass_fds=(status_w,),
+    )
+    os.close(status_w)
+    status: list[bytes] = []
+    reader = threading.Thread(target=lambda: status.append(_read_all(status_r)), daemon=True)
+    reader.start()
+    assert proc.stdout is not None
+    try:
+        with proc.stdout, os.fdopen(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+            written = 0
+            while block := proc.stdout.read(1 << 20):
+                written += len(block)
+                if limit is not None and written > limit:
+                    raise too_large() if too_large else GpgError(f"{src.name}: plaintext over {limit} bytes")
+                out.write(block)
+    except BaseException:
+        proc.kill()
+        raise
+    finally:
+        code = proc.wait()
+        reader.join()
+    return subprocess.CompletedProcess(proc.args, code, b"".join(status), b"")
+
+
+def _read_all(fd: int) -> bytes:
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
+def decrypt_file(
+    src: Path,
+    dst: Path,
+    secret_keys: list[str],
+    signer_keys: list[str],
+    *,
+    limit: int | None = None,
+    too_large: Callable[[], Exception] | None = None,
+) -> str:
     """Decrypt with any of ``secret_keys``; require a valid signature by one of ``signer_keys``.
 
-    Returns the signer's fingerprint. Raises :class:`GpgError` or :class:`UnknownSigner`.
+    Returns the signer's fingerprint. Raises :class:`GpgError` or :class:`UnknownSigner`. With ``limit``,
+    decryption stops (raising ``too_large()``) as soon as the plaintext would pass ``limit`` bytes.
     """
     with _keyring(*signer_keys) as (_, pinned):
         pass  # fingerprints of the pinned signers, computed in isolation
     with _keyring(*secret_keys, *signer_keys) as (home, _):
         part = dst.with_name(dst.name + ".part")
-        proc = _gpg(home, ["--output", str(part), "--decrypt", str(src)])
+        try:
+            proc = _decrypt_bounded(home, src, part, limit, too_large)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
         status = _status(proc)
         try:
             codes = {s[0] for s in status if s}

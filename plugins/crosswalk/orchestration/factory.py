@@ -126,6 +126,14 @@ def _params(feed: AnyFeed, cfg: ProjectConfig) -> dict[str, Any]:
     params: dict[str, Any] = {
         "dry_run": Param(False, type="boolean", title="Dry run", description=DRY_RUN_HELP[feed.direction]),
     }
+    if isinstance(feed, InboundFeed):
+        params["resend"] = Param(
+            False,
+            type="boolean",
+            title="Load duplicates",
+            description="Load a drop even when its content is exactly a batch staged before under another name "
+            "(normally skipped as a duplicate, and the partner told which batch holds it).",
+        )
     if not isinstance(feed, OutboundFeed | PortalFeed):
         return params
     current = cfg.agreements[feed.agreement].in_force(date.today())

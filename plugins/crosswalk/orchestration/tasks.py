@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from crosswalk.audit import AuditLog
+from crosswalk.logsafety import shown_name
 from crosswalk.orchestration.resources import (
     age_identities,
     audited_task,
@@ -78,7 +79,8 @@ def discover(feed_id: str, context: Any) -> list[dict]:
     partner = cfg.partners[feed.partner]
     with audited_task(_audit(cfg, context), feed_id=feed_id, partner=partner.code) as audit:
         with partner_sftp(partner) as sftp:
-            found = discover_drops(sftp, cfg, feed)
+            intake = discover_drops(sftp, cfg, feed, audit.engine)
+        found = intake.found
         for name in found.unrouted:
             audit.emit(
                 "file.unrouted",
@@ -95,22 +97,33 @@ def discover(feed_id: str, context: Any) -> list[dict]:
             partner=partner.code,
             detail={
                 "complete": len(found.drops),
+                "already_taken_in": intake.already,
+                "taken_this_run": len(intake.new),
+                "backlog": intake.backlog,
+                "max_drops_per_run": feed.max_drops_per_run,
                 "waiting_for_manifest": len(found.waiting),
                 "unrouted": len(found.unrouted),
             },
         )
     log.info(
-        "%s: %d complete drop(s), %d waiting for a manifest, %d file(s) matching no feed",
+        "%s: %d complete drop(s): %d already taken in, %d new taken this run, %d left for the next run"
+        " (max_drops_per_run %d); %d waiting for a manifest, %d file(s) matching no feed",
         partner.sftp.paths.outbox,
         len(found.drops),
+        intake.already,
+        len(intake.new),
+        intake.backlog,
+        feed.max_drops_per_run,
         len(found.waiting),
         len(found.unrouted),
     )
+    if intake.backlog:
+        log.warning("%s: a backlog of %d drop(s) waits for the next run", feed_id, intake.backlog)
     if _dry_run(context):
-        names = ", ".join(d.data_file for d in found.drops) or "none"
-        log.info("Dry run: complete drops a real run would take in (unless staged before): %s", names)
+        names = ", ".join(shown_name(d.data_file) for d in intake.new) or "none"
+        log.info("Dry run: complete drops a real run would take in: %s", names)
         return []
-    return [d.to_dict() for d in found.drops]
+    return [d.to_dict() for d in intake.new]
 
 
 def ingest(feed_id: str, drop: dict, context: Any) -> dict:
@@ -133,6 +146,7 @@ def ingest(feed_id: str, drop: dict, context: Any) -> dict:
             age_identities(cfg),
             partner_bulk(cfg.partners[feed.partner]),
             openpgp_secret(cfg),
+            resend=bool((context.get("params") or {}).get("resend", False)),
         )
         try:
             return asdict(ingest_drop(job, Drop(**drop)))

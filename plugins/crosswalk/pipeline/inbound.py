@@ -15,9 +15,10 @@ import hashlib
 import io
 import logging
 import posixpath
+import stat
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -32,12 +33,15 @@ from crosswalk.crypto import age, openpgp, sshsig
 from crosswalk.drops import Discovery, Drop, classify, partner_patterns
 from crosswalk.errors import (
     ChecksumMismatch,
+    DataFileNotRegular,
+    DataFileTooLarge,
     DecryptFailed,
     DropHeld,
     DropRejected,
     EmptyExtract,
     ManifestInvalid,
     ManifestTooLarge,
+    MissingDataFile,
     RetryableError,
     SchemaViolation,
     SizeMismatch,
@@ -71,11 +75,49 @@ class IngestResult:
     batch_status: str = ""  # the batch's status in the ledger: only a staged batch goes on to matching
 
 
-def discover(sftp: paramiko.SFTPClient, cfg: ProjectConfig, feed: InboundFeed) -> Discovery:
-    """List the partner's outbox and classify what is there for ``feed``."""
+@dataclass(frozen=True)
+class Intake:
+    """What one run takes in from a partner's outbox."""
+
+    found: Discovery  # every complete drop, those waiting for a file, and files matching no feed
+    new: list[Drop]  # drops to take in this run: not yet terminal, oldest first, at most max_drops_per_run
+    already: int  # complete drops already terminal with these exact files: left out without reading them
+    backlog: int  # new drops left for the next run
+
+
+def drop_key(feed_id: str, drop: Drop, listing: dict[str, paramiko.SFTPAttributes]) -> str:
+    """The drop's three files as listed: names, sizes and modification times. Any change to any of them (a
+    new signature over the same manifest, a replaced data file) gives a new key."""
+    parts = [feed_id]
+    for name in (drop.data_file, drop.manifest_file, drop.signature_file):
+        a = listing.get(name)
+        parts.append(f"{name}\0{a.st_size if a else -1}\0{a.st_mtime if a else -1}")
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def discover(sftp: paramiko.SFTPClient, cfg: ProjectConfig, feed: InboundFeed, engine: Engine | None) -> Intake:
+    """List the partner's outbox once and choose this run's drops for ``feed``.
+
+    A drop already terminal with exactly these files is left out from one ledger query (no manifest is
+    read); the rest are taken oldest first (by when their last file arrived), at most the feed's
+    ``max_drops_per_run``, so a busy outbox drains over runs instead of stopping the feed.
+    """
     partner = cfg.partners[feed.partner]
-    files = remote.list_files(sftp, partner.sftp.paths.outbox)
-    return classify(files, feed.id, feed.file_pattern, partner_patterns(cfg, feed.partner))
+    listing = remote.list_entries(sftp, partner.sftp.paths.outbox)
+    # A data file need not be a regular file to make a drop complete: the ingest refuses it with a reason.
+    # Every entry counts toward a complete drop: a drop with a file that is not a regular file (a symlink, a
+    # directory) is refused with a reason at ingest, never left waiting forever.
+    found = classify(listing, feed.id, feed.file_pattern, partner_patterns(cfg, feed.partner))
+    seen = ledger.seen_drop_keys(engine, feed.id) if engine is not None else set()
+    keyed = []
+    for d in found.drops:
+        when = max(
+            int(listing[n].st_mtime or 0) for n in (d.manifest_file, d.signature_file, d.data_file) if n in listing
+        )
+        keyed.append(replace(d, drop_key=drop_key(feed.id, d, listing), completed_at=when))
+    fresh = sorted((d for d in keyed if d.drop_key not in seen), key=lambda d: (d.completed_at, d.manifest_file))
+    taken = fresh[: feed.max_drops_per_run]
+    return Intake(replace(found, drops=keyed), taken, len(keyed) - len(fresh), len(fresh) - len(taken))
 
 
 @dataclass
@@ -90,6 +132,7 @@ class InboundJob:
     identities: list[age.Identity]  # our current age identities; decryption tries each
     bulk: Bulk | OpenSshBulk  # data files; listing, manifests and signatures use ``sftp``
     openpgp_secret: str | None = None  # our armored OpenPGP secret key, for partners on method 'openpgp'
+    resend: bool = False  # take in a drop even if a staged batch holds the same content (the run's override)
 
     @property
     def partner(self) -> Partner:
@@ -104,13 +147,23 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
     """Take one drop in: verify signature → fetch and check ciphertext → decrypt → validate → stage."""
     paths = job.partner.sftp.paths
     outbox = partial(posixpath.join, paths.outbox)
-    manifest_raw = remote.read_small(job.sftp, outbox(drop.manifest_file), MAX_MANIFEST_BYTES)
-    signature_raw = remote.read_small(job.sftp, outbox(drop.signature_file), MAX_MANIFEST_BYTES)
-    oversized = [n for n, raw in ((drop.manifest_file, manifest_raw), (drop.signature_file, signature_raw))
-                 if len(raw) > MAX_MANIFEST_BYTES]  # fmt: skip
-    # The batch is named by the whole manifest as sent, however large (read_small stops at the limit).
-    whole = remote.remote_digest(job.sftp, outbox(drop.manifest_file)) if oversized else None
-    manifest_sha = whole.sha256 if whole else hashlib.sha256(manifest_raw).hexdigest()
+    # lstat, never stat: a symlink is refused, not followed, and nothing is read from a file that is not regular.
+    kinds = {n: remote.lstat_file(job.sftp, outbox(n)) for n in (drop.manifest_file, drop.signature_file)}
+    irregular = [n for n, a in kinds.items() if a is not None and not stat.S_ISREG(a.st_mode or 0)]
+    if irregular:
+        manifest_raw = signature_raw = b""
+        manifest_sha = (
+            drop.drop_key or hashlib.sha256(drop.manifest_file.encode("utf-8", "surrogateescape")).hexdigest()
+        )
+        oversized: list[str] = []
+    else:
+        manifest_raw = remote.read_small(job.sftp, outbox(drop.manifest_file), MAX_MANIFEST_BYTES)
+        signature_raw = remote.read_small(job.sftp, outbox(drop.signature_file), MAX_MANIFEST_BYTES)
+        oversized = [n for n, raw in ((drop.manifest_file, manifest_raw), (drop.signature_file, signature_raw))
+                     if len(raw) > MAX_MANIFEST_BYTES]  # fmt: skip
+        # The batch is named by the whole manifest as sent, however large (read_small stops at the limit).
+        whole = remote.remote_digest(job.sftp, outbox(drop.manifest_file)) if oversized else None
+        manifest_sha = whole.sha256 if whole else hashlib.sha256(manifest_raw).hexdigest()
     batch_id = ledger.batch_id_for(job.feed.id, manifest_sha)
     ids = {"feed_id": job.feed.id, "partner": job.partner.code, "batch_id": batch_id, "file_name": drop.data_file}
 
@@ -130,18 +183,32 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
         job.audit.run.dag_id or "",
         job.audit.run.run_id or "",
     )
-    if batch.status in (ledger.STAGED, ledger.QUARANTINED, ledger.HELD):
+    reexamined = False
+    if batch.status == ledger.QUARANTINED and drop.drop_key and not ledger.drop_seen(job.engine, drop.drop_key):
+        # The same manifest, but one of the drop's files changed since it was quarantined (a partner who fixed
+        # only the signature resubmits under the same names): examine it again.
+        reason = "one of its files changed since it was quarantined; examined again"
+        ledger.reopen_batch(job.engine, batch_id, reason)
+        job.audit.emit("drop.reexamined", "succeeded", reason=reason, **ids)
+        reexamined = True
+    elif batch.status in (ledger.STAGED, ledger.QUARANTINED, ledger.HELD, ledger.SKIPPED):
         # The same manifest again: a replay, a rerun, a retry. Never load twice; a held drop waits for its
         # release by an operator.
         reason = f"already {batch.status} as {batch_id}"
         job.audit.emit("drop.skipped", "skipped", reason=reason, file_sha256=batch.file_sha256, **ids)
-        log.info("Skipping %s: %s", drop.data_file, reason)
+        log.info("Skipping %s: %s", shown_name(drop.data_file), reason)
+        if batch.status != ledger.HELD:
+            ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, batch.status)
         return IngestResult(batch_id, "skipped", batch.rows_staged or 0, reason, batch.status)
 
     with tempfile.TemporaryDirectory(prefix="crosswalk-in-") as tmp:  # mode 0700; removed even on failure
-        received = Path(tmp) / safe_name(drop.data_file)
+        received = Path(tmp) / "received"
         plain = Path(tmp) / "plaintext.csv"
         try:
+            if irregular:
+                raise DataFileNotRegular(
+                    f"{shown_name(irregular[0])}: not a regular file (a symlink, directory or special file): not read"
+                )
             if oversized:  # before any signature check: what is signed must first be a manifest
                 raise ManifestTooLarge(
                     f"{shown_name(oversized[0])}: larger than {MAX_MANIFEST_BYTES} bytes (a manifest and its"
@@ -150,9 +217,10 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
             signer = sshsig.verify(io.BytesIO(manifest_raw), signature_raw, job.partner.signing_keys)
             manifest = _check_manifest(job, manifest_raw, drop)
             ids["file_sha256"] = manifest.sha256
+            _check_data_file(job, drop, manifest)
             job.bulk.download(outbox(drop.data_file), received)
             digest = _verify_and_decrypt(job, received, plain, manifest)
-            ledger.update_batch_file(job.engine, batch_id, digest.sha256, digest.size)
+            ledger.update_batch_file(job.engine, batch_id, digest.sha256, digest.size, manifest.plaintext_sha256)
             job.audit.emit(
                 "file.received",
                 "succeeded",
@@ -165,12 +233,17 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
                     "encryption": manifest.encryption,
                 },
             )
+            if not job.resend and (same := ledger.staged_with_content(
+                job.engine, job.feed.id, manifest.plaintext_sha256, batch_id
+            )):  # fmt: skip
+                return _skip_duplicate(job, drop, batch_id, same, ids)
             rows = _validate(job, plain, manifest)
             # Seam: identifier matching of the staged batch runs after this step.
             staged = _stage(job, plain, batch_id, rows)
         except Exception as exc:
-            _conclude(job, drop, batch_id, received, exc, ids)
+            _conclude(job, drop, batch_id, received, exc, ids, reexamined)
             raise
+    ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, ledger.STAGED)
     job.audit.emit(
         "batch.staged",
         "succeeded",
@@ -181,11 +254,58 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
             "table": job.feed.target.table,
             "plaintext_sha256": manifest.plaintext_sha256,
             "fields_received": job.schema.field_names,
+            "resend": job.resend,
             **_providing_agreement(job),
         },
     )
-    log.info("Staged %s as %s: %d rows into %s", drop.data_file, batch_id, staged, job.feed.target.table)
+    log.info("Staged %s as %s: %d rows into %s", shown_name(drop.data_file), batch_id, staged, job.feed.target.table)
     return IngestResult(batch_id, "staged", staged, batch_status=ledger.STAGED)
+
+
+def _check_data_file(job: InboundJob, drop: Drop, manifest: Manifest) -> None:
+    """The data file, lstat'ed over SFTP before any download: there, a regular file, within the feed's
+    ``max_bytes``, and the size its manifest states."""
+    limit = job.feed.max_bytes
+    for what, stated in (("encrypted size", manifest.size), ("plaintext_size", manifest.plaintext_size)):
+        if stated > limit:
+            raise DataFileTooLarge(
+                f"{manifest.file_name}: manifest states {what} {stated} bytes; this feed takes at most {limit}"
+            )
+    attrs = remote.lstat_file(job.sftp, posixpath.join(job.partner.sftp.paths.outbox, drop.data_file))
+    if attrs is None:
+        raise MissingDataFile(f"{manifest.file_name}: not found in the outbox")
+    if not stat.S_ISREG(attrs.st_mode or 0):
+        raise DataFileNotRegular(f"{manifest.file_name}: not a regular file (a symlink, directory or special file)")
+    if (attrs.st_size or 0) > limit:
+        raise DataFileTooLarge(f"{manifest.file_name}: {attrs.st_size} bytes; this feed takes at most {limit}")
+    if attrs.st_size != manifest.size:
+        raise SizeMismatch(f"{manifest.file_name}: size is {attrs.st_size} bytes, manifest says {manifest.size}")
+
+
+def _skip_duplicate(job: InboundJob, drop: Drop, batch_id: str, same: str, ids: dict) -> IngestResult:
+    """Exactly the extract of a batch already staged, under another name: not loaded twice. The partner is
+    told which batch holds it; an operator who means to load it again triggers the run with ``resend``."""
+    reason = f"duplicate_content: the same extract (plaintext sha256) as staged batch {same}; not loaded again"
+    ledger.skip_batch(job.engine, batch_id, reason)
+    ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, ledger.SKIPPED)
+    job.audit.emit(
+        "drop.skipped", "skipped", reason=reason, **ids, detail={"code": "duplicate_content", "same_as": same}
+    )
+    text = (
+        f"Crosswalk did not load this drop.\n"
+        f"reason: {reason}\n"
+        f"data file: {shown_name(drop.data_file)}\n"
+        f"batch: {batch_id}\n"
+        f"when: {datetime.now(UTC).isoformat(timespec='seconds')}\n"
+        "Nothing to fix: the data is already with us. If it was meant to be loaded again, ask the Crosswalk"
+        " operators to run the feed with 'resend'.\n"
+    )
+    paths = job.partner.sftp.paths
+    remote.upload_atomic(
+        job.sftp, io.BytesIO(text.encode()), posixpath.join(paths.inbox, f"crosswalk-feedback_{batch_id}.txt")
+    )
+    log.info("Skipping %s as %s: %s", shown_name(drop.data_file), batch_id, reason)
+    return IngestResult(batch_id, "skipped", 0, reason, ledger.SKIPPED)
 
 
 # The one place an exception raised while taking a drop in becomes the drop's outcome. The codes form a
@@ -196,13 +316,20 @@ HELD_OTHERWISE = "internal_error"
 RETRIED = (RetryableError, paramiko.SSHException, ConnectionError, TimeoutError)
 
 
-def _conclude(job: InboundJob, drop: Drop, batch_id: str, received: Path, exc: Exception, ids: dict) -> None:
+def _conclude(
+    job: InboundJob, drop: Drop, batch_id: str, received: Path, exc: Exception, ids: dict, reexamined: bool = False
+) -> None:
     """Give the drop its terminal state for ``exc`` (re-raised by the caller): quarantined, held, or, for a
     transport failure only, left received for the retry."""
     if isinstance(exc, DropRejected):
-        _quarantine(job, drop, batch_id, received, exc)
-        job.audit.emit("drop.quarantined", "quarantined", reason=exc.reason, **ids, detail={"code": exc.code})
-        log.warning("QUARANTINED %s (%s): %s", drop.data_file, exc.code, exc.reason)
+        # A drop examined again is quarantined beside its earlier copy, never over it.
+        folder = f"{batch_id}.{drop.drop_key[:8]}" if reexamined else batch_id
+        _quarantine(job, drop, batch_id, received, exc, folder)
+        ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, ledger.QUARANTINED)
+        job.audit.emit(
+            "drop.quarantined", "quarantined", reason=exc.reason, **ids, detail={"code": exc.code, "folder": folder}
+        )
+        log.warning("QUARANTINED %s (%s): %s", shown_name(drop.data_file), exc.code, exc.reason)
         return
     if isinstance(exc, RETRIED):
         return  # the network: the next attempt takes the drop in again
@@ -211,7 +338,9 @@ def _conclude(job: InboundJob, drop: Drop, batch_id: str, received: Path, exc: E
     reason = f"{code}: {type(exc).__name__} while taking the drop in; held for an operator"
     ledger.hold_batch(job.engine, batch_id, reason)
     job.audit.emit("drop.held", "failed", reason=reason, **ids, detail={"code": code, "error": type(exc).__name__})
-    log.error("HELD %s as %s (%s): the cause is ours; the partner is not told", drop.data_file, batch_id, code)
+    log.error(
+        "HELD %s as %s (%s): the cause is ours; the partner is not told", shown_name(drop.data_file), batch_id, code
+    )
     raise DropHeld(batch_id, code) from exc
 
 
@@ -253,6 +382,15 @@ def _verify_and_decrypt(job: InboundJob, received: Path, plain: Path, manifest: 
 def _decrypt(job: InboundJob, received: Path, plain: Path, manifest: Manifest) -> Digest:
     """Decrypt into the private work dir; return the plaintext's sha256 and size."""
     enc = job.partner.encryption
+    # Decryption stops as soon as the plaintext passes what the signed manifest states (a file that decrypts
+    # to far more than it said, such as a compressed bomb, never fills the disk).
+    limit = {
+        "limit": manifest.plaintext_size,
+        "too_large": lambda: DataFileTooLarge(
+            f"{manifest.file_name}: decrypts to more than the {manifest.plaintext_size} bytes its manifest states;"
+            " decryption stopped"
+        ),
+    }
     if manifest.encryption != enc.method:
         raise ManifestInvalid(
             f"{manifest.file_name}: encrypted with {manifest.encryption}, {job.partner.code} uses {enc.method}"
@@ -261,23 +399,23 @@ def _decrypt(job: InboundJob, received: Path, plain: Path, manifest: Manifest) -
         if not job.openpgp_secret:
             raise DecryptFailed("no OpenPGP secret key is configured for us; cannot decrypt")
         # The payload must also carry a valid OpenPGP signature by one of the partner's pinned keys.
-        openpgp.decrypt_file(received, plain, [job.openpgp_secret], enc.openpgp_keys)
+        openpgp.decrypt_file(received, plain, [job.openpgp_secret], enc.openpgp_keys, **limit)
         return file_digest(plain)
     if not job.identities:
         raise DecryptFailed("no current age identity is configured for us; cannot decrypt")
-    return age.decrypt_file(received, plain, job.identities)
+    return age.decrypt_file(received, plain, job.identities, **limit)
 
 
 def _check_manifest(job: InboundJob, raw: bytes, drop: Drop) -> Manifest:
     manifest = parse_manifest(raw, drop.manifest_file)
-    if manifest.sender != job.partner.code:
-        raise ManifestInvalid(f"{drop.manifest_file}: sender is {manifest.sender!r}, expected {job.partner.code!r}")
-    if manifest.feed != job.feed.id:
-        raise ManifestInvalid(f"{drop.manifest_file}: feed is {manifest.feed!r}, expected {job.feed.id!r}")
-    if manifest.schema_id != job.feed.schema_id:
-        raise ManifestInvalid(
-            f"{drop.manifest_file}: schema_id is {manifest.schema_id!r}, expected {job.feed.schema_id!r}"
-        )
+    # What the partner wrote is not repeated (it could be anything): only what we expected.
+    for name, stated, expected in (
+        ("sender", manifest.sender, job.partner.code),
+        ("feed", manifest.feed, job.feed.id),
+        ("schema_id", manifest.schema_id, job.feed.schema_id),
+    ):
+        if stated != expected:
+            raise ManifestInvalid(f"{shown_name(drop.manifest_file)}: {name} is not {expected!r}")
     return manifest
 
 
@@ -309,6 +447,10 @@ def _stage(job: InboundJob, local: Path, batch_id: str, rows_in: int) -> int:
         return stage_file(job.engine, job.feed.target.table, batch_id, job.schema, f, rows_in)
 
 
+def _is_regular(attrs: paramiko.SFTPAttributes | None) -> bool:
+    return attrs is not None and stat.S_ISREG(attrs.st_mode or 0)
+
+
 def reason_text(batch_id: str, drop: Drop, exc: DropRejected) -> str:
     """The reason file left beside a quarantined drop: for the partner and for IG. No data values."""
     return (
@@ -323,7 +465,9 @@ def reason_text(batch_id: str, drop: Drop, exc: DropRejected) -> str:
     )
 
 
-def _quarantine(job: InboundJob, drop: Drop, batch_id: str, received: Path, exc: DropRejected) -> None:
+def _quarantine(
+    job: InboundJob, drop: Drop, batch_id: str, received: Path, exc: DropRejected, folder_name: str
+) -> None:
     """Copy the drop as received (still encrypted) to ``quarantine/<batch_id>/`` with ``REASON.txt``,
     tell the partner in its inbox, and mark the ledger. Plaintext never goes to SFTP.
 
@@ -332,7 +476,7 @@ def _quarantine(job: InboundJob, drop: Drop, batch_id: str, received: Path, exc:
     long or alike the partner's names are; REASON.txt lists the names as sent.
     """
     paths = job.partner.sftp.paths
-    folder = posixpath.join(paths.quarantine, batch_id)
+    folder = posixpath.join(paths.quarantine, folder_name)
     remote.ensure_dir(job.sftp, paths.quarantine)
     remote.ensure_dir(job.sftp, folder)
     for role, name in (("data", drop.data_file), ("manifest", drop.manifest_file), ("signature", drop.signature_file)):
@@ -340,13 +484,13 @@ def _quarantine(job: InboundJob, drop: Drop, batch_id: str, received: Path, exc:
         target = posixpath.join(folder, f"{role}--{safe_name(name)}")
         if role == "data" and received.exists():  # downloaded already: send that copy back, not a second read
             remote.upload_atomic(job.sftp, received, target)
-        elif remote.stat_file(job.sftp, source) is not None:  # else the manifest named a file that is not there
+        elif _is_regular(remote.lstat_file(job.sftp, source)):  # else absent, or not a file to read (a symlink)
             with job.sftp.open(source, "rb") as f:
                 remote.upload_atomic(job.sftp, f, target)
     reason = reason_text(batch_id, drop, exc).encode()
     remote.upload_atomic(job.sftp, io.BytesIO(reason), posixpath.join(folder, "REASON.txt"))
     # Feedback for a partner with little IT: what was wrong, in its inbox, without personal data.
     remote.upload_atomic(
-        job.sftp, io.BytesIO(reason), posixpath.join(paths.inbox, f"crosswalk-feedback_{batch_id}.txt")
+        job.sftp, io.BytesIO(reason), posixpath.join(paths.inbox, f"crosswalk-feedback_{folder_name}.txt")
     )
     ledger.quarantine_batch(job.engine, batch_id, f"{exc.code}: {exc.reason}")

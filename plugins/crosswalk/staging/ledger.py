@@ -12,8 +12,11 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Connection, Engine, TextClause, text
+from sqlalchemy.exc import IntegrityError
 
 RECEIVED, STAGED, QUARANTINED, PURGED = "received", "staged", "quarantined", "purged"
+# Not loaded, and not the partner's fault: the same content as a staged batch (its reason names which).
+SKIPPED = "skipped"
 # Our fault, not the partner's (a bug, or the database refusing what we validated): the drop waits, untouched,
 # until an operator releases it (`crosswalk drops release BATCH`); the partner is not blamed.
 HELD = "held"
@@ -114,13 +117,64 @@ def quarantine_batch(engine: Engine, batch_id: str, reason: str) -> None:
         set_batch_status(conn, batch_id, QUARANTINED, reason=reason)
 
 
-def update_batch_file(engine: Engine, batch_id: str, file_sha256: str, file_size: int) -> None:
-    """Record the data file's verified hash and size once the manifest has been read."""
+def update_batch_file(
+    engine: Engine, batch_id: str, file_sha256: str, file_size: int, plaintext_sha256: str | None = None
+) -> None:
+    """Record the data file's verified hashes and size once it has been checked against its manifest."""
     with engine.begin() as conn:
         conn.execute(
-            text("UPDATE batch SET file_sha256 = :h, file_size = :z, updated_at = :t WHERE batch_id = :b"),
-            {"h": file_sha256, "z": file_size, "t": _now(), "b": batch_id},
+            text(
+                "UPDATE batch SET file_sha256 = :h, file_size = :z, plaintext_sha256 = COALESCE(:p, plaintext_sha256),"
+                " updated_at = :t WHERE batch_id = :b"
+            ),
+            {"h": file_sha256, "z": file_size, "p": plaintext_sha256, "t": _now(), "b": batch_id},
         )
+
+
+def staged_with_content(engine: Engine, feed_id: str, plaintext_sha256: str, other_than: str) -> str | None:
+    """The staged batch of ``feed_id`` whose plaintext is exactly this one, if any (another name, same extract)."""
+    with engine.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT batch_id FROM batch WHERE feed_id = :f AND plaintext_sha256 = :p AND status = :s"
+                " AND batch_id <> :b ORDER BY created_at LIMIT 1"
+            ),
+            {"f": feed_id, "p": plaintext_sha256, "s": STAGED, "b": other_than},
+        ).scalar()
+
+
+def skip_batch(engine: Engine, batch_id: str, reason: str) -> None:
+    with engine.begin() as conn:
+        set_batch_status(conn, batch_id, SKIPPED, reason=reason)
+
+
+def reopen_batch(engine: Engine, batch_id: str, reason: str) -> None:
+    """A quarantined drop whose files changed since (a new signature over the same manifest): examine it again."""
+    with engine.begin() as conn:
+        set_batch_status(conn, batch_id, RECEIVED, reason=reason)
+
+
+def seen_drop_keys(engine: Engine, feed_id: str) -> set[str]:
+    """Keys of the drops of ``feed_id`` that reached a terminal state (one indexed query, however many)."""
+    with engine.connect() as conn:
+        return set(conn.execute(text("SELECT drop_key FROM drop_seen WHERE feed_id = :f"), {"f": feed_id}).scalars())
+
+
+def drop_seen(engine: Engine, drop_key: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT 1 FROM drop_seen WHERE drop_key = :k"), {"k": drop_key}).first() is not None
+
+
+def record_drop_seen(engine: Engine, drop_key: str, feed_id: str, batch_id: str, outcome: str) -> None:
+    """Remember that the drop with these exact files reached ``outcome`` (idempotent: a retry records nothing new)."""
+    if not drop_key or drop_seen(engine, drop_key):
+        return
+    row = {"drop_key": drop_key, "feed_id": feed_id, "batch_id": batch_id, "outcome": outcome, "seen_at": _now()}
+    try:
+        with engine.begin() as conn:
+            conn.execute(_insert("drop_seen", row), row)
+    except IntegrityError:
+        pass  # a concurrent run recorded the same drop first: the same fact
 
 
 def staged_batches(engine: Engine, feed_id: str, since: date | None = None, until: date | None = None) -> list[Batch]:

@@ -27,6 +27,22 @@ def list_files(sftp: paramiko.SFTPClient, directory: str) -> dict[str, paramiko.
     return {e.filename: e for e in entries if e.st_mode is not None and stat.S_ISREG(e.st_mode)}
 
 
+def list_entries(sftp: paramiko.SFTPClient, directory: str) -> dict[str, paramiko.SFTPAttributes]:
+    """Every entry in ``directory`` by name, as lstat sees it (a symlink is a symlink), in one listing."""
+    try:
+        return {e.filename: e for e in sftp.listdir_attr(directory)}
+    except OSError as exc:
+        raise TransferError(f"cannot list {directory}: {exc}") from exc
+
+
+def lstat_file(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes | None:
+    """The entry itself (a symlink is not followed), or None when there is none."""
+    try:
+        return sftp.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
 def stat_file(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes | None:
     try:
         return sftp.stat(path)
