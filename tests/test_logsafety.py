@@ -61,4 +61,11 @@ def test_reasons_are_one_escaped_line_of_at_most_300_characters():
     assert "\n" not in exc.reason and "\x00" not in exc.reason and "\x1b" not in exc.reason
     assert exc.reason.startswith("line one\\nline two\\x00\\x1b[31m") and len(exc.reason) == 300
     assert str(exc) == exc.reason
-    assert logsafety.shown_name("a" * 500 + ".csv").endswith("…") and len(logsafety.shown_name("a" * 500)) == 120
+
+
+def test_a_file_name_is_shown_only_when_ordinary_else_by_hash():
+    assert logsafety.shown_name("clients_20261121.csv.age") == "clients_20261121.csv.age"
+    for hostile in ("a" * 500 + ".csv", "clients_1.csv\nreason: ok", "Jane Doe 01-02-1950.csv", "\x1b[2J.csv", "-rf"):
+        shown = logsafety.shown_name(hostile)
+        assert shown.startswith("unusual-name-") and len(shown) == 25, shown
+    assert logsafety.shown_name("x y") != logsafety.shown_name("x z")  # the hash still tells names apart

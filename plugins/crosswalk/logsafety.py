@@ -11,6 +11,7 @@ The real guarantee is the code's (see the canary test); this only catches what s
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 
@@ -42,9 +43,20 @@ def one_line(text: str, limit: int = MAX_REASON) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_ORDINARY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
 def shown_name(name: str, limit: int = MAX_NAME) -> str:
-    """A partner's file name as we show it: escaped and cut (it is theirs, and it may be hostile)."""
-    return one_line(name, limit)
+    """A partner's file name as we show it anywhere (reasons, feedback, logs, the audit trail, quarantine).
+
+    An ordinary name (letters, digits, ``.``, ``_``, ``-``; at most ``limit`` characters: what our partner
+    guide asks for) is shown as it is, so the partner knows which file is meant. Any other name is shown
+    only as ``unusual-name-<sha256 prefix>``: a name is the partner's free text, and a hostile one can
+    carry line breaks, terminal escapes or personal data; by a hash it can still be matched to the file.
+    """
+    if len(name) <= limit and _ORDINARY_NAME.fullmatch(name):
+        return name
+    return "unusual-name-" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 def redact(text: str) -> str:

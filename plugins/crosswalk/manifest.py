@@ -32,6 +32,7 @@ from crosswalk.errors import (
     ManifestWrongType,
 )
 from crosswalk.hashing import file_digest
+from crosswalk.logsafety import shown_name
 
 MANIFEST_SUFFIX = ".manifest.json"
 SIGNATURE_SUFFIX = ".sig"
@@ -145,6 +146,7 @@ def parse_manifest(raw: bytes, manifest_file: str) -> Manifest:
     differ on which wins), JSON types as the format states (no ``"12"`` or ``true`` for a number), no
     nesting beyond the format's, a known version, and sizes within limits. Each has its own reason code.
     """
+    name_as_sent, manifest_file = manifest_file, shown_name(manifest_file)  # the partner's name: shown only if ordinary
     if len(raw) > MAX_MANIFEST_BYTES:
         raise ManifestOutOfRange(f"{manifest_file}: larger than {MAX_MANIFEST_BYTES} bytes")
     try:
@@ -172,7 +174,7 @@ def parse_manifest(raw: bytes, manifest_file: str) -> Manifest:
         m = Manifest.model_validate_json(text, strict=True)
     except ValidationError as exc:
         raise _manifest_error(manifest_file, exc) from exc
-    if m.file_name != data_name(manifest_file):
+    if m.file_name != data_name(name_as_sent):
         raise ManifestInvalid(f"{manifest_file}: names another data file than the one beside it")
     if m.rows > m.plaintext_size:
         raise ManifestOutOfRange(f"{manifest_file}: states {m.rows} rows in {m.plaintext_size} bytes")

@@ -18,7 +18,6 @@ from sqlalchemy import text
 
 from crosswalk.audit import read_events
 from crosswalk.logsafety import shown_name
-from crosswalk.manifest import safe_name
 from crosswalk.orchestration.resources import engine_for
 from tests.support.airflow import run_dag
 from tests.support.project import clients_csv, edit_yaml
@@ -152,13 +151,13 @@ def test_bad_drop_is_quarantined(project, case, caplog, tmp_path):
     reason_file = (folder / "REASON.txt").read_text()
     assert f"reason: {code}: " in reason_file and expected in reason_file
     # The whole drop as sent, byte for byte, each file under its role: nothing can collide.
-    assert (folder / f"manifest--{safe_name(manifest_file)}").read_bytes() == originals[manifest_file]
-    assert (folder / f"signature--{safe_name(manifest_file + '.sig')}").read_bytes() == originals[
+    assert (folder / f"manifest--{shown_name(manifest_file)}").read_bytes() == originals[manifest_file]
+    assert (folder / f"signature--{shown_name(manifest_file + '.sig')}").read_bytes() == originals[
         manifest_file + ".sig"
     ]
-    assert (folder / f"data--{safe_name(enc.name)}").exists() == (not omit_data)
+    assert (folder / f"data--{shown_name(enc.name)}").exists() == (not omit_data)
     if not omit_data:  # the quarantined copy is the drop as the partner sent it: still encrypted
-        assert (folder / f"data--{safe_name(enc.name)}").read_bytes() == originals[enc.name]
+        assert (folder / f"data--{shown_name(enc.name)}").read_bytes() == originals[enc.name]
     # Nothing of the records reaches the partner's reason or the audit trail (the first record's values
     # included, when the header row is missing).
     first_record = [*list(csv.reader(data.read_text().splitlines())), [], []][1]

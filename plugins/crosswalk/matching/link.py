@@ -437,8 +437,20 @@ def train(linker, em_max_pairs: float, dob_block_pairs: int) -> None:
         # a tiny prior instead of 0, whose log would stop EM; such pairs then score as non-matches.
         settings._probability_two_random_records_match = PRIOR_FLOOR
     linker.training.estimate_u_using_random_sampling(max_pairs=em_max_pairs)
-    linker.training.estimate_parameters_using_expectation_maximisation(em_dob_block(dob_block_pairs, em_max_pairs))
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on(*NAME_BLOCK))
+    for block in (em_dob_block(dob_block_pairs, em_max_pairs), block_on(*NAME_BLOCK)):
+        _em(linker, block)
+
+
+def _em(linker, block) -> None:
+    """One EM pass; a block that makes no pairs (a small batch of people the other side does not hold, or
+    whose names are unlike any there) trains nothing, and the m values stay at Splink's defaults or the
+    other pass's estimate: that batch then scores its pairs, if any, as the model stands."""
+    from splink.internals.exceptions import EMTrainingException
+
+    try:
+        linker.training.estimate_parameters_using_expectation_maximisation(block)
+    except EMTrainingException:
+        log.warning("EM training skipped one blocking rule: it makes no pairs in this batch")
 
 
 def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> pd.DataFrame:

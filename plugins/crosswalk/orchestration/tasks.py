@@ -79,7 +79,8 @@ def discover(feed_id: str, context: Any) -> list[dict]:
     partner = cfg.partners[feed.partner]
     with audited_task(_audit(cfg, context), feed_id=feed_id, partner=partner.code) as audit:
         with partner_sftp(partner) as sftp:
-            intake = discover_drops(sftp, cfg, feed, audit.engine)
+            resend = bool((context.get("params") or {}).get("resend", False))
+            intake = discover_drops(sftp, cfg, feed, audit.engine, resend)
         found = intake.found
         for name in found.unrouted:
             audit.emit(
@@ -99,6 +100,7 @@ def discover(feed_id: str, context: Any) -> list[dict]:
                 "complete": len(found.drops),
                 "already_taken_in": intake.already,
                 "taken_this_run": len(intake.new),
+                "matched_again": len(intake.again),
                 "backlog": intake.backlog,
                 "max_drops_per_run": feed.max_drops_per_run,
                 "waiting_for_manifest": len(found.waiting),
@@ -123,7 +125,7 @@ def discover(feed_id: str, context: Any) -> list[dict]:
         names = ", ".join(shown_name(d.data_file) for d in intake.new) or "none"
         log.info("Dry run: complete drops a real run would take in: %s", names)
         return []
-    return [d.to_dict() for d in intake.new]
+    return [d.to_dict() for d in intake.again + intake.new]
 
 
 def ingest(feed_id: str, drop: dict, context: Any) -> dict:
@@ -154,7 +156,7 @@ def ingest(feed_id: str, drop: dict, context: Any) -> dict:
             from crosswalk.notify import QUARANTINE
             from crosswalk.orchestration.callbacks import notify_about
 
-            summary = f"{feed.partner}: {drop['data_file']} quarantined: {exc.code}: {exc.reason}"[:500]
+            summary = f"{feed.partner}: {shown_name(drop['data_file'])} quarantined: {exc.code}: {exc.reason}"[:500]
             notify_about(cfg, QUARANTINE, summary, audit.run, feed_id=feed_id, partner=feed.partner)
             raise
 

@@ -53,7 +53,6 @@ from crosswalk.manifest import (
     MAX_MANIFEST_BYTES,
     Manifest,
     parse_manifest,
-    safe_name,
 )
 from crosswalk.schemas.tableschema import TableSchema
 from crosswalk.schemas.validate import validate_csv
@@ -81,6 +80,7 @@ class Intake:
 
     found: Discovery  # every complete drop, those waiting for a file, and files matching no feed
     new: list[Drop]  # drops to take in this run: not yet terminal, oldest first, at most max_drops_per_run
+    again: list[Drop]  # the drop of the feed's latest staged batch, still in the outbox: matched again
     already: int  # complete drops already terminal with these exact files: left out without reading them
     backlog: int  # new drops left for the next run
 
@@ -95,20 +95,26 @@ def drop_key(feed_id: str, drop: Drop, listing: dict[str, paramiko.SFTPAttribute
     return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def discover(sftp: paramiko.SFTPClient, cfg: ProjectConfig, feed: InboundFeed, engine: Engine | None) -> Intake:
+def discover(
+    sftp: paramiko.SFTPClient, cfg: ProjectConfig, feed: InboundFeed, engine: Engine | None, resend: bool = False
+) -> Intake:
     """List the partner's outbox once and choose this run's drops for ``feed``.
 
     A drop already terminal with exactly these files is left out from one ledger query (no manifest is
     read); the rest are taken oldest first (by when their last file arrived), at most the feed's
-    ``max_drops_per_run``, so a busy outbox drains over runs instead of stopping the feed.
+    ``max_drops_per_run``, so a busy outbox drains over runs instead of stopping the feed. With ``resend``,
+    drops skipped as duplicates of a staged batch are taken in again. The drop of the feed's latest staged
+    batch, if still there, goes on to matching again (skipped at ingest), so a rerun applies clerical
+    decisions made since.
     """
     partner = cfg.partners[feed.partner]
     listing = remote.list_entries(sftp, partner.sftp.paths.outbox)
-    # A data file need not be a regular file to make a drop complete: the ingest refuses it with a reason.
     # Every entry counts toward a complete drop: a drop with a file that is not a regular file (a symlink, a
     # directory) is refused with a reason at ingest, never left waiting forever.
     found = classify(listing, feed.id, feed.file_pattern, partner_patterns(cfg, feed.partner))
-    seen = ledger.seen_drop_keys(engine, feed.id) if engine is not None else set()
+    outcomes = (ledger.STAGED, ledger.QUARANTINED) if resend else None
+    seen = ledger.seen_drop_keys(engine, feed.id, outcomes) if engine is not None else {}
+    latest = ledger.latest_staged(engine, feed.id) if engine is not None else None
     keyed = []
     for d in found.drops:
         when = max(
@@ -117,7 +123,8 @@ def discover(sftp: paramiko.SFTPClient, cfg: ProjectConfig, feed: InboundFeed, e
         keyed.append(replace(d, drop_key=drop_key(feed.id, d, listing), completed_at=when))
     fresh = sorted((d for d in keyed if d.drop_key not in seen), key=lambda d: (d.completed_at, d.manifest_file))
     taken = fresh[: feed.max_drops_per_run]
-    return Intake(replace(found, drops=keyed), taken, len(keyed) - len(fresh), len(fresh) - len(taken))
+    again = [d for d in keyed if latest and seen.get(d.drop_key) == latest][:1]
+    return Intake(replace(found, drops=keyed), taken, again, len(keyed) - len(fresh), len(fresh) - len(taken))
 
 
 @dataclass
@@ -174,7 +181,7 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
             job.feed.id,
             job.partner.code,
             manifest_sha,
-            drop.data_file,
+            shown_name(drop.data_file),  # our tables hold a partner's name only as shown (ordinary, or by hash)
             None,
             None,
             job.feed.schema_id,
@@ -191,6 +198,10 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
         ledger.reopen_batch(job.engine, batch_id, reason)
         job.audit.emit("drop.reexamined", "succeeded", reason=reason, **ids)
         reexamined = True
+    elif batch.status == ledger.SKIPPED and job.resend:
+        reason = "skipped before as a duplicate; taken in again on the run's resend"
+        ledger.reopen_batch(job.engine, batch_id, reason)
+        job.audit.emit("drop.resent", "succeeded", reason=reason, **ids)
     elif batch.status in (ledger.STAGED, ledger.QUARANTINED, ledger.HELD, ledger.SKIPPED):
         # The same manifest again: a replay, a rerun, a retry. Never load twice; a held drop waits for its
         # release by an operator.
@@ -472,8 +483,8 @@ def _quarantine(
     tell the partner in its inbox, and mark the ledger. Plaintext never goes to SFTP.
 
     Each of the three files is copied whole, byte for byte, from the outbox (whatever its size), under a
-    name that says its role (``data--``, ``manifest--``, ``signature--``), so no two can collide however
-    long or alike the partner's names are; REASON.txt lists the names as sent.
+    name that says its role (``data--``, ``manifest--``, ``signature--``) and the name as shown (ordinary,
+    or by hash), so no two can collide however long or alike the partner's names are.
     """
     paths = job.partner.sftp.paths
     folder = posixpath.join(paths.quarantine, folder_name)
@@ -481,7 +492,7 @@ def _quarantine(
     remote.ensure_dir(job.sftp, folder)
     for role, name in (("data", drop.data_file), ("manifest", drop.manifest_file), ("signature", drop.signature_file)):
         source = posixpath.join(paths.outbox, name)
-        target = posixpath.join(folder, f"{role}--{safe_name(name)}")
+        target = posixpath.join(folder, f"{role}--{shown_name(name)}")  # ordinary, or a hash: never collides
         if role == "data" and received.exists():  # downloaded already: send that copy back, not a second read
             remote.upload_atomic(job.sftp, received, target)
         elif _is_regular(remote.lstat_file(job.sftp, source)):  # else absent, or not a file to read (a symlink)

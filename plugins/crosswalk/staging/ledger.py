@@ -154,10 +154,23 @@ def reopen_batch(engine: Engine, batch_id: str, reason: str) -> None:
         set_batch_status(conn, batch_id, RECEIVED, reason=reason)
 
 
-def seen_drop_keys(engine: Engine, feed_id: str) -> set[str]:
-    """Keys of the drops of ``feed_id`` that reached a terminal state (one indexed query, however many)."""
+def seen_drop_keys(engine: Engine, feed_id: str, outcomes: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Keys of the drops of ``feed_id`` that reached a terminal state (one indexed query, however many),
+    or only those that reached one of ``outcomes``; each with its batch id."""
+    sql, params = "SELECT drop_key, batch_id FROM drop_seen WHERE feed_id = :f", {"f": feed_id}
+    if outcomes:
+        sql += " AND outcome IN (" + ", ".join(f":o{i}" for i in range(len(outcomes))) + ")"
+        params |= {f"o{i}": o for i, o in enumerate(outcomes)}
     with engine.connect() as conn:
-        return set(conn.execute(text("SELECT drop_key FROM drop_seen WHERE feed_id = :f"), {"f": feed_id}).scalars())
+        return dict(conn.execute(text(sql), params).all())
+
+
+def latest_staged(engine: Engine, feed_id: str) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT batch_id FROM batch WHERE feed_id = :f AND status = :s ORDER BY updated_at DESC LIMIT 1"),
+            {"f": feed_id, "s": STAGED},
+        ).scalar()
 
 
 def drop_seen(engine: Engine, drop_key: str) -> bool:

@@ -6,6 +6,7 @@ file is never held in memory whole. Data files move through :mod:`crosswalk.tran
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import stat
 from pathlib import Path
@@ -16,6 +17,13 @@ import paramiko
 from crosswalk.drops import PART_SUFFIX
 from crosswalk.errors import MissingDataFile, TransferError
 from crosswalk.hashing import CHUNK, Digest, copy_hashing
+from crosswalk.logsafety import shown_name
+
+# The SFTP clients log every request with its path at DEBUG. A partner's file name is its free text (it can
+# carry a name, a line break, an escape sequence), so these channels never log below INFO, whatever level a
+# deployment sets; our own lines name files as shown (ordinary, or by hash).
+for _channel in ("paramiko.transport.sftp", "asyncssh.sftp"):
+    logging.getLogger(_channel).setLevel(logging.INFO)
 
 
 def list_files(sftp: paramiko.SFTPClient, directory: str) -> dict[str, paramiko.SFTPAttributes]:
@@ -56,7 +64,7 @@ def read_small(sftp: paramiko.SFTPClient, path: str, limit: int) -> bytes:
         with sftp.open(path, "rb") as f:
             data = f.read(limit + 1)
     except FileNotFoundError as exc:
-        raise MissingDataFile(f"{posixpath.basename(path)}: not found") from exc
+        raise MissingDataFile(f"{shown_name(posixpath.basename(path))}: not found") from exc
     return data
 
 
