@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint check lock clean bench-transfer bench-matching bench-staging bench-e2e compose-keys
+.PHONY: install demo test lint check lock clean bench-transfer bench-matching bench-staging bench-e2e bench-discovery compose-keys
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench-matching: install
 ## Staging benchmark: 1M and 5M client rows into PostgreSQL, ours vs psql \copy (needs the local PostgreSQL).
 bench-staging: install
 	$(BIN)/python bench/staging.py --rows 1000000 5000000
+
+## Discovery benchmark: a 20,000-file outbox (5,000 new drops, the rest in the ledger), ours vs OpenSSH sftp ls -l.
+bench-discovery: install
+	$(BIN)/python bench/discovery.py --runs 5
 
 ## End-to-end benchmark: 10k, 100k and 1M clients through every DAG (PostgreSQL, real sshd), beside the
 ## floor of standard tools (sftp, age, psql, plain Splink) in the same run (needs root and the local PostgreSQL).

@@ -83,3 +83,11 @@ def test_strict_manifests_each_with_its_own_code(tmp_path, case):
         parse_manifest(raw, "clients_1.csv.age.manifest.json")
     assert info.value.code == code, info.value.reason
     assert "Jane" not in info.value.reason and len(info.value.reason) <= 300
+
+
+def test_row_count_leaves_out_blank_lines_as_the_validator_does(tmp_path):
+    from crosswalk.manifest import count_csv_rows
+
+    path = tmp_path / "a.csv"
+    path.write_text('id,note\n1,"x\n\ny"\n\n2,z\n\n')
+    assert count_csv_rows(path) == 2

@@ -206,9 +206,10 @@ def safe_name(name: str) -> str:
 
 
 def count_csv_rows(path) -> int:
-    """Data rows in a CSV (records, not lines: a quoted field may hold a newline)."""
+    """Data rows in a CSV (records, not lines: a quoted field may hold a newline), as our validator counts
+    them: a blank line is not a row (the validator refuses the file for it, by that name)."""
     with open(path, encoding="utf-8-sig", newline="") as f:
-        return max(sum(1 for _ in csv.reader(f)) - 1, 0)
+        return max(sum(1 for row in csv.reader(f) if row) - 1, 0)
 
 
 def manifest_for_drop(

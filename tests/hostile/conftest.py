@@ -60,6 +60,13 @@ def _entries(folder: Path) -> dict[str, object]:
     return out
 
 
+def _empty_partner_folders(sshd) -> None:
+    for user in sshd.users.values():
+        for sub in ("inbox", "outbox", "quarantine"):
+            for child in (user.root / sub).iterdir():
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+
+
 def _put(outbox: Path, user: str, files: dict[str, bytes | Special]) -> None:
     for name, content in files.items():
         path = outbox / name
@@ -88,10 +95,8 @@ def day(request, tmp_path_factory, sshd, airflow_db) -> Day:
     db_url = (
         f"sqlite:///{tmp / 'crosswalk.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
     )
-    for user in sshd.users.values():
-        for sub in ("inbox", "outbox", "quarantine"):
-            for child in (user.root / sub).iterdir():
-                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    _empty_partner_folders(sshd)
+    request.addfinalizer(lambda: _empty_partner_folders(sshd))  # however the day ends, the next test starts clean
     project = make_project(tmp, sshd, db_url)
     edit_yaml(project.config_dir / "feeds" / "council-clients.yaml", max_bytes=MAX_BYTES)
     project.reload()

@@ -29,7 +29,7 @@ def project(tmp_path, sshd, db_url, airflow_db):
     for user in sshd.users.values():
         for sub in ("inbox", "outbox", "quarantine"):
             for child in (user.root / sub).iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     if not db_url.startswith("sqlite"):
         from sqlalchemy import create_engine, text
 

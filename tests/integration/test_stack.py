@@ -43,7 +43,7 @@ def deployment(tmp_path_factory, sshd):
     for user in sshd.users.values():
         for sub in ("inbox", "outbox", "quarantine"):
             for child in (user.root / sub).iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
 
 
 def _trigger(stack, dag_id: str, conf: dict | None = None) -> tuple[int, dict]:
