@@ -186,6 +186,16 @@ BAD = {
         "signing_keys: List should have at least 1 item",
     ),
     "retries below two": ("crosswalk.yaml", lambda d: d.update(retries=1), "retries: Input should be greater"),
+    "more drops per run than Airflow can map": (
+        "feeds/council-clients.yaml",
+        lambda d: d.update(max_drops_per_run=5000),
+        "max_drops_per_run: Input should be less than or equal to 1000",
+    ),
+    "no size limit": (
+        "feeds/council-clients.yaml",
+        lambda d: d.update(max_bytes=0),
+        "max_bytes: Input should be greater than or equal to 1",
+    ),
 }
 
 

@@ -40,6 +40,7 @@ class Day:
     intake_states: list[str]  # the inbound runs' states: the bad drops fail the first run
     resubmitted: dict = field(default_factory=dict)
     discovered: list[dict] = field(default_factory=list)
+    published: dict[str, bytes] = field(default_factory=dict)  # the open-data package as released
 
 
 class _Everything(logging.Handler):
@@ -88,7 +89,7 @@ def day(request, tmp_path_factory, sshd, airflow_db) -> Day:
 
     from crosswalk.audit import read_events
     from crosswalk.orchestration.resources import dispose_engines, engine_for
-    from tests.support.airflow import run_dag
+    from tests.support.airflow import run_dag, run_dag_answering
     from tests.support.project import _ssh_key
 
     tmp = tmp_path_factory.mktemp(f"hostile-{request.param}")
@@ -99,6 +100,12 @@ def day(request, tmp_path_factory, sshd, airflow_db) -> Day:
     request.addfinalizer(lambda: _empty_partner_folders(sshd))  # however the day ends, the next test starts clean
     project = make_project(tmp, sshd, db_url)
     edit_yaml(project.config_dir / "feeds" / "council-clients.yaml", max_bytes=MAX_BYTES)
+    # Open data goes to a folder here (the CKAN target has a test of its own).
+    edit_yaml(project.config_dir / "crosswalk.yaml", open_data_dir=str(tmp / "open-data"))
+    edit_yaml(
+        project.config_dir / "feeds" / "care-packages-open-data.yaml",
+        targets={"file": {"path": str(tmp / "published")}},
+    )
     project.reload()
     handler, root = _Everything(), logging.getLogger()
     level = root.level
@@ -137,6 +144,11 @@ def day(request, tmp_path_factory, sshd, airflow_db) -> Day:
             (outbox / f"{fixed}.manifest.json.sig").write_bytes(partner.sign(manifest.read_bytes()))
             states.append(run_dag("inbound_council_clients")[0])
             assert run_dag("outbound_clients_to_health")[0] == "success"
+            assert run_dag("publish_social_care_summary")[0] == "success"
+            state, tis, _ = run_dag_answering(
+                "open_data_care_packages_open_data", lambda subject, body: ("Approve", "Ruth Anderson")
+            )
+            assert state == "success" and tis["go_live"] == "success", tis
         finally:
             root.removeHandler(handler)
             root.setLevel(level)
@@ -148,11 +160,15 @@ def day(request, tmp_path_factory, sshd, airflow_db) -> Day:
                 conn.execute(text("SELECT batch_id, COUNT(*) FROM stg_social_care_client GROUP BY batch_id")).all()
             )
             tables = {
-                t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t}"))] for t in inspect(conn).get_table_names()
+                t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t}"))]
+                for t in [*inspect(conn).get_table_names(), *inspect(conn).get_view_names()]
             }
         discovered = [json.loads(e["detail"]) for e in read_events(engine, event="drops.discovered")]
         board = project.inbox(BOARD)
         delivered = [project.decrypt_delivery(BOARD, p) for p in sorted(board.glob("*.age"))]
+        published = {
+            str(p): p.read_bytes() for d in (tmp / "open-data", tmp / "published") for p in d.rglob("*") if p.is_file()
+        }
         dispose_engines()
     result = Day(
         request.param,
@@ -169,6 +185,7 @@ def day(request, tmp_path_factory, sshd, airflow_db) -> Day:
         tables,
         states,
         discovered=discovered,
+        published=published,
     )
     yield result
     if request.param == "postgres":

@@ -122,3 +122,14 @@ def test_no_marker_reaches_a_delivered_extract_and_formulas_are_delivered_as_hel
     text = "\n".join(d.decode() for d in day.delivered)
     assert day.delivered and _scan(text) == []
     assert '"=HYPERLINK(""http://x"")"' in text or "=HYPERLINK" in text  # a partner system reads it, not a spreadsheet
+
+
+def test_no_marker_reaches_published_open_data_or_the_portal(day: Day):
+    assert any(name.endswith("care_packages_by_area.csv") for name in day.published)
+    assert _scan("\n".join(b.decode(errors="replace") for b in day.published.values())) == []
+    assert day.tables["pub_social_care_summary"]  # the portal view, published: scanned with every table of ours
+    # Open data's cells never start like a formula.
+    for name, body in day.published.items():
+        if name.endswith(".csv"):
+            cells = [c for line in body.decode().splitlines()[1:] for c in line.split(",")]
+            assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")], name
