@@ -18,12 +18,12 @@ import contextlib
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+from crosswalk import workroot
 from crosswalk.errors import DecryptFailed, SignatureInvalid, UnknownSigner
 
 GPG = shutil.which("gpg") or "/usr/bin/gpg"
@@ -35,18 +35,18 @@ class GpgError(DecryptFailed):
 
 @contextlib.contextmanager
 def _keyring(*armored_keys: str) -> Iterator[tuple[Path, list[str]]]:
-    """A private keyring holding only ``armored_keys``; yields its home and their fingerprints, in order."""
-    home = Path(tempfile.mkdtemp(prefix="crosswalk-gnupg-"))  # mode 0700
-    try:
-        fingerprints = []
-        for key in armored_keys:
-            before = set(_fingerprints(home))
-            _gpg(home, ["--import"], input=key.encode())
-            fingerprints += [f for f in _fingerprints(home) if f not in before]
-        yield home, fingerprints
-    finally:
-        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, check=False)
-        shutil.rmtree(home, ignore_errors=True)
+    """A private keyring holding only ``armored_keys``; yields its home and their fingerprints, in order.
+    Secret keys rest only in the swept work root, for the operation's length."""
+    with workroot.task_dir("gnupg") as home:
+        try:
+            fingerprints = []
+            for key in armored_keys:
+                before = set(_fingerprints(home))
+                _gpg(home, ["--import"], input=key.encode())
+                fingerprints += [f for f in _fingerprints(home) if f not in before]
+            yield home, fingerprints
+        finally:  # the agent holds keys in memory: stopped before its home goes
+            subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, check=False)
 
 
 def _gpg_command(home: Path, args: list[str], status_fd: int = 1) -> list[str]:

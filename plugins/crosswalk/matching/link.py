@@ -167,14 +167,14 @@ MEMORY_LIMIT = "2GB"  # DuckDB's own cap; it spills to disk beyond it (its defau
 
 def duckdb_connection():
     """A DuckDB connection with a memory cap, so a national-size link stays within a worker's memory."""
-    import os
-    import tempfile
 
     import duckdb
 
-    # Spill files go to the system temp directory, not DuckDB's default of ".tmp" in whatever
-    # directory the worker happens to run in.
-    spill = os.path.join(tempfile.gettempdir(), "crosswalk-duckdb")
+    from crosswalk import workroot
+
+    # Spill files hold records: they go to this process's private directory in the work root (swept once the
+    # process is gone), not DuckDB's default of ".tmp" in whatever directory the worker happens to run in.
+    spill = str(workroot.process_dir("duckdb"))
     return duckdb.connect(
         config={"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False, "temp_directory": spill}
     )

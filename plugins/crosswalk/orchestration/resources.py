@@ -170,6 +170,20 @@ def prepare_database(cfg: ProjectConfig) -> list[str]:
     return upgrade(engine_for(cfg.settings.database_conn_id))
 
 
+def _sweep_work_root(audit: AuditLog) -> None:
+    """Before any work: remove what killed tasks of this host left in the private work root (plaintext,
+    extracts, keys), and say so in the audit trail, in counts and bytes."""
+    from crosswalk import workroot
+
+    swept = workroot.sweep()
+    if swept.removed:
+        detail = {"work_root": str(workroot.root()), "directories": swept.removed, "files": swept.files,
+                  "bytes": swept.bytes, "live_left_alone": swept.live}  # fmt: skip
+        audit.emit("workroot.swept", "succeeded", detail=detail)
+        log.warning("Work root: removed %d directory(ies) of dead tasks (%d files, %d bytes)", swept.removed,
+                    swept.files, swept.bytes)  # fmt: skip
+
+
 @contextlib.contextmanager
 def audited_task(audit: AuditLog, **ids: Any) -> Iterator[AuditLog]:
     """Emit ``task.started`` and ``task.succeeded``/``task.failed``; turn fatal errors into no-retry failures.
@@ -181,6 +195,7 @@ def audited_task(audit: AuditLog, **ids: Any) -> Iterator[AuditLog]:
 
     audit.emit("task.started", "started", **ids)
     try:
+        _sweep_work_root(audit)
         yield audit
     except FatalError as exc:
         audit.emit("task.failed", "failed", reason=str(exc), **ids, detail={"error": type(exc).__name__})

@@ -16,7 +16,6 @@ import io
 import logging
 import posixpath
 import stat
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from pathlib import Path
 import paramiko
 from sqlalchemy import Engine
 
+from crosswalk import workroot
 from crosswalk.audit import AuditLog
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import InboundFeed, Partner
@@ -212,7 +212,7 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
             ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, batch.status)
         return IngestResult(batch_id, "skipped", batch.rows_staged or 0, reason, batch.status)
 
-    with tempfile.TemporaryDirectory(prefix="crosswalk-in-") as tmp:  # mode 0700; removed even on failure
+    with workroot.task_dir("in") as tmp:  # private, in the swept work root; removed even on failure
         received = Path(tmp) / "received"
         plain = Path(tmp) / "plaintext.csv"
         try:

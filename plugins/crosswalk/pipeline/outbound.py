@@ -11,7 +11,6 @@ import csv
 import io
 import logging
 import posixpath
-import tempfile
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import paramiko
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
+from crosswalk import workroot
 from crosswalk.agreements.egress import NORMAL_RUN, EgressPlan, KeyLookup, RunOptions, gate
 from crosswalk.audit import AuditLog
 from crosswalk.columns import per_distinct
@@ -208,7 +208,7 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
     )
 
     inbox = partial(posixpath.join, partner.sftp.paths.inbox)
-    with tempfile.TemporaryDirectory(prefix="crosswalk-out-") as tmp:  # ciphertext only: no plaintext file
+    with workroot.task_dir("out") as tmp:  # ciphertext only: no plaintext file
         plain, encrypted = Path(tmp) / extract, Path(tmp) / file_name
         built = Extract(iter_staged(job.engine, source.target.table, source_batch_id, list(plan.sent)), plan)
         plain_digest = _encrypt(job, partner, built, encrypted, recipients)  # built as it is encrypted

@@ -21,12 +21,12 @@ import contextlib
 import logging
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crosswalk import workroot
 from crosswalk.errors import HostKeyRejected, MissingDataFile, TransferError
 from crosswalk.transfer.engine import Endpoint, Tuning
 
@@ -40,7 +40,9 @@ def available() -> bool:
 
 @contextlib.contextmanager
 def _session_files(ep: Endpoint) -> Iterator[tuple[Path, Path]]:
-    with tempfile.TemporaryDirectory(prefix="crosswalk-ssh-") as tmp:  # 0700, removed even on failure
+    # The login key rests only inside the swept work root, for the transfer's length: OpenSSH reads an identity
+    # from a path (more than once), so a pipe will not do.
+    with workroot.task_dir("ssh") as tmp:
         key = Path(tmp) / "id"
         key.touch(mode=0o600)
         key.write_text(ep.client_key if ep.client_key.endswith("\n") else ep.client_key + "\n")
