@@ -125,3 +125,16 @@ def sweep() -> Swept:
         shutil.rmtree(entry, ignore_errors=True)
         removed, files, size = removed + 1, files + f, size + s
     return Swept(removed, files, size, live)
+
+
+def spool_file(key: str) -> Path:
+    """Where the ciphertext of batch ``key`` is spooled across attempts (``<root>/spool/<key>``; a download's
+    partial file is ``<key>.part`` beside it). Ciphertext only: safe at rest, so not swept by owner."""
+    spool = root() / "spool"
+    spool.mkdir(mode=0o700, exist_ok=True)
+    return spool / "".join(c if c.isalnum() or c in "._-" else "_" for c in key)
+
+
+def remove_spool(path: Path) -> None:
+    for p in (path, path.with_name(path.name + ".part")):
+        p.unlink(missing_ok=True)

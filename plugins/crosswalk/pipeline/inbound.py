@@ -11,11 +11,13 @@ deleted. Plaintext exists only in a private temporary directory for the length o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
 import posixpath
 import stat
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -212,8 +214,10 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
             ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, batch.status)
         return IngestResult(batch_id, "skipped", batch.rows_staged or 0, reason, batch.status)
 
-    with workroot.task_dir("in") as tmp:  # private, in the swept work root; removed even on failure
-        received = Path(tmp) / "received"
+    # The ciphertext is spooled per batch, so a later attempt (on any worker sharing the work root) resumes
+    # the download where this one stopped; it goes once the drop has its outcome. Plaintext is never spooled.
+    received = workroot.spool_file(batch_id)
+    with workroot.task_dir("in") as tmp, _spool_kept_for_retry(received):  # plaintext: removed even on failure
         plain = Path(tmp) / "plaintext.csv"
         try:
             if irregular:
@@ -271,6 +275,20 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
     )
     log.info("Staged %s as %s: %d rows into %s", shown_name(drop.data_file), batch_id, staged, job.feed.target.table)
     return IngestResult(batch_id, "staged", staged, batch_status=ledger.STAGED)
+
+
+@contextlib.contextmanager
+def _spool_kept_for_retry(spool: Path) -> Iterator[None]:
+    """Remove the spooled ciphertext (and its partial download) once the drop has its outcome; keep it only
+    when a transport failure means the next attempt takes the drop in again, from where this one stopped."""
+    try:
+        yield
+    except RETRIED:
+        raise
+    except BaseException:
+        workroot.remove_spool(spool)
+        raise
+    workroot.remove_spool(spool)
 
 
 def _check_data_file(job: InboundJob, drop: Drop, manifest: Manifest) -> None:

@@ -1,0 +1,66 @@
+"""A download cut off in one attempt resumes in the next, from the ciphertext spooled per batch in the work
+root; the plaintext of the failed attempt is gone; the spool goes once the drop has its outcome."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pytest
+
+from crosswalk import workroot
+from crosswalk.audit import AuditLog, RunContext
+from crosswalk.errors import TransferError
+from crosswalk.orchestration.resources import age_identities, engine_for, openpgp_secret
+from crosswalk.orchestration.sftp import partner_bulk, partner_sftp
+from crosswalk.pipeline.inbound import InboundJob, discover, ingest_drop
+from crosswalk.staging.migrations import upgrade
+from tests.support.project import clients_csv
+
+pytestmark = [pytest.mark.sshd]
+COUNCIL = "northshire-council"
+
+
+@dataclass
+class CutOff:
+    """The real bulk engine, but the link drops after ``keep`` bytes of the first download."""
+
+    real: object
+    keep: int
+
+    def download(self, remote, local):
+        self.real.download(remote, local)  # the whole file, then cut it back to what had arrived
+        part = local.with_name(local.name + ".part")
+        local.replace(part)
+        with part.open("r+b") as f:
+            f.truncate(self.keep)
+        raise TransferError("connection reset by peer (injected)")
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_download_cut_off_in_one_attempt_resumes_in_the_next(project, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv(workroot.ENV, str(tmp_path / "workroot"))
+    cfg, feed = project.cfg, project.cfg.inbound("council-clients")
+    partner = cfg.partners[COUNCIL]
+    project.drop(COUNCIL, clients_csv(project.work, n=300), feed=feed.id, schema_id=feed.schema_id)
+    engine = engine_for(cfg.settings.database_conn_id)
+    upgrade(engine)
+    audit = AuditLog(engine, RunContext(dag_id="inbound_council_clients", run_id="r1", task_id="ingest_drop"))
+
+    def attempt(bulk):
+        with partner_sftp(partner) as sftp:
+            [drop] = discover(sftp, cfg, feed, engine).new
+            job = InboundJob(sftp, engine, audit, cfg, feed, age_identities(cfg), bulk, openpgp_secret(cfg))
+            return ingest_drop(job, drop)
+
+    with pytest.raises(TransferError):
+        attempt(CutOff(partner_bulk(partner), keep=10_000))
+    [spooled] = (tmp_path / "workroot" / "spool").iterdir()
+    assert spooled.name.endswith(".part") and spooled.stat().st_size == 10_000  # ciphertext, kept for the retry
+    assert [p.name for p in (tmp_path / "workroot").iterdir()] == ["spool"]  # the attempt's private directory: gone
+
+    with caplog.at_level(logging.INFO):
+        result = attempt(partner_bulk(partner))
+    assert result.outcome == "staged" and result.rows == 300
+    assert any(r.getMessage().startswith("Resuming") and "at byte 10000" in r.getMessage() for r in caplog.records)
+    assert list((tmp_path / "workroot" / "spool").iterdir()) == []  # the drop has its outcome: the spool goes
