@@ -64,3 +64,74 @@ def test_a_download_cut_off_in_one_attempt_resumes_in_the_next(project, tmp_path
     assert result.outcome == "staged" and result.rows == 300
     assert any(r.getMessage().startswith("Resuming") and "at byte 10000" in r.getMessage() for r in caplog.records)
     assert list((tmp_path / "workroot" / "spool").iterdir()) == []  # the drop has its outcome: the spool goes
+
+
+@dataclass
+class Slow:
+    """The real bulk engine, slowed so that a second run arrives while the first is downloading."""
+
+    real: object
+    started: object  # threading.Event
+
+    def download(self, remote, local):
+        import time
+
+        self.started.set()
+        time.sleep(1.5)
+        return self.real.download(remote, local)
+
+
+def test_two_runs_at_once_take_a_drop_in_once_and_a_dead_runs_claim_is_taken_over(project, tmp_path, monkeypatch):
+    import threading
+    from datetime import datetime
+
+    from sqlalchemy import text
+
+    from crosswalk.audit import read_events
+
+    monkeypatch.setenv(workroot.ENV, str(tmp_path / "workroot"))
+    cfg, feed = project.cfg, project.cfg.inbound("council-clients")
+    partner = cfg.partners[COUNCIL]
+    project.drop(COUNCIL, clients_csv(project.work, n=50), feed=feed.id, schema_id=feed.schema_id)
+    engine = engine_for(cfg.settings.database_conn_id)
+    upgrade(engine)
+
+    def run(run_id, bulk, results):
+        audit = AuditLog(engine, RunContext(dag_id="inbound_council_clients", run_id=run_id, task_id="ingest_drop"))
+        with partner_sftp(partner) as sftp:
+            [drop] = discover(sftp, cfg, feed, engine).new
+            job = InboundJob(sftp, engine, audit, cfg, feed, age_identities(cfg), bulk, openpgp_secret(cfg))
+            results[run_id] = ingest_drop(job, drop)
+
+    results: dict = {}
+    started = threading.Event()
+    first = threading.Thread(target=run, args=("run-1", Slow(partner_bulk(partner), started), results))
+    first.start()
+    assert started.wait(30)
+    run("run-2", partner_bulk(partner), results)  # meets run-1's live claim
+    first.join()
+    assert results["run-1"].outcome == "staged" and results["run-2"].outcome == "skipped"
+    assert results["run-2"].reason == "in progress in run run-1"
+    assert len(read_events(engine, event="file.received")) == 1 and len(read_events(engine, event="batch.staged")) == 1
+
+    # A run killed mid-drop leaves its claim: live, the drop is left to it; expired, the next run takes over.
+    import hashlib
+
+    from crosswalk.staging import ledger
+
+    enc = project.drop(COUNCIL, clients_csv(project.work, n=20, name="clients_20261122.csv", seed=9), feed=feed.id,
+                       schema_id=feed.schema_id)  # fmt: skip
+    manifest = (project.outbox(COUNCIL) / f"{enc.name}.manifest.json").read_bytes()
+    sha = hashlib.sha256(manifest).hexdigest()
+    batch_id = ledger.batch_id_for(feed.id, sha)
+    batch = ledger.Batch(batch_id, feed.id, COUNCIL, sha, enc.name, None, None, feed.schema_id, ledger.RECEIVED)
+    ledger.open_batch(engine, batch, "inbound_council_clients", "dead-run")
+    assert ledger.claim_batch(engine, batch_id, "dead-run") is None
+    results.clear()
+    run("run-3", partner_bulk(partner), results)
+    assert results["run-3"].outcome == "skipped" and results["run-3"].reason == "in progress in run dead-run"
+    with engine.begin() as conn:  # time passes: the dead run's claim runs out
+        conn.execute(text("UPDATE batch SET claim_expires = :t WHERE batch_id = :b"),
+                     {"t": datetime(2000, 1, 1), "b": batch_id})  # fmt: skip
+    run("run-4", partner_bulk(partner), results)
+    assert results["run-4"].outcome == "staged" and results["run-4"].batch_id == batch_id

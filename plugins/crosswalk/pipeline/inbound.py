@@ -214,6 +214,13 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
             ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, batch.status)
         return IngestResult(batch_id, "skipped", batch.rows_staged or 0, reason, batch.status)
 
+    # One owner per drop: another run working on it now (a live claim) is left to it.
+    if (holder := ledger.claim_batch(job.engine, batch_id, job.audit.run.run_id or "a run without id")) is not None:
+        reason = f"in progress in run {holder}"
+        job.audit.emit("drop.skipped", "skipped", reason=reason, **ids, detail={"code": "in_progress"})
+        log.info("Skipping %s: %s", shown_name(drop.data_file), reason)
+        return IngestResult(batch_id, "skipped", 0, reason, ledger.RECEIVED)
+
     # The ciphertext is spooled per batch, so a later attempt (on any worker sharing the work root) resumes
     # the download where this one stopped; it goes once the drop has its outcome. Plaintext is never spooled.
     received = workroot.spool_file(batch_id)
@@ -361,6 +368,7 @@ def _conclude(
         log.warning("QUARANTINED %s (%s): %s", shown_name(drop.data_file), exc.code, exc.reason)
         return
     if isinstance(exc, RETRIED):
+        ledger.release_claim(job.engine, batch_id)  # this attempt is done with it: the next one claims it again
         return  # the network: the next attempt takes the drop in again
     code = next((c for kind, c in HELD_CODES.items() if isinstance(exc, kind)), HELD_OTHERWISE)
     # The exception's own text can quote a value (a database error does): its type and our code only.

@@ -90,10 +90,39 @@ def set_batch_status(
     conn.execute(
         text(
             "UPDATE batch SET status = :s, reason = :r, rows_in = COALESCE(:ri, rows_in),"
-            " rows_staged = COALESCE(:rs, rows_staged), updated_at = :t WHERE batch_id = :b"
+            " rows_staged = COALESCE(:rs, rows_staged), updated_at = :t, claimed_by = NULL, claim_expires = NULL"
+            " WHERE batch_id = :b"
         ),
         {"s": status, "r": reason, "ri": rows_in, "rs": rows_staged, "t": _now(), "b": batch_id},
     )
+
+
+CLAIM_SECONDS = 4 * 3600  # longer than any one attempt's work on a drop; a retry of the same run renews it
+
+
+def claim_batch(engine: Engine, batch_id: str, owner: str, seconds: int = CLAIM_SECONDS) -> str | None:
+    """Claim a received batch for ``owner`` (a run), in one statement: taken when unclaimed, already
+    ``owner``'s, or the claim has expired. Returns None when claimed, else the live claim's owner."""
+    now = _now()
+    with engine.begin() as conn:
+        taken = conn.execute(
+            text(
+                "UPDATE batch SET claimed_by = :o, claim_expires = :e WHERE batch_id = :b AND status = :r"
+                " AND (claimed_by IS NULL OR claimed_by = :o OR claim_expires < :n)"
+            ),
+            {"o": owner, "e": now + timedelta(seconds=seconds), "b": batch_id, "r": RECEIVED, "n": now},
+        ).rowcount
+        if taken == 1:
+            return None
+        row = conn.execute(text("SELECT claimed_by FROM batch WHERE batch_id = :b"), {"b": batch_id}).first()
+        return (row[0] if row else None) or "another run"
+
+
+def release_claim(engine: Engine, batch_id: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE batch SET claimed_by = NULL, claim_expires = NULL WHERE batch_id = :b"), {"b": batch_id}
+        )
 
 
 def hold_batch(engine: Engine, batch_id: str, reason: str) -> None:
