@@ -229,9 +229,12 @@ def deliver(feed_id: str, batch_id: str, context: Any) -> dict:
     cfg = project_config()
     feed = cfg.outbound(feed_id)
     audit = _audit(cfg, context)
+    from crosswalk.transfer.session import SftpSession
+
+    partner = cfg.partners[feed.partner]
     with (
         audited_task(audit, feed_id=feed_id, partner=feed.partner, batch_id=batch_id),
-        partner_sftp(cfg.partners[feed.partner]) as sftp,
+        SftpSession(lambda: partner_sftp(partner)) as sftp,  # reopened if it dies mid-delivery
     ):
         result = deliver_batch(
             OutboundJob(

@@ -7,6 +7,7 @@ place with the right hash (a crash after rename) is recognised rather than sent 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -31,6 +32,7 @@ from crosswalk.columns import per_distinct
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import OutboundFeed
 from crosswalk.crypto import age, openpgp, sshsig
+from crosswalk.drops import PART_SUFFIX
 from crosswalk.errors import DropRejected, EgressRefused, FatalError
 from crosswalk.hashing import BackgroundHasher, Digest, TeeReader, copy_hashing, file_digest
 from crosswalk.manifest import (
@@ -47,6 +49,7 @@ from crosswalk.staging.store import iter_staged
 from crosswalk.transfer import remote
 from crosswalk.transfer.engine import Bulk
 from crosswalk.transfer.openssh import OpenSshBulk
+from crosswalk.transfer.session import on_session
 
 log = logging.getLogger(__name__)
 
@@ -215,28 +218,8 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
         rows, malformed = built.rows, built.malformed
         manifest = _already_delivered(job, inbox(file_name), plain_digest.sha256)
         if manifest is None:
-            encrypted_digest = _upload_hashing(job, encrypted, inbox(file_name))  # data first
-            manifest = manifest_for_drop(
-                plain,
-                encrypted,
-                feed=feed.id,
-                schema_id=schema.id,
-                sender=cfg.settings.operator.code,
-                recipients=recipients,
-                encryption=partner.encryption.method,
-                rows=rows,
-                plain_digest=plain_digest,
-                encrypted_digest=encrypted_digest,
-                agreement_id=plan.agreement_id,
-                agreement_version=plan.agreement_version,
-                level=plan.level,
-                fields=list(plan.sent),
-                transforms=dict(plan.transforms) or None,
-            )
-            manifest_raw = manifest.to_json()
-            signature = sshsig.sign(io.BytesIO(manifest_raw), job.signing_key).encode()
-            remote.upload_atomic(job.sftp, io.BytesIO(manifest_raw), inbox(manifest_name(file_name)))
-            remote.upload_atomic(job.sftp, io.BytesIO(signature), inbox(signature_name(manifest_name(file_name))))
+            with _whole_or_nothing(job, inbox(file_name)):
+                manifest = _send(job, encrypted, plain, file_name, recipients, rows, plain_digest, plan, inbox)
         else:
             log.info("%s is already complete in %s's inbox; not sending it again", file_name, partner.code)
     ledger.complete_delivery(
@@ -347,6 +330,63 @@ def _encrypt(job: OutboundJob, partner, extract: Extract, encrypted: Path, recip
         with encrypted.open("wb") as out:
             age.encrypt(reader, out, recipients)
     return reader.hasher.digest()
+
+
+def _send(job: OutboundJob, encrypted: Path, plain: Path, file_name: str, recipients: list[str], rows: int,
+          plain_digest: Digest, plan: EgressPlan, inbox) -> Manifest:  # fmt: skip
+    """Data first, then its manifest, then the signature (last: it makes the drop complete for the partner).
+    The manifest and signature go through the session's owner, which reopens a session that died while the
+    data was on its way."""
+    feed, cfg = job.feed, job.cfg
+    partner = cfg.partners[feed.partner]
+    encrypted_digest = _upload_hashing(job, encrypted, inbox(file_name))
+    manifest = manifest_for_drop(
+        plain,
+        encrypted,
+        feed=feed.id,
+        schema_id=cfg.inbound(feed.source_feed).schema_id,
+        sender=cfg.settings.operator.code,
+        recipients=recipients,
+        encryption=partner.encryption.method,
+        rows=rows,
+        plain_digest=plain_digest,
+        encrypted_digest=encrypted_digest,
+        agreement_id=plan.agreement_id,
+        agreement_version=plan.agreement_version,
+        level=plan.level,
+        fields=list(plan.sent),
+        transforms=dict(plan.transforms) or None,
+    )
+    manifest_raw = manifest.to_json()
+    signature = sshsig.sign(io.BytesIO(manifest_raw), job.signing_key).encode()
+    for path, body in ((inbox(manifest_name(file_name)), manifest_raw),
+                       (inbox(signature_name(manifest_name(file_name))), signature)):  # fmt: skip
+        on_session(job.sftp, f"upload {posixpath.basename(path)}",
+                   lambda s, path=path, body=body: remote.upload_atomic(s, io.BytesIO(body), path))  # fmt: skip
+    return manifest
+
+
+@contextlib.contextmanager
+def _whole_or_nothing(job: OutboundJob, data_path: str) -> Iterator[None]:
+    """A delivery that fails for good takes back what it had put in the partner's inbox (the data file, the
+    manifest, their partial uploads), so the partner never holds a data file without its manifest and
+    signature; if the server cannot be reached even for that, the retry replaces them."""
+    try:
+        yield
+    except BaseException:
+        leftovers = [data_path, manifest_name(data_path)]
+        leftovers += [p + PART_SUFFIX for p in leftovers]
+        try:
+            on_session(job.sftp, "take back a failed delivery", lambda s: _remove_all(s, leftovers))
+        except Exception as exc:
+            log.warning("Could not take back the failed delivery (%s); the retry replaces it", type(exc).__name__)
+        raise
+
+
+def _remove_all(sftp, paths: list[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            sftp.remove(path)
 
 
 def _upload_hashing(job: OutboundJob, encrypted: Path, remote_path: str) -> Digest:
