@@ -64,3 +64,33 @@ def test_what_a_killed_task_left_is_swept_and_a_live_tasks_is_not(root):
         assert mine.exists()  # a live task's directory is left alone
     assert (swept.removed, swept.files, swept.bytes, swept.live) == (1, 2, 1003, 1)
     assert not left.exists() and (root / "not-ours").exists()
+
+
+def test_a_step_that_would_not_fit_is_refused_before_writing_saying_where_and_how_much(root, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from crosswalk.errors import WorkRootFull
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10_000, 9_000, 1_000))
+    workroot.ensure_space(1_000, "clients_1.csv.age")
+    with pytest.raises(WorkRootFull, match=rf"needs 5000 bytes in the work root {root}, which has 1000 free"):
+        workroot.ensure_space(5_000, "clients_1.csv.age")
+
+
+def test_reasons_for_failures_we_did_not_raise_say_what_to_do(root):
+    import errno
+
+    from sqlalchemy.exc import OperationalError
+
+    from crosswalk.orchestration.resources import actionable_reason
+
+    full = OSError(errno.ENOSPC, "No space left on device: '/secret/Jane Doe.csv'")
+    assert actionable_reason(full).startswith(f"disk full (no space left on device); the work root {root} has ")
+    assert "Jane" not in actionable_reason(full)
+    lost = OperationalError("INSERT …", {}, Exception("server closed the connection unexpectedly"))
+    assert "lost the connection to the database" in actionable_reason(lost) and "retry redoes" in actionable_reason(
+        lost
+    )
+    assert actionable_reason(KeyError("Jane Doe")) == "unexpected KeyError"

@@ -141,6 +141,10 @@ class HostKeyRejected(FatalError):
     """The SFTP server did not present a pinned host key. Never retried: it may be an attack."""
 
 
+class WorkRootFull(RetryableError):
+    """Not enough free space in the work root for what a step must write: free space, then retry."""
+
+
 class TransferError(RetryableError):
     """A network or server failure while moving a file."""
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from crosswalk.errors import FatalError
+from crosswalk.errors import FatalError, WorkRootFull
 
 ENV = "CROSSWALK_WORK_DIR"
 _SEP = "--"
@@ -138,3 +138,15 @@ def spool_file(key: str) -> Path:
 def remove_spool(path: Path) -> None:
     for p in (path, path.with_name(path.name + ".part")):
         p.unlink(missing_ok=True)
+
+
+def ensure_space(needed: int, what: str) -> None:
+    """Refuse to start writing ``needed`` bytes that will not fit: say where, how much is free, and how much
+    is needed (a full disk mid-write helps nobody)."""
+    path = root()
+    free = shutil.disk_usage(path).free
+    if free < needed:
+        raise WorkRootFull(
+            f"{what}: needs {needed} bytes in the work root {path}, which has {free} free; free space there (or"
+            f" point {ENV} at a larger filesystem), then retry"
+        )

@@ -184,6 +184,32 @@ def _sweep_work_root(audit: AuditLog) -> None:
                     swept.files, swept.bytes)  # fmt: skip
 
 
+def actionable_reason(exc: BaseException) -> str:
+    """What an operator can do about an exception we did not raise on purpose, without its text (a library's
+    message can quote a value): a full disk names the work root and its free space; a lost database says the
+    retry redoes the step; anything else is named by type."""
+    import errno
+    import shutil
+
+    from sqlalchemy.exc import OperationalError
+
+    from crosswalk import workroot
+
+    chain = [exc, *(e for e in (exc.__cause__, exc.__context__) if e is not None)]
+    if any(isinstance(e, OSError) and e.errno == errno.ENOSPC for e in chain):
+        root = workroot.root()
+        free = shutil.disk_usage(root).free
+        return (
+            f"disk full (no space left on device); the work root {root} has {free} bytes free: free space, then retry"
+        )
+    if any(isinstance(e, OperationalError) for e in chain):
+        return (
+            "lost the connection to the database (OperationalError); nothing of this step was committed,"
+            " and the retry redoes it from its start"
+        )
+    return f"unexpected {type(exc).__name__}"
+
+
 @contextlib.contextmanager
 def audited_task(audit: AuditLog, **ids: Any) -> Iterator[AuditLog]:
     """Emit ``task.started`` and ``task.succeeded``/``task.failed``; turn fatal errors into no-retry failures.
@@ -210,13 +236,9 @@ def audited_task(audit: AuditLog, **ids: Any) -> Iterator[AuditLog]:
         )
         raise
     except Exception as exc:
-        audit.emit(
-            "task.failed",
-            "failed",
-            reason=f"unexpected {type(exc).__name__}",
-            **ids,
-            detail={"error": type(exc).__name__},
-        )
+        reason = actionable_reason(exc)
+        audit.emit("task.failed", "failed", reason=reason, **ids, detail={"error": type(exc).__name__})
+        log.error("%s", reason)
         raise
     audit.emit("task.succeeded", "succeeded", **ids)
 

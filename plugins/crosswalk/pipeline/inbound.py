@@ -240,6 +240,9 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
             manifest = _check_manifest(job, manifest_raw, drop)
             ids["file_sha256"] = manifest.sha256
             _check_data_file(job, drop, manifest)
+            part = received.with_name(received.name + ".part")
+            done = part.stat().st_size if part.exists() else 0  # resumed: already here
+            workroot.ensure_space(manifest.size - done + manifest.plaintext_size, f"{manifest.file_name}")
             job.bulk.download(outbox(drop.data_file), received)
             digest = _verify_and_decrypt(job, received, plain, manifest)
             ledger.update_batch_file(job.engine, batch_id, digest.sha256, digest.size, manifest.plaintext_sha256)
