@@ -73,3 +73,22 @@ def test_a_delivery_that_fails_for_good_takes_back_what_it_put_in_the_inbox(proj
         ledger.get_delivery(engine_for("crosswalk_db"), ledger.delivery_id_for("clients-to-health", batch_id)).status
         == "building"
     )
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_delivery_claimed_by_a_live_run_is_left_to_it(project):
+    batch_id = _staged_batch(project)
+    engine = engine_for("crosswalk_db")
+    delivery_id = ledger.delivery_id_for("clients-to-health", batch_id)
+    ledger.open_delivery(
+        engine,
+        ledger.Delivery(delivery_id, "clients-to-health", NHS, batch_id, "northshire-isp", 2, 2, "x.csv.age",
+                        ledger.BUILDING),
+        "outbound_clients_to_health",
+        "other-run",
+    )  # fmt: skip
+    assert ledger.claim_delivery(engine, delivery_id, "other-run") is None
+    result = tasks.deliver("clients-to-health", batch_id, _context("r3"))
+    assert result["outcome"] == "skipped" and list(project.inbox(NHS).iterdir()) == []
+    ledger.release_delivery_claim(engine, delivery_id)  # the other run ends
+    assert tasks.deliver("clients-to-health", batch_id, _context("r4"))["outcome"] == "delivered"

@@ -210,8 +210,18 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
         job.audit.run.run_id or "",
     )
 
+    # One owner per delivery: another run building or sending this extract now is left to it.
+    if (
+        holder := ledger.claim_delivery(job.engine, delivery_id, job.audit.run.run_id or "a run without id")
+    ) is not None:
+        reason = f"in progress in run {holder}"
+        job.audit.emit("file.delivery_skipped", "skipped", reason=reason, **ids, detail={"code": "in_progress"})
+        return DeliveryResult(delivery_id, "skipped", file_name, 0)
     inbox = partial(posixpath.join, partner.sftp.paths.inbox)
-    with workroot.task_dir("out") as tmp:  # ciphertext only: no plaintext file
+    with (
+        _claim_released_on_failure(job, delivery_id),
+        workroot.task_dir("out") as tmp,
+    ):  # ciphertext only: no plaintext file
         plain, encrypted = Path(tmp) / extract, Path(tmp) / file_name
         built = Extract(iter_staged(job.engine, source.target.table, source_batch_id, list(plan.sent)), plan)
         plain_digest = _encrypt(job, partner, built, encrypted, recipients)  # built as it is encrypted
@@ -364,6 +374,18 @@ def _send(job: OutboundJob, encrypted: Path, plain: Path, file_name: str, recipi
         on_session(job.sftp, f"upload {posixpath.basename(path)}",
                    lambda s, path=path, body=body: remote.upload_atomic(s, io.BytesIO(body), path))  # fmt: skip
     return manifest
+
+
+@contextlib.contextmanager
+def _claim_released_on_failure(job: OutboundJob, delivery_id: str) -> Iterator[None]:
+    """A failed attempt lets go of its delivery at once (its retry claims it again); a completed delivery's
+    claim is cleared with its completion."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):  # the database may be what failed: then the claim expires
+            ledger.release_delivery_claim(job.engine, delivery_id)
+        raise
 
 
 @contextlib.contextmanager

@@ -100,22 +100,45 @@ def set_batch_status(
 CLAIM_SECONDS = 4 * 3600  # longer than any one attempt's work on a drop; a retry of the same run renews it
 
 
-def claim_batch(engine: Engine, batch_id: str, owner: str, seconds: int = CLAIM_SECONDS) -> str | None:
-    """Claim a received batch for ``owner`` (a run), in one statement: taken when unclaimed, already
-    ``owner``'s, or the claim has expired. Returns None when claimed, else the live claim's owner."""
+def _claim(engine: Engine, table: str, key: str, id_: str, owner: str, seconds: int, condition: str = "") -> str | None:
     now = _now()
     with engine.begin() as conn:
         taken = conn.execute(
             text(
-                "UPDATE batch SET claimed_by = :o, claim_expires = :e WHERE batch_id = :b AND status = :r"
+                f"UPDATE {table} SET claimed_by = :o, claim_expires = :e WHERE {key} = :b{condition}"
                 " AND (claimed_by IS NULL OR claimed_by = :o OR claim_expires < :n)"
             ),
-            {"o": owner, "e": now + timedelta(seconds=seconds), "b": batch_id, "r": RECEIVED, "n": now},
+            {
+                "o": owner,
+                "e": now + timedelta(seconds=seconds),
+                "b": id_,
+                "n": now,
+                **({"r": RECEIVED} if condition else {}),
+            },
         ).rowcount
         if taken == 1:
             return None
-        row = conn.execute(text("SELECT claimed_by FROM batch WHERE batch_id = :b"), {"b": batch_id}).first()
+        row = conn.execute(text(f"SELECT claimed_by FROM {table} WHERE {key} = :b"), {"b": id_}).first()
         return (row[0] if row else None) or "another run"
+
+
+def claim_batch(engine: Engine, batch_id: str, owner: str, seconds: int = CLAIM_SECONDS) -> str | None:
+    """Claim a received batch for ``owner`` (a run), in one statement: taken when unclaimed, already
+    ``owner``'s, or the claim has expired. Returns None when claimed, else the live claim's owner."""
+    return _claim(engine, "batch", "batch_id", batch_id, owner, seconds, " AND status = :r")
+
+
+def claim_delivery(engine: Engine, delivery_id: str, owner: str, seconds: int = CLAIM_SECONDS) -> str | None:
+    """The same for a delivery being built and sent."""
+    return _claim(engine, "delivery", "delivery_id", delivery_id, owner, seconds)
+
+
+def release_delivery_claim(engine: Engine, delivery_id: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE delivery SET claimed_by = NULL, claim_expires = NULL WHERE delivery_id = :d"),
+            {"d": delivery_id},
+        )
 
 
 def release_claim(engine: Engine, batch_id: str) -> None:
@@ -309,7 +332,7 @@ def complete_delivery(
         conn.execute(
             text(
                 "UPDATE delivery SET status = :s, file_sha256 = :h, file_size = :z, rows_out = :r,"
-                " fields_sent = :f, updated_at = :t WHERE delivery_id = :d"
+                " fields_sent = :f, updated_at = :t, claimed_by = NULL, claim_expires = NULL WHERE delivery_id = :d"
             ),
             {
                 "s": DELIVERED,
