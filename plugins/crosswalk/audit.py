@@ -129,6 +129,40 @@ def read_events(engine: Engine, **where: str) -> list[dict]:
         return [dict(r) for r in rows]
 
 
+ATTEMPT_OUTCOMES = ("task.succeeded", "task.failed", "task.abandoned")
+
+
+def attempts_without_outcome(engine: Engine, dag_id: str, other_than_run: str, since: datetime) -> list[dict]:
+    """Task attempts of ``dag_id``'s other runs since ``since`` whose start has no outcome event: the process
+    was killed, or the database was down when it ended. Per (run, task): the starts beyond the outcomes, latest."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT run_id, task_id, event, event_time FROM audit_event WHERE dag_id = :d AND run_id <> :r"
+                " AND event_time >= :t AND (event = 'task.started' OR event IN (:o1, :o2, :o3)) ORDER BY seq"
+            ),
+            {"d": dag_id, "r": other_than_run, "t": since, "o1": ATTEMPT_OUTCOMES[0], "o2": ATTEMPT_OUTCOMES[1],
+             "o3": ATTEMPT_OUTCOMES[2]},
+        ).all()  # fmt: skip
+    starts: dict[tuple[str, str], list] = {}
+    ends: dict[tuple[str, str], int] = {}
+    for run_id, task_id, event, at in rows:
+        key = (run_id, task_id)
+        if event == "task.started":
+            starts.setdefault(key, []).append(at)
+        else:
+            ends[key] = ends.get(key, 0) + 1
+    lost = []
+    for key, times in starts.items():
+        extra = len(times) - ends.get(key, 0)
+        lost += (
+            [{"run_id": key[0], "task_id": key[1], "started_at": t} for t in times[len(times) - extra :]]
+            if extra > 0
+            else []
+        )
+    return lost
+
+
 def successful_manual_runs(engine: Engine) -> dict[str, int]:
     """Per feed, the manual runs that finished successfully (``run.succeeded``; dry runs are
     recorded with outcome ``dry_run`` and do not count). No audit table yet means no runs."""

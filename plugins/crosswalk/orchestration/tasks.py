@@ -4,7 +4,7 @@ loads config and resources at run time, and returns a small record for XCom."""
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from crosswalk.audit import AuditLog
@@ -39,6 +39,10 @@ def prepare(feed_id: str, context: Any, schedule: str = "") -> None:
     applied = prepare_database(cfg)  # before the first audit event: it creates the audit table
     feed = cfg.feeds[feed_id]
     with audited_task(_audit(cfg, context), feed_id=feed_id, partner=feed.partner) as audit:
+        try:
+            _account_for_lost_attempts(audit, context)
+        except Exception as exc:  # accounting for old attempts must never stop a new run: the next run retries it
+            log.warning("Could not account for earlier attempts (%s)", type(exc).__name__)
         audit.emit(
             "run.started",
             "started",
@@ -53,6 +57,47 @@ def prepare(feed_id: str, context: Any, schedule: str = "") -> None:
             },
         )
     log.info("%s: config version %s; schedule %s", feed_id, cfg.version, schedule)
+
+
+# Airflow states in which a task instance's last attempt has ended (a retry not yet started counts).
+_ENDED = {"success", "failed", "skipped", "upstream_failed", "removed", "up_for_retry", "up_for_reschedule"}
+
+
+def _account_for_lost_attempts(audit: AuditLog, context: Any) -> None:
+    """Every attempt gets an outcome in our audit trail: an earlier run's attempt that started and never
+    said how it ended (killed, or our database down at the time) is recorded now as ``task.abandoned``,
+    with what Airflow recorded for that task instance. Attempts still running are left alone."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    from crosswalk.audit import attempts_without_outcome
+
+    dag_id, run_id = audit.run.dag_id or "", audit.run.run_id or ""
+    since = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=7)
+    lost = attempts_without_outcome(audit.engine, dag_id, run_id, since)
+    if not lost:
+        return
+    ti = context.get("ti")
+    try:
+        states = ti.get_task_states(dag_id=dag_id, run_ids=sorted({a["run_id"] for a in lost}))
+    except Exception as exc:
+        log.warning("Could not ask Airflow about %d attempt(s) without an outcome (%s)", len(lost), type(exc).__name__)
+        return
+    for attempt in lost:
+        key = re.sub(r"\[(\d+)\]$", r"_\1", attempt["task_id"] or "")  # Airflow's key for a mapped instance
+        state = str((states.get(attempt["run_id"]) or {}).get(key) or "")
+        state = state.rsplit(".", 1)[-1].lower()
+        if state not in _ENDED:
+            continue
+        # Recorded as that attempt's own event (its run and task), so it counts as the attempt's outcome.
+        of_attempt = AuditLog(audit.engine, replace(audit.run, run_id=attempt["run_id"], task_id=attempt["task_id"]))
+        of_attempt.emit(
+            "task.abandoned",
+            "failed" if state != "success" else "succeeded",
+            reason=f"attempt started {str(attempt['started_at'])[:19]} recorded no outcome; Airflow"
+            f" records the task instance as {state}",
+            detail={"airflow_state": state, "noticed_by_run": run_id},
+        )
 
 
 def finish(feed_id: str, context: Any, schedule: str = "") -> None:
