@@ -135,3 +135,39 @@ def test_two_runs_at_once_take_a_drop_in_once_and_a_dead_runs_claim_is_taken_ove
                      {"t": datetime(2000, 1, 1), "b": batch_id})  # fmt: skip
     run("run-4", partner_bulk(partner), results)
     assert results["run-4"].outcome == "staged" and results["run-4"].batch_id == batch_id
+
+
+def test_a_full_work_root_is_named_with_its_free_space_and_the_drop_is_taken_in_once_there_is_room(
+    project, tmp_path, monkeypatch
+):
+    """A real, small filesystem as the work root (a 1 MiB tmpfs): the drop does not fit, is refused before
+    any download with the space it needs, stays received; once the filesystem is larger, it is staged."""
+    import subprocess
+
+    from crosswalk.errors import WorkRootFull
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount)], check=True)
+    try:
+        monkeypatch.setenv(workroot.ENV, str(mount / "work"))
+        cfg, feed = project.cfg, project.cfg.inbound("council-clients")
+        partner = cfg.partners[COUNCIL]
+        project.drop(COUNCIL, clients_csv(project.work, n=4000), feed=feed.id, schema_id=feed.schema_id)
+        engine = engine_for(cfg.settings.database_conn_id)
+        upgrade(engine)
+        audit = AuditLog(engine, RunContext(dag_id="inbound_council_clients", run_id="r1", task_id="ingest_drop"))
+
+        def attempt():
+            with partner_sftp(partner) as sftp:
+                [drop] = discover(sftp, cfg, feed, engine).new
+                job = InboundJob(sftp, engine, audit, cfg, feed, age_identities(cfg), partner_bulk(partner),
+                                 openpgp_secret(cfg))  # fmt: skip
+                return ingest_drop(job, drop)
+
+        with pytest.raises(WorkRootFull, match=rf"in the work root {mount / 'work'}, which has \d+ free"):
+            attempt()
+        subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)
+        assert attempt().outcome == "staged"
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
