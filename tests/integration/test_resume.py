@@ -171,3 +171,68 @@ def test_a_full_work_root_is_named_with_its_free_space_and_the_drop_is_taken_in_
         assert attempt().outcome == "staged"
     finally:
         subprocess.run(["umount", str(mount)], check=False)
+
+
+KILLED_MID_INGEST = """
+import os, signal, sys
+from crosswalk.audit import AuditLog, RunContext
+from crosswalk.orchestration.resources import age_identities, engine_for, openpgp_secret, project_config
+from crosswalk.orchestration.sftp import partner_bulk, partner_sftp
+from crosswalk.pipeline import inbound
+
+def killed(*args, **kwargs):  # the worker dies with the plaintext decrypted and validated on disk
+    os.kill(os.getpid(), signal.SIGKILL)
+
+inbound._stage = killed
+cfg = project_config()
+feed = cfg.inbound("council-clients")
+partner = cfg.partners[feed.partner]
+engine = engine_for(cfg.settings.database_conn_id)
+audit = AuditLog(engine, RunContext(dag_id="inbound_council_clients", run_id="r1", task_id="ingest_drop"))
+with partner_sftp(partner) as sftp:
+    [drop] = inbound.discover(sftp, cfg, feed, engine).new
+    job = inbound.InboundJob(sftp, engine, audit, cfg, feed, age_identities(cfg), partner_bulk(partner),
+                             openpgp_secret(cfg))
+    inbound.ingest_drop(job, drop)
+"""
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_task_killed_with_plaintext_on_disk_leaves_nothing_after_its_retry(project, tmp_path, monkeypatch):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from sqlalchemy import text
+
+    from tests.conftest import REPO
+
+    root = tmp_path / "workroot"
+    monkeypatch.setenv(workroot.ENV, str(root))
+    cfg, feed = project.cfg, project.cfg.inbound("council-clients")
+    partner = cfg.partners[COUNCIL]
+    project.drop(COUNCIL, clients_csv(project.work, n=200), feed=feed.id, schema_id=feed.schema_id)
+    engine = engine_for(cfg.settings.database_conn_id)
+    upgrade(engine)
+
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'plugins'}:{REPO}"}
+    killed = subprocess.run([sys.executable, "-c", KILLED_MID_INGEST], env=env, check=False, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    left = [p for p in root.rglob("*") if p.is_file()]
+    assert any(p.name == "plaintext.csv" for p in left)  # what the kill left behind
+
+    # Airflow's retry of the same task: the sweep first (as every audited task does), then the drop again.
+    swept = workroot.sweep()
+    assert swept.removed == 1 and swept.files >= 1
+    audit = AuditLog(engine, RunContext(dag_id="inbound_council_clients", run_id="r1", task_id="ingest_drop"))
+    with partner_sftp(partner) as sftp:
+        [drop] = discover(sftp, cfg, feed, engine).new
+        job = InboundJob(
+            sftp, engine, audit, cfg, feed, age_identities(cfg), partner_bulk(partner), openpgp_secret(cfg)
+        )
+        assert ingest_drop(job, drop).outcome == "staged"
+    assert [p for p in root.rglob("*") if p.is_file()] == []  # no plaintext, ciphertext or key anywhere
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM stg_social_care_client")).scalar_one() == 200
+        assert conn.execute(text("SELECT COUNT(*) FROM batch")).scalar_one() == 1
