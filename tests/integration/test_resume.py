@@ -21,6 +21,20 @@ pytestmark = [pytest.mark.sshd]
 COUNCIL = "northshire-council"
 
 
+def _take_in(project, run_id: str = "r1", bulk=None):
+    """One ingest attempt as the inbound task makes it: discover the one new drop, take it in."""
+    cfg, feed = project.cfg, project.cfg.inbound("council-clients")
+    partner = cfg.partners[COUNCIL]
+    engine = engine_for(cfg.settings.database_conn_id)
+    audit = AuditLog(engine, RunContext(dag_id="inbound_council_clients", run_id=run_id, task_id="ingest_drop"))
+    with partner_sftp(partner) as sftp:
+        [drop] = discover(sftp, cfg, feed, engine).new
+        bulk = bulk or partner_bulk(partner)
+        return ingest_drop(
+            InboundJob(sftp, engine, audit, cfg, feed, age_identities(cfg), bulk, openpgp_secret(cfg)), drop
+        )
+
+
 @dataclass
 class CutOff:
     """The real bulk engine, but the link drops after ``keep`` bytes of the first download."""
@@ -45,22 +59,15 @@ def test_a_download_cut_off_in_one_attempt_resumes_in_the_next(project, tmp_path
     project.drop(COUNCIL, clients_csv(project.work, n=300), feed=feed.id, schema_id=feed.schema_id)
     engine = engine_for(cfg.settings.database_conn_id)
     upgrade(engine)
-    audit = AuditLog(engine, RunContext(dag_id="inbound_council_clients", run_id="r1", task_id="ingest_drop"))
-
-    def attempt(bulk):
-        with partner_sftp(partner) as sftp:
-            [drop] = discover(sftp, cfg, feed, engine).new
-            job = InboundJob(sftp, engine, audit, cfg, feed, age_identities(cfg), bulk, openpgp_secret(cfg))
-            return ingest_drop(job, drop)
 
     with pytest.raises(TransferError):
-        attempt(CutOff(partner_bulk(partner), keep=10_000))
+        _take_in(project, bulk=CutOff(partner_bulk(partner), keep=10_000))
     [spooled] = (tmp_path / "workroot" / "spool").iterdir()
     assert spooled.name.endswith(".part") and spooled.stat().st_size == 10_000  # ciphertext, kept for the retry
     assert [p.name for p in (tmp_path / "workroot").iterdir()] == ["spool"]  # the attempt's private directory: gone
 
     with caplog.at_level(logging.INFO):
-        result = attempt(partner_bulk(partner))
+        result = _take_in(project)
     assert result.outcome == "staged" and result.rows == 300
     assert any(r.getMessage().startswith("Resuming") and "at byte 10000" in r.getMessage() for r in caplog.records)
     assert list((tmp_path / "workroot" / "spool").iterdir()) == []  # the drop has its outcome: the spool goes
@@ -97,11 +104,7 @@ def test_two_runs_at_once_take_a_drop_in_once_and_a_dead_runs_claim_is_taken_ove
     upgrade(engine)
 
     def run(run_id, bulk, results):
-        audit = AuditLog(engine, RunContext(dag_id="inbound_council_clients", run_id=run_id, task_id="ingest_drop"))
-        with partner_sftp(partner) as sftp:
-            [drop] = discover(sftp, cfg, feed, engine).new
-            job = InboundJob(sftp, engine, audit, cfg, feed, age_identities(cfg), bulk, openpgp_secret(cfg))
-            results[run_id] = ingest_drop(job, drop)
+        results[run_id] = _take_in(project, run_id, bulk)
 
     results: dict = {}
     started = threading.Event()
@@ -152,23 +155,14 @@ def test_a_full_work_root_is_named_with_its_free_space_and_the_drop_is_taken_in_
     try:
         monkeypatch.setenv(workroot.ENV, str(mount / "work"))
         cfg, feed = project.cfg, project.cfg.inbound("council-clients")
-        partner = cfg.partners[COUNCIL]
         project.drop(COUNCIL, clients_csv(project.work, n=4000), feed=feed.id, schema_id=feed.schema_id)
         engine = engine_for(cfg.settings.database_conn_id)
         upgrade(engine)
-        audit = AuditLog(engine, RunContext(dag_id="inbound_council_clients", run_id="r1", task_id="ingest_drop"))
-
-        def attempt():
-            with partner_sftp(partner) as sftp:
-                [drop] = discover(sftp, cfg, feed, engine).new
-                job = InboundJob(sftp, engine, audit, cfg, feed, age_identities(cfg), partner_bulk(partner),
-                                 openpgp_secret(cfg))  # fmt: skip
-                return ingest_drop(job, drop)
 
         with pytest.raises(WorkRootFull, match=rf"in the work root {mount / 'work'}, which has \d+ free"):
-            attempt()
+            _take_in(project)
         subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)
-        assert attempt().outcome == "staged"
+        assert _take_in(project).outcome == "staged"
     finally:
         subprocess.run(["umount", str(mount)], check=False)
 
@@ -211,7 +205,6 @@ def test_a_task_killed_with_plaintext_on_disk_leaves_nothing_after_its_retry(pro
     root = tmp_path / "workroot"
     monkeypatch.setenv(workroot.ENV, str(root))
     cfg, feed = project.cfg, project.cfg.inbound("council-clients")
-    partner = cfg.partners[COUNCIL]
     project.drop(COUNCIL, clients_csv(project.work, n=200), feed=feed.id, schema_id=feed.schema_id)
     engine = engine_for(cfg.settings.database_conn_id)
     upgrade(engine)
@@ -225,13 +218,7 @@ def test_a_task_killed_with_plaintext_on_disk_leaves_nothing_after_its_retry(pro
     # Airflow's retry of the same task: the sweep first (as every audited task does), then the drop again.
     swept = workroot.sweep()
     assert swept.removed == 1 and swept.files >= 1
-    audit = AuditLog(engine, RunContext(dag_id="inbound_council_clients", run_id="r1", task_id="ingest_drop"))
-    with partner_sftp(partner) as sftp:
-        [drop] = discover(sftp, cfg, feed, engine).new
-        job = InboundJob(
-            sftp, engine, audit, cfg, feed, age_identities(cfg), partner_bulk(partner), openpgp_secret(cfg)
-        )
-        assert ingest_drop(job, drop).outcome == "staged"
+    assert _take_in(project).outcome == "staged"
     assert [p for p in root.rglob("*") if p.is_file()] == []  # no plaintext, ciphertext or key anywhere
     with engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM stg_social_care_client")).scalar_one() == 200
