@@ -6,7 +6,8 @@ Every check that fails raises a :class:`~crosswalk.errors.DropRejected`; the dro
 still encrypted) is then copied to the partner's quarantine folder with a reason file, a short
 feedback file goes to the partner's inbox, the ledger marks it quarantined, the audit trail
 records why, and nothing of it is staged. The partner's original is never moved, changed or
-deleted. Plaintext exists only in a private temporary directory for the length of the task.
+deleted. Plaintext exists only in the task's private directory in the work root (:mod:`crosswalk.workroot`),
+for the length of the task; if the task is killed, the next task's sweep removes it.
 """
 
 from __future__ import annotations
