@@ -94,6 +94,19 @@ class AuditLog:
         with self.engine.begin() as conn:
             return self.append(conn, event, outcome, **fields)
 
+    def emit_once(self, event: str, outcome: str, *, once_by: tuple[str, ...], **fields) -> AuditEvent | None:
+        """Emit ``event`` unless one with the same values of the ``once_by`` fields is already recorded: a
+        retry or rerun that redoes a step (a drop received again after a killed attempt) records it once.
+        Checked under the chain's lock, so two runs at once cannot both record it."""
+        with self.engine.begin() as conn:
+            auditchain.claim_next(conn)  # the lock first: the check and the append are one step
+            where = " AND ".join(f"{k} = :{k}" for k in once_by)
+            found = conn.execute(
+                text(f"SELECT 1 FROM audit_event WHERE event = :event AND {where} LIMIT 1"),
+                {"event": event, **{k: fields[k] for k in once_by}},
+            ).first()
+            return None if found else self.append(conn, event, outcome, **fields)
+
     def append(self, conn: Connection, event: str, outcome: str, **fields) -> AuditEvent:
         """Append inside the caller's transaction (which then holds the chain's lock until it commits)."""
         _check_detail(fields.get("detail"))
@@ -132,18 +145,8 @@ def read_events(engine: Engine, **where: str) -> list[dict]:
 ATTEMPT_OUTCOMES = ("task.succeeded", "task.failed", "task.abandoned")
 
 
-def attempts_without_outcome(engine: Engine, dag_id: str, other_than_run: str, since: datetime) -> list[dict]:
-    """Task attempts of ``dag_id``'s other runs since ``since`` whose start has no outcome event: the process
-    was killed, or the database was down when it ended. Per (run, task): the starts beyond the outcomes, latest."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT run_id, task_id, event, event_time FROM audit_event WHERE dag_id = :d AND run_id <> :r"
-                " AND event_time >= :t AND (event = 'task.started' OR event IN (:o1, :o2, :o3)) ORDER BY seq"
-            ),
-            {"d": dag_id, "r": other_than_run, "t": since, "o1": ATTEMPT_OUTCOMES[0], "o2": ATTEMPT_OUTCOMES[1],
-             "o3": ATTEMPT_OUTCOMES[2]},
-        ).all()  # fmt: skip
+def _starts_beyond_outcomes(rows) -> list[dict]:
+    """Per (run, task): the starts beyond the outcomes, latest first counted as the lost ones."""
     starts: dict[tuple[str, str], list] = {}
     ends: dict[tuple[str, str], int] = {}
     for run_id, task_id, event, at in rows:
@@ -153,14 +156,41 @@ def attempts_without_outcome(engine: Engine, dag_id: str, other_than_run: str, s
         else:
             ends[key] = ends.get(key, 0) + 1
     lost = []
-    for key, times in starts.items():
-        extra = len(times) - ends.get(key, 0)
-        lost += (
-            [{"run_id": key[0], "task_id": key[1], "started_at": t} for t in times[len(times) - extra :]]
-            if extra > 0
-            else []
-        )
+    for (run_id, task_id), times in starts.items():
+        extra = len(times) - ends.get((run_id, task_id), 0)
+        if extra > 0:
+            lost += [{"run_id": run_id, "task_id": task_id, "started_at": t} for t in times[len(times) - extra :]]
     return lost
+
+
+def _attempt_events(engine: Engine, where: str, params: dict) -> list:
+    with engine.connect() as conn:
+        return conn.execute(
+            text(
+                f"SELECT run_id, task_id, event, event_time FROM audit_event WHERE {where}"
+                " AND (event = 'task.started' OR event IN (:o1, :o2, :o3)) ORDER BY seq"
+            ),
+            {**params, "o1": ATTEMPT_OUTCOMES[0], "o2": ATTEMPT_OUTCOMES[1], "o3": ATTEMPT_OUTCOMES[2]},
+        ).all()
+
+
+def attempts_without_outcome(engine: Engine, dag_id: str, other_than_run: str, since: datetime) -> list[dict]:
+    """Task attempts of ``dag_id``'s other runs since ``since`` whose start has no outcome event: the process
+    was killed, or the database was down when it ended."""
+    rows = _attempt_events(
+        engine, "dag_id = :d AND run_id <> :r AND event_time >= :t", {"d": dag_id, "r": other_than_run, "t": since}
+    )
+    return _starts_beyond_outcomes(rows)
+
+
+def earlier_attempts_without_outcome(engine: Engine, run: RunContext) -> list[dict]:
+    """Earlier attempts of this very task instance (same DAG, run and task) that recorded no outcome. Airflow
+    never runs two attempts of one task instance at once, so any such attempt has ended: killed, or unable
+    to reach this database when it ended."""
+    rows = _attempt_events(
+        engine, "dag_id = :d AND run_id = :r AND task_id = :k", {"d": run.dag_id, "r": run.run_id, "k": run.task_id}
+    )
+    return _starts_beyond_outcomes(rows)
 
 
 def successful_manual_runs(engine: Engine) -> dict[str, int]:

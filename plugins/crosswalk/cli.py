@@ -416,6 +416,20 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pools(args: argparse.Namespace) -> int:
+    import json
+
+    from crosswalk.config.loader import load_config
+    from crosswalk.orchestration.sftp import pools
+
+    text = json.dumps(pools(load_config(args.config, args.schemas, check_descriptors=False)), indent=2) + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crosswalk", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -430,6 +444,15 @@ def build_parser() -> argparse.ArgumentParser:
         "itself; a deployment runs without it)",
     )
     check.set_defaults(func=_cmd_check)
+
+    pool = sub.add_parser(
+        "pools",
+        help="the Airflow pools the DAGs use (one per partner: SFTP sessions at once), for `airflow pools import`",
+    )
+    pool.add_argument("--config", type=Path, default=None, help="config directory (default: the bundle's)")
+    pool.add_argument("--schemas", type=Path, default=None, help="table-schema directory (default: the bundle's)")
+    pool.add_argument("--out", type=Path, default=None, help="write the JSON here (default: standard output)")
+    pool.set_defaults(func=_cmd_pools)
 
     ag = sub.add_parser("agreements", help="data-sharing agreements, as an IG officer reads them")
     ag_sub = ag.add_subparsers(dest="agreements_command", required=True)

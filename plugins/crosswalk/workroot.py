@@ -111,6 +111,15 @@ def _size(path: Path) -> tuple[int, int]:
     return files, size
 
 
+def _stop_key_agent(directory: Path) -> None:
+    """A killed task's OpenPGP keyring may have an agent still running for it, holding the secret key in
+    memory: stop it before its home goes (what the task would have done)."""
+    import subprocess
+
+    if directory.name.startswith("gnupg" + _SEP) and shutil.which("gpgconf"):
+        subprocess.run(["gpgconf", "--homedir", str(directory), "--kill", "all"], capture_output=True, check=False)
+
+
 def sweep() -> Swept:
     """Remove what dead tasks of this host left in the work root."""
     removed = files = size = live = 0
@@ -122,6 +131,7 @@ def sweep() -> Swept:
             live += 1
             continue
         f, s = _size(entry)
+        _stop_key_agent(entry)
         shutil.rmtree(entry, ignore_errors=True)
         removed, files, size = removed + 1, files + f, size + s
     return Swept(removed, files, size, live)

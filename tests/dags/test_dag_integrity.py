@@ -135,3 +135,31 @@ def test_airflow_cli_reports_no_import_errors(airflow_db):
         check=True,
     )
     assert "No data found" in out.stdout, out.stdout + out.stderr
+
+
+# Tasks that open a session to a partner's SFTP server (the open-data go-live only when it publishes there).
+SFTP_TASKS = {"discover_drops", "ingest_drop", "plan_deliveries", "deliver_batch"}
+
+
+def test_every_task_that_opens_an_sftp_session_counts_in_its_partners_pool_and_the_pools_import(airflow_db, tmp_path):
+    from airflow.cli.commands.pool_command import pool_import_helper
+    from airflow.models.pool import Pool
+
+    from crosswalk.cli import main
+    from crosswalk.config.loader import load_config
+    from crosswalk.orchestration.factory import dag_id_for
+
+    cfg = load_config()
+    for feed in cfg.feeds.values():
+        dag = DAGS[dag_id_for(feed)]
+        for t in dag.tasks:
+            if t.task_id in SFTP_TASKS:
+                assert t.pool == cfg.partners[feed.partner].sftp_pool, (dag.dag_id, t.task_id)
+            elif t.task_id != "go_live":
+                assert t.pool == "default_pool", (dag.dag_id, t.task_id)
+
+    # What `airflow pools import` does with `crosswalk pools`: one pool per partner, its max_sessions slots.
+    assert main(["pools", "--out", str(tmp_path / "pools.json")]) == 0
+    pool_import_helper(str(tmp_path / "pools.json"))
+    slots = {p.pool: p.slots for p in Pool.get_pools() if p.pool.startswith("crosswalk_sftp_")}
+    assert slots == {p.sftp_pool: p.sftp.max_sessions for p in cfg.partners.values()} and len(slots) == 2

@@ -8,6 +8,7 @@ the base lives under ``/var/lib`` (not ``/tmp``) and the server must run as root
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -59,6 +60,7 @@ class Sshd:
     users: dict[str, SftpUser] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     known_hosts: Path | None = None
+    client_port: int | None = None  # where our connections go, when not straight to sshd (a throttled link)
 
     def connection_json(self, user: str) -> str:
         """An Airflow connection (JSON form, for ``AIRFLOW_CONN_*``) that logs in as ``user``."""
@@ -69,7 +71,7 @@ class Sshd:
             {
                 "conn_type": "sftp",
                 "host": "127.0.0.1",
-                "port": self.port,
+                "port": self.client_port or self.port,
                 "login": u.name,
                 "extra": {"key_file": str(u.key)},
             }
@@ -103,6 +105,36 @@ class Sshd:
             check=True,
             timeout=60,
         )
+
+    def start(self) -> None:
+        """Start (or start again, on the same port and host key) and wait until it greets."""
+        config = self.base / "etc" / "sshd_config"
+        with open(self.base / "sshd.log", "ab") as log_file:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=log_file
+            )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    if s.recv(4).startswith(b"SSH-"):
+                        return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+        log = (self.base / "sshd.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"sshd did not start: {log}")
+
+    def kill(self) -> None:
+        """The server dies: SIGKILL to the listener and every session process under it (open transfers drop)."""
+        import signal
+
+        assert self.proc is not None
+        for pid in [*descendants(self.proc.pid), self.proc.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait(10)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -172,22 +204,26 @@ LogLevel VERBOSE
 """
     )
     subprocess.run([SSHD, "-t", "-f", str(config)], check=True, capture_output=True)
-    with open(base / "sshd.log", "wb") as log_file:  # the child keeps its own descriptor
-        server.proc = subprocess.Popen(
-            [SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=log_file
-        )
     server.known_hosts = base / "client" / "known_hosts"
     server.known_hosts.write_text(f"[127.0.0.1]:{port} {host_key_pub}\n")
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                if s.recv(4).startswith(b"SSH-"):
-                    return server
-        except OSError:
-            if server.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-    log = (base / "sshd.log").read_text(errors="replace")[-2000:]
-    server.stop()
-    raise RuntimeError(f"sshd did not start: {log}")
+    try:
+        server.start()
+    except RuntimeError:
+        server.stop()
+        raise
+    return server
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc: each process's parent)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

@@ -92,6 +92,20 @@ class SftpEndpoint(_Model):
     conn_id: str = Field(description="Airflow connection id holding host, port, user and credentials.")
     host_keys: list[str] = Field(min_length=1, description="Pinned host public keys (OpenSSH format).")
     paths: SftpPaths
+    max_sessions: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="At most this many of our tasks hold an SFTP session to this partner at once, across every"
+        " DAG and worker (the Airflow pool crosswalk_sftp_<partner>; `crosswalk pools` writes them all).",
+    )
+    transfer_attempts: int = Field(
+        default=4,
+        ge=1,
+        le=10,
+        description="Connection attempts per file inside one task attempt (1, 2, 4 ... s apart) before the task"
+        " fails and Airflow's retries take over: at most (retries + 1) x transfer_attempts per file.",
+    )
 
     @field_validator("host_keys")
     @classmethod
@@ -177,6 +191,11 @@ class Partner(_Model):
         description="Pinned Ed25519 public keys whose SSH signatures we accept on this partner's manifests. "
         "The key the partner logs in to SFTP with can serve here too.",
     )
+
+    @property
+    def sftp_pool(self) -> str:
+        """The Airflow pool that caps our SFTP sessions to this partner (``sftp.max_sessions`` slots)."""
+        return f"crosswalk_sftp_{self.code.replace('-', '_')}"
 
 
 MANUAL, ON_ARRIVAL = "manual", "on_arrival"

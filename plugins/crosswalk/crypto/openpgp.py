@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from crosswalk import workroot
+from crosswalk.children import die_with_parent
 from crosswalk.errors import DecryptFailed, SignatureInvalid, UnknownSigner
 
 GPG = shutil.which("gpg") or "/usr/bin/gpg"
@@ -110,6 +111,7 @@ def encrypt(src: IO[bytes], dst: Path, recipient_keys: list[str], signing_key: s
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
         )
         assert proc.stdin is not None
         try:
@@ -137,6 +139,7 @@ def _decrypt_bounded(
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         pass_fds=(status_w,),
+        preexec_fn=die_with_parent,
     )
     os.close(status_w)
     status: list[bytes] = []

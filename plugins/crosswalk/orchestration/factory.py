@@ -223,13 +223,13 @@ def inbound_dag(feed: InboundFeed, cfg: ProjectConfig, decision: ScheduleDecisio
     def _inbound() -> None:
         prepare, finish = _run_bookends(feed, decision)
 
-        @task(task_id="discover_drops")
+        @task(task_id="discover_drops", pool=partner.sftp_pool)
         def discover_() -> list[dict]:
             from crosswalk.orchestration import tasks
 
             return tasks.discover(feed.id, get_current_context())
 
-        @task(task_id="ingest_drop", map_index_template="{{ drop_name }}")
+        @task(task_id="ingest_drop", map_index_template="{{ drop_name }}", pool=partner.sftp_pool)
         def ingest_(drop: dict) -> dict:
             ctx = get_current_context()
             ctx["drop_name"] = drop["data_file"]  # type: ignore[typeddict-unknown-key]
@@ -338,13 +338,13 @@ def outbound_dag(feed: OutboundFeed, cfg: ProjectConfig, decision: ScheduleDecis
     def _outbound() -> None:
         prepare, finish = _run_bookends(feed, decision)
 
-        @task(task_id="plan_deliveries")
+        @task(task_id="plan_deliveries", pool=partner.sftp_pool)
         def plan_() -> list[str]:
             from crosswalk.orchestration import tasks
 
             return tasks.plan(feed.id, get_current_context())
 
-        @task(task_id="deliver_batch", map_index_template="{{ batch_name }}")
+        @task(task_id="deliver_batch", map_index_template="{{ batch_name }}", pool=partner.sftp_pool)
         def deliver_(batch_id: str) -> dict:
             ctx = get_current_context()
             ctx["batch_name"] = batch_id  # type: ignore[typeddict-unknown-key]
@@ -426,7 +426,12 @@ disclosure control (1-7 suppressed, others rounded to 5, secondary suppression) 
 
             return tasks.stage_open_data(feed.id, get_current_context())
 
-        @task(task_id="go_live")
+        # Publishing to a partner's SFTP area takes a session to it: counted in that partner's pool.
+        go_live_pool = (
+            {"pool": cfg.partners[feed.targets.sftp.partner].sftp_pool} if feed.targets.sftp is not None else {}
+        )
+
+        @task(task_id="go_live", **go_live_pool)
         def live_(staged: dict, approval: dict | None) -> dict:
             from crosswalk.orchestration import tasks
 

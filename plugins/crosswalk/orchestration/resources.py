@@ -195,19 +195,43 @@ def actionable_reason(exc: BaseException) -> str:
 
     from crosswalk import workroot
 
-    chain = [exc, *(e for e in (exc.__cause__, exc.__context__) if e is not None)]
+    chain, seen = [exc], {id(exc)}
+    for e in chain:  # the whole chain: the first cause is often wrapped twice (a failed rollback on top)
+        for nxt in (e.__cause__, e.__context__):
+            if nxt is not None and id(nxt) not in seen:
+                seen.add(id(nxt))
+                chain.append(nxt)
     if any(isinstance(e, OSError) and e.errno == errno.ENOSPC for e in chain):
         root = workroot.root()
         free = shutil.disk_usage(root).free
         return (
             f"disk full (no space left on device); the work root {root} has {free} bytes free: free space, then retry"
         )
-    if any(isinstance(e, OperationalError) for e in chain):
+    # SQLAlchemy's OperationalError, or the driver's own (psycopg raises its own from inside a COPY).
+    if any(isinstance(e, OperationalError) or type(e).__name__ == "OperationalError" for e in chain):
         return (
             "lost the connection to the database (OperationalError); nothing of this step was committed,"
             " and the retry redoes it from its start"
         )
     return f"unexpected {type(exc).__name__}"
+
+
+def _account_for_earlier_attempts(audit: AuditLog, ids: dict[str, Any]) -> None:
+    """A retry first gives the attempts before it an outcome: one that started and recorded nothing (killed
+    mid-work, or our database down when it ended) is recorded as ``task.abandoned`` before this one starts."""
+    from crosswalk.audit import earlier_attempts_without_outcome
+
+    if not (audit.run.dag_id and audit.run.run_id and audit.run.task_id):
+        return  # not an Airflow task (the CLI): there are no attempts to account for
+    for attempt in earlier_attempts_without_outcome(audit.engine, audit.run):
+        audit.emit(
+            "task.abandoned",
+            "failed",
+            reason=f"the attempt started {str(attempt['started_at'])[:19]} recorded no outcome (killed, or the"
+            " database was unreachable when it ended); this retry redoes its work",
+            **ids,
+            detail={"noticed_by": "retry"},
+        )
 
 
 @contextlib.contextmanager
@@ -219,6 +243,7 @@ def audited_task(audit: AuditLog, **ids: Any) -> Iterator[AuditLog]:
     """
     from airflow.sdk.exceptions import AirflowFailException
 
+    _account_for_earlier_attempts(audit, ids)
     audit.emit("task.started", "started", **ids)
     try:
         _sweep_work_root(audit)
@@ -237,8 +262,8 @@ def audited_task(audit: AuditLog, **ids: Any) -> Iterator[AuditLog]:
         raise
     except Exception as exc:
         reason = actionable_reason(exc)
+        log.error("%s", reason)  # first: when the database is what failed, the event below cannot be written
         audit.emit("task.failed", "failed", reason=reason, **ids, detail={"error": type(exc).__name__})
-        log.error("%s", reason)
         raise
     audit.emit("task.succeeded", "succeeded", **ids)
 

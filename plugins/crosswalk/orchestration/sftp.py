@@ -30,7 +30,7 @@ def partner_bulk(partner: Partner):
     from crosswalk.errors import ConfigError
     from crosswalk.orchestration.resources import connection
     from crosswalk.transfer import openssh
-    from crosswalk.transfer.engine import Bulk, Endpoint
+    from crosswalk.transfer.engine import Bulk, Endpoint, Tuning
     from crosswalk.transfer.hooks import PinnedSFTPHook
     from crosswalk.transfer.openssh import OpenSshBulk
 
@@ -48,5 +48,18 @@ def partner_bulk(partner: Partner):
         key,
         extra.get("private_key_passphrase"),
     )
+    tuning = Tuning(attempts=partner.sftp.transfer_attempts)
     # The OpenSSH client where installed (measured faster here); the pure-Python engine otherwise.
-    return OpenSshBulk(endpoint) if openssh.available() else Bulk(endpoint)
+    return OpenSshBulk(endpoint, tuning) if openssh.available() else Bulk(endpoint, tuning)
+
+
+def pools(cfg) -> dict[str, dict]:
+    """Every pool the generated DAGs use, in the shape ``airflow pools import`` reads."""
+    return {
+        partner.sftp_pool: {
+            "slots": partner.sftp.max_sessions,
+            "description": f"Crosswalk: SFTP sessions to {partner.name} at once",
+            "include_deferred": False,
+        }
+        for _, partner in sorted(cfg.partners.items())
+    }

@@ -243,12 +243,19 @@ def _outbound_options(context: Any):
 
 
 def plan(feed_id: str, context: Any) -> list[str]:
-    from crosswalk.pipeline.outbound import pending_batches
+    from crosswalk.pipeline.outbound import pending_batches, take_back_unfinished
+    from crosswalk.staging import ledger
+    from crosswalk.transfer.session import SftpSession
 
     cfg = project_config()
     feed = cfg.outbound(feed_id)
     params = context.get("params") or {}
     with audited_task(_audit(cfg, context), feed_id=feed_id, partner=feed.partner) as audit:
+        if ledger.unfinished_deliveries(audit.engine, feed_id, audit.run.run_id or "") and not _dry_run(context):
+            # Before anything else: no data file of ours stays in the partner's inbox without its manifest and
+            # signature for longer than one run.
+            with SftpSession(lambda: partner_sftp(cfg.partners[feed.partner])) as sftp:
+                take_back_unfinished(sftp, audit.engine, audit, cfg, feed)
         since, until = _param_date(context, "staged_from"), _param_date(context, "staged_to")
         batches = pending_batches(audit.engine, feed, since, until, params.get("resend_batch") or None)
         audit.emit(

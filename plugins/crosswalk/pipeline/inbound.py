@@ -247,9 +247,10 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
             job.bulk.download(outbox(drop.data_file), received)
             digest = _verify_and_decrypt(job, received, plain, manifest)
             ledger.update_batch_file(job.engine, batch_id, digest.sha256, digest.size, manifest.plaintext_sha256)
-            job.audit.emit(
+            job.audit.emit_once(  # a retry after a killed attempt receives the same file again: recorded once
                 "file.received",
                 "succeeded",
+                once_by=("batch_id", "file_sha256"),
                 file_size=digest.size,
                 **ids,
                 detail={

@@ -388,27 +388,62 @@ def _claim_released_on_failure(job: OutboundJob, delivery_id: str) -> Iterator[N
         raise
 
 
+def _leftovers(data_path: str) -> list[str]:
+    """Everything a delivery puts in the inbox before its signature completes it, partial uploads included."""
+    paths = [data_path, manifest_name(data_path), signature_name(manifest_name(data_path))]
+    return [*paths[:2], *(p + PART_SUFFIX for p in paths)]
+
+
 @contextlib.contextmanager
 def _whole_or_nothing(job: OutboundJob, data_path: str) -> Iterator[None]:
     """A delivery that fails for good takes back what it had put in the partner's inbox (the data file, the
     manifest, their partial uploads), so the partner never holds a data file without its manifest and
-    signature; if the server cannot be reached even for that, the retry replaces them."""
+    signature; if the server cannot be reached even for that, the next attempt or run does it first
+    (:func:`take_back_unfinished`)."""
     try:
         yield
     except BaseException:
-        leftovers = [data_path, manifest_name(data_path)]
-        leftovers += [p + PART_SUFFIX for p in leftovers]
         try:
-            on_session(job.sftp, "take back a failed delivery", lambda s: _remove_all(s, leftovers))
+            on_session(job.sftp, "take back a failed delivery", lambda s: _remove_all(s, _leftovers(data_path)))
         except Exception as exc:
-            log.warning("Could not take back the failed delivery (%s); the retry replaces it", type(exc).__name__)
+            log.warning("Could not take back the failed delivery (%s); the next attempt does it first",
+                        type(exc).__name__)  # fmt: skip
         raise
 
 
-def _remove_all(sftp, paths: list[str]) -> None:
+def _remove_all(sftp, paths: list[str]) -> int:
+    removed = 0
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
             sftp.remove(path)
+            removed += 1
+    return removed
+
+
+def take_back_unfinished(sftp, engine: Engine, audit: AuditLog, cfg: ProjectConfig, feed: OutboundFeed) -> int:
+    """Before a run plans anything: take back what earlier attempts left half-sent in the partner's inbox
+    (killed mid-upload, or the server gone when they tried). A delivery whose signature is in place is
+    complete for the partner and is left as it is (its retry records it). Returns the files removed."""
+    inbox = cfg.partners[feed.partner].sftp.paths.inbox
+    removed = 0
+    for delivery in ledger.unfinished_deliveries(engine, feed.id, audit.run.run_id or ""):
+        data_path = posixpath.join(inbox, delivery.file_name)
+        if remote.stat_file(sftp, signature_name(manifest_name(data_path))) is not None:
+            continue
+        n = on_session(sftp, "take back an unfinished delivery", lambda s, p=data_path: _remove_all(s, _leftovers(p)))
+        if n:
+            audit.emit(
+                "delivery.taken_back",
+                "succeeded",
+                feed_id=feed.id,
+                partner=feed.partner,
+                batch_id=delivery.source_batch_id,
+                file_name=delivery.file_name,
+                reason=f"an earlier attempt left {n} file(s) of an unfinished delivery in the inbox; removed",
+                detail={"files": n},
+            )
+        removed += n
+    return removed
 
 
 def _upload_hashing(job: OutboundJob, encrypted: Path, remote_path: str) -> Digest:

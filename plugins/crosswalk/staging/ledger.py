@@ -319,6 +319,20 @@ def open_delivery(engine: Engine, d: Delivery, dag_id: str, run_id: str) -> Deli
     return found
 
 
+def unfinished_deliveries(engine: Engine, feed_id: str, run_id: str) -> list[Delivery]:
+    """Deliveries of ``feed_id`` begun and never completed that no other run is working on now (no claim,
+    an expired one, or this run's own): what a failed or killed attempt may have left half-sent."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                f"SELECT {_DELIVERY_COLS} FROM delivery WHERE feed_id = :f AND status = :s"
+                " AND (claimed_by IS NULL OR claimed_by = :r OR claim_expires < :n) ORDER BY created_at"
+            ),
+            {"f": feed_id, "s": BUILDING, "r": run_id, "n": _now()},
+        ).all()
+    return [Delivery(*row[:-1], json.loads(row[-1]) if row[-1] else None) for row in rows]
+
+
 def complete_delivery(
     engine: Engine,
     delivery_id: str,

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crosswalk import workroot
+from crosswalk.children import die_with_parent
 from crosswalk.errors import HostKeyRejected, MissingDataFile, TransferError
 from crosswalk.transfer.engine import Endpoint, Tuning
 
@@ -97,7 +98,9 @@ def _run(ep: Endpoint, t: Tuning, batch: str) -> str:
             "ServerAliveInterval=15",
             f"{ep.username}@{ep.host}",
         ]
-        proc = subprocess.run(cmd, input=batch, capture_output=True, text=True, check=False)
+        # Dies with the task: an orphaned client would finish an upload (and rename it into place) after a kill.
+        proc = subprocess.run(cmd, input=batch, capture_output=True, text=True, check=False,
+                              preexec_fn=die_with_parent)  # fmt: skip
     err = proc.stderr.strip().splitlines()
     if proc.returncode == 0:
         return proc.stdout
