@@ -18,11 +18,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config, args.schemas)
         if not args.offline:
-            from crosswalk.orchestration.resources import connection_problems
+            from crosswalk.orchestration.resources import connection_problems, missing_pools
 
-            problems = connection_problems(cfg)
+            pools = missing_pools(cfg)
+            problems = connection_problems(cfg) + (pools or [])
             if problems:
                 raise ConfigErrors(problems)
+            if pools is None:
+                print("crosswalk check: warning: Airflow's metadata database is not reachable from here; the"
+                      " SFTP pools were not checked", file=sys.stderr)  # fmt: skip
     except ConfigErrors as exc:
         print(f"crosswalk check: FAILED\n{exc}", file=sys.stderr)
         return 1

@@ -281,8 +281,12 @@ def test_agreements_may_not_share_a_pseudonymisation_key(cfg_dir):
     ]
 
 
-def test_check_resolves_every_connection_and_parses_pseudonymisation_keys(cfg_dir):
-    """`crosswalk check` (as a deployment runs it) fails on a key reference that does not resolve."""
+def test_check_resolves_every_connection_and_parses_pseudonymisation_keys(cfg_dir, airflow_db, tmp_path):
+    """`crosswalk check` (as a deployment runs it) fails on a key reference that does not resolve, and on an
+    SFTP pool the DAGs need that Airflow lacks."""
+    from airflow.cli.commands.pool_command import pool_import_helper
+    from airflow.models.pool import Pool
+
     cli = str(REPO / ".venv" / "bin" / "crosswalk")
     cfg = load_config(cfg_dir / "config", cfg_dir / "schemas")
     names = [
@@ -309,6 +313,15 @@ def test_check_resolves_every_connection_and_parses_pseudonymisation_keys(cfg_di
     assert short.returncode == 1 and "16 bytes; a pseudonymisation key needs at least 32" in short.stderr
 
     env[key_var] = json.dumps({"conn_type": "generic", "password": secrets.token_hex(32)})
+    for partner in cfg.partners.values():  # a deployment that skipped `airflow pools import`
+        if Pool.get_pool(partner.sftp_pool):
+            Pool.delete_pool(partner.sftp_pool)
+    no_pools = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert no_pools.returncode == 1 and no_pools.stderr.count("does not exist, so this partner's tasks") == 2
+
+    pools = tmp_path / "pools.json"
+    subprocess.run([cli, "pools", "--config", str(cfg_dir / "config"), "--out", str(pools)], check=True, env=env)
+    pool_import_helper(str(pools))
     ok = subprocess.run(args, capture_output=True, text=True, env=env)
     assert ok.returncode == 0, ok.stderr
     assert "every connection resolves" in ok.stdout

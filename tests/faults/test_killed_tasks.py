@@ -16,7 +16,7 @@ from crosswalk.orchestration.resources import engine_for
 from crosswalk.staging import ledger
 from tests.faults.conftest import assert_recovered, context
 from tests.faults.test_sftp_outages import COUNCIL, INBOUND, NHS, OUTBOUND, _largest
-from tests.support.faults import attempt, wait_for
+from tests.support.faults import Attempt, attempt, wait_for
 from tests.support.project import clients_csv
 from tests.support.sshd import descendants
 
@@ -54,6 +54,19 @@ def _copying(url: str):
     return now, watcher
 
 
+def _caught_mid_copy(faulty, tmp_path) -> tuple[dict, Attempt]:
+    """A drop of ``ROWS`` rows being taken in by a first attempt, caught while its COPY runs."""
+    faulty.link.rate = 100 * 1024 * 1024
+    drop = _drop(faulty, ROWS)
+    copying, watcher = _copying(faulty.project.db_url)
+    first = attempt("ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a1.log")
+    try:
+        first.until(copying)
+    finally:
+        watcher.dispose()
+    return drop, first
+
+
 def _running(pid: int) -> bool:
     """Alive, and not a zombie waiting for its new parent to reap it."""
     try:
@@ -73,12 +86,8 @@ def _staged_once(n: int) -> None:
 
 @pytest.mark.parametrize("database", ["postgres"], indirect=True)
 def test_a_task_killed_mid_copy_is_retried_the_batch_staged_once_and_the_attempt_accounted_for(faulty, tmp_path):
-    faulty.link.rate = 100 * 1024 * 1024
-    drop = _drop(faulty, ROWS)
-    copying, watcher = _copying(faulty.project.db_url)
-    first = attempt("ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a1.log")
-    first.kill_when(copying)
-    watcher.dispose()
+    drop, first = _caught_mid_copy(faulty, tmp_path)
+    first.kill()
     assert [p for p in faulty.work_root.rglob("*") if p.is_file()]  # what the kill left: swept by the retry
 
     second = attempt("ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a2.log")
@@ -94,12 +103,7 @@ def test_a_task_killed_mid_copy_is_retried_the_batch_staged_once_and_the_attempt
 
 @pytest.mark.parametrize("database", ["private"], indirect=True)
 def test_postgresql_restarted_mid_copy_the_retry_stages_the_batch_once(faulty, tmp_path):
-    faulty.link.rate = 100 * 1024 * 1024
-    drop = _drop(faulty, ROWS)
-    copying, watcher = _copying(faulty.project.db_url)
-    first = attempt("ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a1.log")
-    wait_for(copying, what="a COPY")
-    watcher.dispose()
+    drop, first = _caught_mid_copy(faulty, tmp_path)
     faulty.postgres.restart()  # every session cut off mid-statement
     assert first.wait() != 0
     assert "lost the connection to the database" in first.tail(200_000)  # the reason an operator reads

@@ -160,8 +160,8 @@ class Attempt:
     def wait(self, timeout: float = 300) -> int:
         return self.proc.wait(timeout)
 
-    def kill_when(self, ready: Callable[[], bool], timeout: float = 120) -> None:
-        """SIGKILL the attempt as soon as ``ready()`` holds (polled); fail if it ends first."""
+    def until(self, ready: Callable[[], bool], timeout: float = 120) -> None:
+        """Wait for ``ready()`` (polled) while the attempt runs; fail if it ends first."""
         deadline = time.monotonic() + timeout
         while not ready():
             if self.proc.poll() is not None:
@@ -169,8 +169,15 @@ class Attempt:
             if time.monotonic() > deadline:
                 raise AssertionError(f"the fault never came within {timeout}s: {self.tail()}")
             time.sleep(0.02)
+
+    def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(30)
+
+    def kill_when(self, ready: Callable[[], bool], timeout: float = 120) -> None:
+        """SIGKILL the attempt as soon as ``ready()`` holds."""
+        self.until(ready, timeout)
+        self.kill()
 
     def result(self) -> dict:
         assert self.wait() == 0, self.tail()

@@ -154,6 +154,11 @@ def airflow_stack(home: Path, env: dict[str, str]) -> Iterator[Stack]:
                 return all((h.get(p) or {}).get("status") == "healthy" for p in parts)
 
             stack.wait("the api-server, scheduler, DAG processor and triggerer to be healthy", healthy, timeout=300)
+            # The deployment step the README gives: the SFTP pools the DAGs use (without them, tasks never run).
+            pools = home / "pools.json"
+            for cmd in (["crosswalk", "pools", "--out", str(pools)], ["airflow", "pools", "import", str(pools)]):
+                subprocess.run([str(REPO / ".venv" / "bin" / cmd[0]), *cmd[1:]], env=full, cwd=home, check=True,
+                               capture_output=True, timeout=120)  # fmt: skip
             yield stack
         finally:
             with contextlib.suppress(ProcessLookupError):

@@ -79,3 +79,41 @@ def test_unreachable_server_is_retried_with_backoff_then_fails(transport, ep, tm
     with pytest.raises(TransferError):
         transport.download(down, "/inbox/x", tmp_path / "o", FAST)
     assert "attempt 1 of 2 failed" in caplog.text
+
+
+def test_the_openssh_login_key_is_held_by_an_agent_of_ours_never_written_to_disk(ep, sshd, tmp_path, monkeypatch):
+    import subprocess
+
+    monkeypatch.setenv("CROSSWALK_WORK_DIR", str(tmp_path / "work"))
+    seen = []
+    real_run = subprocess.run
+
+    def watching(cmd, *args, **kwargs):  # while OpenSSH runs: what lies in the transfer's directory
+        if cmd and str(cmd[0]).endswith("/sftp"):
+            files = [p for p in (tmp_path / "work").rglob("*") if p.is_file()]
+            seen.append({p.name: p.read_bytes() for p in files})
+        return real_run(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(openssh.subprocess, "run", watching)
+    src = tmp_path / "src.bin"
+    src.write_bytes(os.urandom(50_000))
+    openssh.upload(ep, src, "/inbox/k.bin", FAST)
+    assert seen and all(set(files) == {"known_hosts", "id.pub"} for files in seen)
+    assert not any(b"PRIVATE KEY" in body for files in seen for body in files.values())
+    assert [p for p in (tmp_path / "work").rglob("*") if p.is_file()] == []
+
+
+def test_a_login_key_with_a_passphrase_is_unlocked_in_memory(sshd, tmp_path):
+    import subprocess
+
+    u = sshd.users["northshire-council"]
+    locked = tmp_path / "locked"
+    locked.write_bytes(u.key.read_bytes())
+    locked.chmod(0o600)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-N", "correct horse", "-f", str(locked)], check=True)
+    assert b"aes256-ctr" in __import__("base64").b64decode("".join(locked.read_text().splitlines()[1:-1]))
+    ep = engine.Endpoint("127.0.0.1", sshd.port, u.name, (sshd.host_key_pub,), locked.read_text(), "correct horse")
+    src = tmp_path / "src.bin"
+    src.write_bytes(os.urandom(10_000))
+    assert openssh.upload(ep, src, "/inbox/p.bin", FAST) == 10_000
+    (u.root / "inbox" / "p.bin").unlink()

@@ -134,6 +134,27 @@ def connection_problems(cfg: ProjectConfig) -> list[ConfigError]:
     return problems
 
 
+def missing_pools(cfg: ProjectConfig) -> list[ConfigError] | None:
+    """The SFTP pools the DAGs use that Airflow's metadata database lacks (a task in a missing pool is never
+    scheduled); None when that database cannot be read from here (a machine outside the deployment)."""
+    try:
+        from airflow.models.pool import Pool
+
+        present = {p.pool for p in Pool.get_pools()}
+    except Exception:  # no metadata database reachable from here: not ours to judge
+        return None
+    return [
+        ConfigError(
+            f"partner {p.code}",
+            "sftp.max_sessions",
+            f"the Airflow pool {p.sftp_pool} does not exist, so this partner's tasks would never be scheduled:"
+            " run `crosswalk pools --out pools.json && airflow pools import pools.json`",
+        )
+        for p in cfg.partners.values()
+        if p.sftp_pool not in present
+    ]
+
+
 def openpgp_secret(cfg: ProjectConfig) -> str | None:
     """Our armored OpenPGP secret key, if this deployment has one (only OpenPGP partners need it)."""
     conn_id = cfg.settings.keys.openpgp_key_conn_id

@@ -11,14 +11,16 @@ installed and through :mod:`crosswalk.transfer.engine` otherwise. Same guarantee
   resume with ``reput``, are renamed into place (OpenSSH's POSIX rename), and their size is checked;
 - network failures are retried with backoff; an unpinned host key is never retried.
 
-The login key exists on disk only inside a 0700 temporary directory for the length of one
-transfer, mode 0600, and is removed afterwards, even on failure.
+The login key never rests on disk: it goes over a pipe to an ssh-agent of our own that holds only it,
+lives for one transfer and dies with the task (OpenSSH reads the key's public half from a file and asks
+the agent to sign). The agent's socket lives in a private directory of the swept work root.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import subprocess
 import time
@@ -33,24 +35,80 @@ from crosswalk.transfer.engine import Endpoint, Tuning
 
 log = logging.getLogger(__name__)
 SFTP = shutil.which("sftp")
+SSH_AGENT, SSH_ADD = shutil.which("ssh-agent"), shutil.which("ssh-add")
 
 
 def available() -> bool:
-    return SFTP is not None
+    return SFTP is not None and SSH_AGENT is not None and SSH_ADD is not None
+
+
+def _unlocked(ep: Endpoint) -> tuple[bytes, str]:
+    """The login key without its passphrase (OpenSSH PEM, in memory only) and its public line."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key = serialization.load_ssh_private_key(
+            ep.client_key.encode(), ep.passphrase.encode() if ep.passphrase else None
+        )
+    except ValueError:  # a PEM (PKCS#1/PKCS#8) key, as older deployments hold them
+        key = serialization.load_pem_private_key(
+            ep.client_key.encode(), ep.passphrase.encode() if ep.passphrase else None
+        )
+    private = key.private_bytes(  # type: ignore[union-attr]
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(  # type: ignore[union-attr]
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return private, public.decode()
 
 
 @contextlib.contextmanager
-def _session_files(ep: Endpoint) -> Iterator[tuple[Path, Path]]:
-    # The login key rests only inside the swept work root, for the transfer's length: OpenSSH reads an identity
-    # from a path (more than once), so a pipe will not do.
+def _key_agent(ep: Endpoint, directory: Path) -> Iterator[tuple[Path, Path]]:
+    """An ssh-agent of our own holding only the login key, for one transfer: the key goes to it over a
+    pipe and is never a file. The agent dies with the transfer, and with the task if the task is killed.
+    Yields the agent's socket and the key's public half (what tells OpenSSH which agent key to use)."""
+    private, public = _unlocked(ep)
+    sock, pub = directory / "agent", directory / "id.pub"
+    pub.write_text(public + "\n")
+    agent = subprocess.Popen(
+        [SSH_AGENT or "ssh-agent", "-D", "-a", str(sock)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            if agent.poll() is not None or time.monotonic() > deadline:
+                raise TransferError("ssh-agent did not start")
+            time.sleep(0.01)
+        added = subprocess.run(
+            [SSH_ADD or "ssh-add", "-q", "-"],
+            input=private,
+            env={"SSH_AUTH_SOCK": str(sock), "PATH": os.environ.get("PATH", "")},
+            capture_output=True,
+            check=False,
+        )
+        if added.returncode != 0:
+            raise TransferError(f"ssh-add refused the login key (exit {added.returncode})")
+        yield sock, pub
+    finally:
+        agent.kill()
+        agent.wait()
+
+
+@contextlib.contextmanager
+def _session_files(ep: Endpoint) -> Iterator[tuple[Path, Path, Path]]:
+    """The agent socket, the login key's public half and a known_hosts of the pinned keys alone, in a
+    private directory of the work root for the transfer's length."""
     with workroot.task_dir("ssh") as tmp:
-        key = Path(tmp) / "id"
-        key.touch(mode=0o600)
-        key.write_text(ep.client_key if ep.client_key.endswith("\n") else ep.client_key + "\n")
         known = Path(tmp) / "known_hosts"
         name = ep.host if ep.port == 22 else f"[{ep.host}]:{ep.port}"
         known.write_text("".join(f"{name} {' '.join(k.split()[:2])}\n" for k in ep.host_keys))
-        yield key, known
+        with _key_agent(ep, Path(tmp)) as (sock, pub):
+            yield sock, pub, known
 
 
 def _quote(path: str | Path) -> str:
@@ -61,7 +119,7 @@ def _quote(path: str | Path) -> str:
 
 
 def _run(ep: Endpoint, t: Tuning, batch: str) -> str:
-    with _session_files(ep) as (key, known):
+    with _session_files(ep) as (agent, pub, known):
         cmd = [
             SFTP or "sftp",
             "-b",
@@ -71,7 +129,7 @@ def _run(ep: Endpoint, t: Tuning, batch: str) -> str:
             "-P",
             str(ep.port),
             "-i",
-            str(key),
+            str(pub),  # the public half: OpenSSH signs with the matching key in our agent
             "-F",
             "/dev/null",
             "-o",
@@ -79,7 +137,7 @@ def _run(ep: Endpoint, t: Tuning, batch: str) -> str:
             "-o",
             "IdentitiesOnly=yes",
             "-o",
-            "IdentityAgent=none",
+            f"IdentityAgent={agent}",
             "-o",
             "StrictHostKeyChecking=yes",
             "-o",
