@@ -7,8 +7,12 @@ Anything but ``manual`` takes effect only when
   (who and when, signed off by IG), and
 - the feed has at least ``graduation.manual_runs`` successful manual runs (dry runs do not count).
 
-Otherwise the feed stays manual, and :func:`decide` says why and what is missing: the DAG's
-description and ``crosswalk check`` show that text. Pure logic: no Airflow, no database.
+The gate is decided at run time, never while DAG files are parsed (parsing reads config only): the DAG
+carries the schedule its config asks for, and the first task of each scheduled run asks :func:`decide`
+(with the run history from the audit trail); a run of a feed that has not graduated is held there
+(``run.held``, with what is missing). Manual triggers always run. :func:`as_configured` is what parsing
+knows (the agreements' approvals, the number of runs needed) for the DAG's description, and
+``crosswalk check`` prints the full decision. Pure logic: no Airflow, no database.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class ScheduleDecision:
     requested: str
     effective: str
     missing: list[str] = field(default_factory=list)
+    runs_needed: int | None = None  # set when the run history was not read (at parse time): runs decide
 
     @property
     def held(self) -> bool:
@@ -41,6 +46,12 @@ class ScheduleDecision:
         """One line for the DAG description, ``crosswalk check`` and the audit trail."""
         if self.requested == MANUAL:
             return "manual: runs only when triggered"
+        if self.runs_needed is not None:
+            needs = "; ".join([f"{self.runs_needed} successful manual run(s)", *self.missing])
+            return (
+                f"{self.requested} once graduated ({needs}): each scheduled run's first task checks, and holds the"
+                " run until then; manual triggers always run"
+            )
         if not self.held:
             return f"{self.effective}: graduated from manual"
         return f"held at manual (config asks for {self.requested}): " + "; ".join(self.missing)
@@ -95,3 +106,13 @@ def automation_evidence(cfg: ProjectConfig, feed: AnyFeed, today: date) -> list[
     """Who approved automation, for the audit trail of a scheduled run (``ref: by on``)."""
     agreements, _ = governing_agreements(cfg, feed, today)
     return [f"{a.ref}: {a.automation.by} on {a.automation.on}" for a in agreements if a.automation.approved]
+
+
+def as_configured(cfg: ProjectConfig, feed: AnyFeed, today: date) -> ScheduleDecision:
+    """What parsing may know of the gate (config only): the schedule asked for, which Airflow is given, and
+    what config says is missing; the run count is left to each run (:func:`decide`)."""
+    if feed.schedule == MANUAL:
+        return ScheduleDecision(feed.id, MANUAL, MANUAL)
+    agreements, missing = governing_agreements(cfg, feed, today)
+    missing += [f"agreement {a.ref} records no automation approval" for a in agreements if not a.automation.approved]
+    return ScheduleDecision(feed.id, feed.schedule, feed.schedule, missing, cfg.settings.graduation.manual_runs)

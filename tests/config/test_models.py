@@ -12,8 +12,8 @@ from datetime import date, timedelta
 import pytest
 
 from crosswalk.config.loader import load_config
-from crosswalk.config.models import parse_host_key
 from crosswalk.errors import ConfigErrors
+from crosswalk.transfer.hostkeys import parse_host_key
 from tests.conftest import REPO
 from tests.support.project import edit_yaml
 

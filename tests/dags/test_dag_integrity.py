@@ -123,6 +123,29 @@ def test_broken_config_is_an_import_error_naming_file_field_and_reason(tmp_path)
         bag = DagBag(dag_folder=str(REPO / "dags"), bundle_path=REPO, bundle_name="b")
     [message] = bag.import_errors.values()
     assert f"{feed}: schedule: Value error, 'every tuesday' is not 'manual'" in message
+    # One broken feed hides no other: it is left out, with the feeds built on it (each named in the message,
+    # and why); every other feed's DAG, the audit DAG and the retention DAG load.
+    built_on_it = ["clients-to-health", "social-care-summary", "care-packages-open-data"]
+    for feed_id in built_on_it:
+        assert f"feeds/{feed_id}.yaml: source" in message
+    assert set(bag.dags) == {
+        "inbound_health_index",
+        "outbound_index_to_council",
+        "crosswalk_audit",
+        "crosswalk_retention",
+    }
+
+
+def test_a_problem_outside_the_feed_files_still_stops_every_dag(tmp_path):
+    """Settings, partners, agreements and schemas are shared: a problem there is no feed's alone."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    edit_yaml(tmp_path / "config" / "crosswalk.yaml", retries=0)
+    with EnvPatch({"AIRFLOW__CROSSWALK__CONFIG_DIR": str(tmp_path / "config")}):
+        bag = DagBag(dag_folder=str(REPO / "dags"), bundle_path=REPO, bundle_name="b")
+    [message] = bag.import_errors.values()
+    assert "crosswalk.yaml: retries" in message and bag.dags == {}
 
 
 def test_airflow_cli_reports_no_import_errors(airflow_db):

@@ -108,18 +108,22 @@ def test_a_graduated_cron_feed_runs_at_the_next_matching_time(tmp_path):
     monday = (now + timedelta(days=(7 - now.weekday()) % 7)).replace(hour=6, minute=0, second=0, microsecond=0)
     expected = monday if monday > now else monday + timedelta(days=7)
     assert _next_run(dag) == expected
-    assert "0 6 * * 1: graduated from manual" in dag.doc_md
+    assert "0 6 * * 1 once graduated (3 successful manual run(s))" in dag.doc_md
 
 
 def test_the_gate_refuses_a_feed_without_approval_in_the_dag_description_and_crosswalk_check(tmp_path):
     cfg, env = _project(tmp_path, {"clients-to-health": "@daily"}, approved=False, manual_runs=1)
     dag = _dags(cfg, env)["outbound_clients_to_health"]
+    # Parsing reads config only: the DAG carries the schedule asked for, and says what its runs wait for.
+    assert dag.schedule == "@daily"
+    assert dag.description.startswith(
+        "@daily once graduated (3 successful manual run(s); agreement northshire-isp v2 records no automation"
+        " approval): each scheduled run's first task checks"
+    )
     message = (
         "held at manual (config asks for @daily): agreement northshire-isp v2 records no automation approval; "
         "1 of 3 successful manual runs"
     )
-    assert dag.schedule is None
-    assert dag.description.startswith(message)
     out = subprocess.run(
         [CLI, "check", "--config", str(cfg.config_dir)],
         capture_output=True,
@@ -148,3 +152,34 @@ def test_an_on_arrival_inbound_feed_is_scheduled_on_its_watched_outbox(tmp_path)
     (staged,) = dags["outbound_clients_to_health"].timetable.asset_condition.objects
     (outlet,) = dags["inbound_council_clients"].task_dict["finish"].outlets
     assert staged.uri == outlet.uri == "crosswalk://staged/council-clients"
+
+
+def test_parsing_reads_config_only_and_the_gate_holds_a_scheduled_run_at_its_first_task(tmp_path):
+    """No database while parsing (the run history would be unreachable and is not asked for); at run time a
+    scheduled run of a feed short of its manual runs is held (``run.held``), a manual trigger runs."""
+    import pytest
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from crosswalk.audit import read_events
+    from crosswalk.orchestration import tasks
+    from tests.support.airflow import task_context
+
+    cfg, env = _project(tmp_path, {"clients-to-health": "@daily"}, approved=True, manual_runs=2)
+    unreachable = {**env, "AIRFLOW_CONN_CROSSWALK_DB": json.dumps({"conn_type": "sqlite", "host": "/nonexistent/x.db"})}
+    assert _dags(cfg, unreachable)["outbound_clients_to_health"].schedule == "@daily"
+
+    with EnvPatch(env):
+        try:
+            scheduled = task_context("outbound_clients_to_health", "prepare", "scheduled__1", run_type="scheduled")
+            with pytest.raises(AirflowSkipException, match="2 of 3 successful manual runs"):
+                tasks.prepare("clients-to-health", scheduled)
+            with pytest.raises(AirflowSkipException):  # nothing succeeded; no new data announced
+                tasks.finish("clients-to-health", {**scheduled, "ti": task_context("x", "finish", "x")["ti"]})
+            tasks.prepare("clients-to-health", task_context("outbound_clients_to_health", "prepare", "manual__1"))
+            engine = make_engine(f"sqlite:///{json.loads(env['AIRFLOW_CONN_CROSSWALK_DB'])['host']}")
+            [held] = read_events(engine, event="run.held")
+            assert held["run_id"] == "scheduled__1" and "2 of 3 successful manual runs" in held["reason"]
+            assert [e["run_id"] for e in read_events(engine, event="run.started")] == ["manual__1"]
+            engine.dispose()
+        finally:
+            dispose_engines()

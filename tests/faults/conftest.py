@@ -89,17 +89,6 @@ def faulty(tmp_path, database, airflow_db):
         server.stop()
 
 
-def context(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> dict:
-    """What a task of ``dag_id`` sees of Airflow, for the steps a test runs in its own process."""
-    from types import SimpleNamespace
-
-    return {
-        "dag_run": SimpleNamespace(dag_id=dag_id, run_id=run_id, run_type="manual", triggering_user_name="ops"),
-        "ti": SimpleNamespace(task_id=task_id, map_index=map_index, get_task_states=lambda **kw: {}),
-        "params": {},
-    }
-
-
 def assert_recovered(faulty: Faulty) -> None:
     """What must hold once the recovery has run, whatever the fault: nothing left in the work root or
     TMPDIR; no partial or manifest-less file of ours in a partner's inbox; every attempt with an outcome

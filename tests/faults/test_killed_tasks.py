@@ -14,8 +14,9 @@ from crosswalk.audit import read_events
 from crosswalk.orchestration import tasks
 from crosswalk.orchestration.resources import engine_for
 from crosswalk.staging import ledger
-from tests.faults.conftest import assert_recovered, context
+from tests.faults.conftest import assert_recovered
 from tests.faults.test_sftp_outages import COUNCIL, INBOUND, NHS, OUTBOUND, _largest
+from tests.support.airflow import task_context as context
 from tests.support.faults import Attempt, attempt, wait_for
 from tests.support.project import clients_csv
 from tests.support.sshd import descendants

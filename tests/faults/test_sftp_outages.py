@@ -12,7 +12,8 @@ import pytest
 from crosswalk.orchestration import tasks
 from crosswalk.orchestration.resources import engine_for
 from crosswalk.staging import ledger
-from tests.faults.conftest import assert_recovered, context
+from tests.faults.conftest import assert_recovered
+from tests.support.airflow import task_context as context
 from tests.support.faults import attempt, wait_for
 from tests.support.project import clients_csv
 

@@ -1,6 +1,6 @@
 """Crosswalk in a real Airflow stack (``airflow standalone``: api-server, scheduler, DAG processor,
-triggerer, LocalExecutor) with real sshd: a feed graduates from manual to on_arrival after its manual
-run, then runs once per complete drop (not on a partial drop, not twice for one drop) through the
+triggerer, LocalExecutor) with real sshd: a feed asking for on_arrival has its runs held until its manual
+run graduates it, then runs once per complete drop (not on a partial drop, not twice for one drop) through the
 SftpDropTrigger in the real triggerer; and the trigger form refuses bad input through the REST API."""
 
 from __future__ import annotations
@@ -55,48 +55,57 @@ def _arrival_runs(stack) -> list[dict]:
 
 
 def test_a_feed_graduates_after_its_manual_run_then_runs_once_per_complete_drop(deployment):
+    from crosswalk.audit import read_events
+    from crosswalk.orchestration.resources import engine_for
+
     project, stack = deployment
     dag = stack.wait(f"{INBOUND} to be parsed", lambda: stack.dag(INBOUND))
-    assert dag["description"].startswith("held at manual (config asks for on_arrival): 0 of 1 successful manual runs")
-    assert dag["timetable_summary"] in (None, "None")
+    # Parsing reads config only: the DAG carries the schedule asked for; each run's first task applies the gate.
+    assert dag["description"].startswith("on_arrival once graduated (1 successful manual run(s))")
+    assert dag["timetable_summary"] not in (None, "None")
+    time.sleep(5)  # the triggerer picks up the watcher
 
+    # Before the feed has graduated, a complete drop fires a run that is held at its first task.
+    project.drop(NHS, index_csv(project.work, n=10, name="chi_index_20261120.csv", seed=3), feed="health-index",
+                 schema_id="health_board_index")  # fmt: skip
+    [held] = stack.wait("a run for the first drop", lambda: _arrival_runs(stack), timeout=120)
+    assert stack.wait_run(INBOUND, held["dag_run_id"])["state"] == "success"  # its tasks skipped, not failed
+    engine = engine_for("crosswalk_db")
+    [event] = read_events(engine, event="run.held")
+    assert event["run_id"] == held["dag_run_id"] and "0 of 1 successful manual runs" in event["reason"]
+    assert read_events(engine, event="batch.staged") == []
+
+    # A person's trigger always runs: it takes the waiting drop in, and is the manual run that graduates it.
     status, run = _trigger(stack, INBOUND)
     assert status == 200, run
     assert stack.wait_run(INBOUND, run["dag_run_id"])["state"] == "success"
-
-    # The DAG processor re-parses; the gate now lets the asset schedule through.
-    stack.wait(
-        "the feed to graduate",
-        lambda: (d := stack.dag(INBOUND)) and not d["description"].startswith("held at manual"),
-        timeout=120,
-    )
-    time.sleep(5)  # the triggerer picks up the new watcher
+    assert [e["file_name"] for e in read_events(engine, event="batch.staged")] == ["chi_index_20261120.csv.age"]
 
     # A partial drop (no signature yet) fires nothing.
     project.drop(NHS, index_csv(project.work, n=30), feed="health-index", schema_id="health_board_index",
                  omit=("chi_index_20261121.csv.age.manifest.json.sig",))  # fmt: skip
     time.sleep(12)
-    assert _arrival_runs(stack) == []
+    assert len(_arrival_runs(stack)) == 1
 
     # The signature completes it: exactly one run, which stages the batch.
     sig = project.work / "chi_index_20261121.csv.age.manifest.json.sig"
     project.sshd.sftp_cli(NHS, f"put {sig} /outbox/{sig.name}\n")
-    first = stack.wait("a run for the complete drop", lambda: _arrival_runs(stack), timeout=120)
-    assert stack.wait_run(INBOUND, first[0]["dag_run_id"])["state"] == "success"
+    second = stack.wait("a run for the complete drop", lambda: len(r := _arrival_runs(stack)) == 2 and r, timeout=120)
+    assert stack.wait_run(INBOUND, second[-1]["dag_run_id"])["state"] == "success"
     time.sleep(12)
-    assert len(_arrival_runs(stack)) == 1  # not twice for one drop
+    assert len(_arrival_runs(stack)) == 2  # not twice for one drop
 
-    # A second complete drop: a second run.
+    # A third complete drop: a third run.
     project.drop(NHS, index_csv(project.work, n=20, name="chi_index_20261122.csv", seed=9),
                  feed="health-index", schema_id="health_board_index")  # fmt: skip
-    runs = stack.wait("a run for the second drop", lambda: len(r := _arrival_runs(stack)) == 2 and r, timeout=120)
+    runs = stack.wait("a run for the third drop", lambda: len(r := _arrival_runs(stack)) == 3 and r, timeout=120)
     assert stack.wait_run(INBOUND, runs[-1]["dag_run_id"])["state"] == "success"
 
-    from crosswalk.audit import read_events
-    from crosswalk.orchestration.resources import engine_for
-
-    staged = read_events(engine_for("crosswalk_db"), event="batch.staged")
-    assert sorted(e["file_name"] for e in staged) == ["chi_index_20261121.csv.age", "chi_index_20261122.csv.age"]
+    staged = read_events(engine, event="batch.staged")
+    assert sorted(e["file_name"] for e in staged) == [
+        "chi_index_20261120.csv.age", "chi_index_20261121.csv.age", "chi_index_20261122.csv.age"
+    ]  # fmt: skip
+    assert len(read_events(engine, event="run.held")) == 1
 
 
 def test_the_trigger_form_refuses_bad_input_through_the_api_before_any_task_runs(deployment):

@@ -87,3 +87,15 @@ def run_dag_answering(dag_id: str, answer):
         stop.set()
         responder.join(timeout=10)
     return state, states, answered
+
+
+def task_context(dag_id: str, task_id: str, run_id: str, map_index: int = -1, run_type: str = "manual") -> dict:
+    """What a task body sees of Airflow (the run, the task instance, the form's params), for tests that call
+    a task's body directly rather than through a DAG run."""
+    from types import SimpleNamespace
+
+    return {
+        "dag_run": SimpleNamespace(dag_id=dag_id, run_id=run_id, run_type=run_type, triggering_user_name="ops"),
+        "ti": SimpleNamespace(task_id=task_id, map_index=map_index, get_task_states=lambda **kw: {}),
+        "params": {},
+    }

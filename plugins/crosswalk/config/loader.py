@@ -50,6 +50,8 @@ class ProjectConfig:
     schemas: dict[str, TableSchema] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # worth an IG officer's attention; not errors
     version: str = ""  # of the config and schemas as loaded: recorded on every run
+    # With ``isolate_feeds``: the feed files left out, with their problems (the rest of the config is sound).
+    broken_feeds: list[ConfigError] = field(default_factory=list)
 
     def inbound_feeds(self) -> list[InboundFeed]:
         return [f for f in self.feeds.values() if isinstance(f, InboundFeed)]
@@ -147,12 +149,19 @@ def _unique(kind: str, items: list[tuple[Path, Any]], key: str, errors: list[Con
 
 
 def load_config(
-    config_dir: Path | None = None, schemas_dir: Path | None = None, *, check_descriptors: bool = True
+    config_dir: Path | None = None,
+    schemas_dir: Path | None = None,
+    *,
+    check_descriptors: bool = True,
+    isolate_feeds: bool = False,
 ) -> ProjectConfig:
     """Load, validate and cross-check everything; raise :class:`ConfigErrors` listing every problem.
 
     ``check_descriptors=False`` skips checking table schemas against the Table Schema spec (it
     imports Frictionless, slow for DAG parsing); ``crosswalk check`` and CI always check them.
+    ``isolate_feeds=True`` (for DAG parsing): when every problem lies in feed files, those feeds are left
+    out (in ``broken_feeds``) and the rest is returned, so one broken feed cannot hide the others; a
+    problem anywhere else (settings, partners, agreements, schemas) still raises.
     """
     config_dir = Path(config_dir or default_config_dir())
     schemas_dir = Path(schemas_dir or default_schemas_dir())
@@ -191,13 +200,51 @@ def load_config(
         errors.extend(_cross_check(path, item, partners, feeds, agreements, schemas, invalid, operator))
     errors.extend(_shared_keys(agreements_loaded))
 
+    broken: list[ConfigError] = []
+    if errors and isolate_feeds:
+        feed_files = {str(path) for path in (config_dir / "feeds").glob("*.yaml")}
+        if all(e.file in feed_files for e in errors):
+            broken, errors = errors, []
+            feeds = _without_broken_feeds(feeds, feeds_loaded, broken)
     if errors:
         raise ConfigErrors(errors)
     assert settings is not None  # an invalid settings file is in errors
     cfg = ProjectConfig(config_dir, schemas_dir, settings, partners, feeds, agreements, schemas)
+    cfg.broken_feeds = broken
     cfg.version = config_version(config_dir, schemas_dir)
     cfg.warnings.extend(_agreement_warnings(cfg, date.today()))
     return cfg
+
+
+def _feed_refs(feed: AnyFeed) -> list[tuple[str, str]]:
+    """The other feeds ``feed`` is built on, as (field, feed id)."""
+    refs = [
+        (name, getattr(feed, name)) for name in ("source_feed", "source") if isinstance(getattr(feed, name, None), str)
+    ]
+    matching = getattr(feed, "matching", None)
+    return refs + ([("matching.against", matching.against)] if matching is not None else [])
+
+
+def _without_broken_feeds(
+    feeds: dict[str, AnyFeed], loaded: list[tuple[Path, Any]], broken: list[ConfigError]
+) -> dict[str, AnyFeed]:
+    """``feeds`` less those of the files in ``broken`` and, in turn, those built on a feed left out (each
+    added to ``broken`` with why)."""
+    bad_files = {e.file for e in broken}
+    bad = {id(item) for path, item in loaded if str(path) in bad_files}  # by file: two files may claim one id
+    kept = {k: f for k, f in feeds.items() if id(f) not in bad}
+    path_of = {id(item): path for path, item in loaded}
+    changed = True
+    while changed:
+        changed = False
+        for key, feed in list(kept.items()):
+            for name, ref in _feed_refs(feed):
+                if ref in feeds and ref not in kept:
+                    broken.append(ConfigError(str(path_of[id(feed)]), name, f"feed {ref!r} is left out: fix it first"))
+                    del kept[key]
+                    changed = True
+                    break
+    return kept
 
 
 def _histories(loaded: list[tuple[Path, Agreement]], errors: list[ConfigError]) -> dict[str, AgreementHistory]:

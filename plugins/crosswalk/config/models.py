@@ -7,8 +7,6 @@ ignored setting. Cross-file rules (a feed names a partner that exists, and so on
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from datetime import date
 from typing import Annotated, Literal
@@ -23,22 +21,13 @@ from pydantic import (
     model_validator,
 )
 
+from crosswalk.transfer.hostkeys import parse_host_key
+
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 """Identifiers used in DAG ids, table names and file names: lower case, digits and dashes."""
 
 SchemaId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]{1,62}$")]
 """A table schema's id: the stem of its file in ``include/schemas/``."""
-
-# Host-key types we accept for pinning; DSA is long deprecated and refused.
-HOST_KEY_TYPES = (
-    "ssh-ed25519",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "rsa-sha2-512",
-    "rsa-sha2-256",
-    "ssh-rsa",
-)
 
 CRON_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly")
 _CRON_FIELD = r"[\d*/,\-A-Za-z]+"
@@ -47,30 +36,6 @@ _CRON = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{4}}$")
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def parse_host_key(line: str) -> tuple[str, bytes]:
-    """Split an OpenSSH public-key line into its type and key blob, checking both.
-
-    The blob must decode and name the same key type as the line, so a truncated or
-    mismatched paste is caught here rather than at the first failed connection.
-    """
-    parts = line.split()
-    if len(parts) < 2:
-        raise ValueError("expected 'TYPE BASE64' as printed by ssh-keyscan or in a .pub file")
-    key_type, b64 = parts[0], parts[1]
-    if key_type not in HOST_KEY_TYPES:
-        raise ValueError(f"key type {key_type!r} is not accepted; use one of {', '.join(HOST_KEY_TYPES)}")
-    try:
-        blob = base64.b64decode(b64, validate=True)
-    except binascii.Error as exc:
-        raise ValueError("key data is not valid base64") from exc
-    # The blob starts with a length-prefixed copy of the key type (RFC 4253 section 6.6).
-    n = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else -1
-    embedded = blob[4 : 4 + n].decode("ascii", "replace") if n > 0 else ""
-    if embedded != key_type and not (key_type.startswith("rsa-sha2") and embedded == "ssh-rsa"):
-        raise ValueError(f"key data is for {embedded or 'nothing'!r}, not {key_type!r}")
-    return key_type, blob
 
 
 class SftpPaths(_Model):

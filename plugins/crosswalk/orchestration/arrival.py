@@ -23,26 +23,20 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from crosswalk.config.models import parse_host_key
 from crosswalk.drops import classify
+from crosswalk.transfer.hostkeys import SSH_PORT, known_hosts_text
 
 if TYPE_CHECKING:
     import asyncssh
 
 STATE_KEY = "fired"
-SSH_PORT = 22
 
 
 def known_hosts(host: str, port: int, host_keys: list[str]) -> asyncssh.SSHKnownHosts:
     """Only the partner's pinned keys, for this host and port: nothing from ~/.ssh/known_hosts."""
     import asyncssh
 
-    name = host if port == SSH_PORT else f"[{host}]:{port}"
-    lines = []
-    for line in host_keys:
-        key_type, _ = parse_host_key(line)
-        lines.append(f"{name} {key_type} {line.split()[1]}")
-    return asyncssh.import_known_hosts("\n".join(lines) + "\n")
+    return asyncssh.import_known_hosts(known_hosts_text(host, port, host_keys))
 
 
 def fingerprints(listing: dict[str, tuple[int, int]], manifests_and_signatures: list[tuple[str, str]]) -> dict:

@@ -16,8 +16,9 @@ from crosswalk import logsafety
 from crosswalk.agreements.model import IN_FORCE
 from crosswalk.config.loader import ProjectConfig, load_config
 from crosswalk.config.models import MANUAL, ON_ARRIVAL, AnyFeed, InboundFeed, OpenDataFeed, OutboundFeed, PortalFeed
+from crosswalk.errors import ConfigErrors
 from crosswalk.orchestration.callbacks import on_task_failure
-from crosswalk.schedules import ScheduleDecision
+from crosswalk.schedules import ScheduleDecision, as_configured
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -105,8 +106,9 @@ def _finish_outlets(feed: AnyFeed) -> list[Asset]:
 
 def _description(feed: AnyFeed, decision: ScheduleDecision) -> str:
     text = " ".join(feed.description.split())
-    # A held feed says so first: that is what an operator looking at the DAG list needs to know.
-    return f"{decision.summary()}. {text}"[:500] if decision.held else text[:200]
+    # A feed asking for a schedule says first what its scheduled runs wait for: what an operator scanning
+    # the DAG list needs to know.
+    return f"{decision.summary()}. {text}"[:500] if decision.requested != MANUAL else text[:200]
 
 
 DRY_RUN_HELP = {
@@ -568,15 +570,31 @@ rollback are pruned by each publish DAG.
     return _retention()
 
 
-def dags_from_config(cfg: ProjectConfig | None = None) -> dict[str, DAG]:
-    """Every feed's DAG, a review DAG per matching feed, and the audit DAG, by dag_id (for a DAG file)."""
-    cfg = cfg or load_config(check_descriptors=False)
-    from crosswalk.orchestration.resources import schedule_decisions  # here: parsing stays light without it
+CONFIG_ERRORS_DAG_ID = "crosswalk_config_errors"
 
-    decisions = schedule_decisions(cfg)  # reads the run history only if a feed asks for more than manual
+
+class _BrokenFeeds(DAG):
+    """Stands for the feed files left out: refused when Airflow validates it, so Airflow lists an import
+    error naming each file and problem (as ``crosswalk check`` words it), while every other DAG loads."""
+
+    def validate(self) -> None:
+        raise ConfigErrors(self.problems)  # type: ignore[attr-defined]
+
+
+def _broken_feeds_dag(problems: list) -> DAG:
+    broken = _BrokenFeeds(dag_id=CONFIG_ERRORS_DAG_ID, schedule=None, start_date=START, catchup=False)
+    broken.problems = problems  # type: ignore[attr-defined]
+    return broken
+
+
+def dags_from_config(cfg: ProjectConfig | None = None) -> dict[str, DAG]:
+    """Every feed's DAG, a review DAG per matching feed, and the audit DAG, by dag_id (for a DAG file).
+    A feed file with a problem is left out, reported as an import error; the other DAGs load."""
+    cfg = cfg or load_config(check_descriptors=False, isolate_feeds=True)
+    today = date.today()
     out: dict[str, DAG] = {}
     for feed in cfg.feeds.values():
-        decision = decisions[feed.id]
+        decision = as_configured(cfg, feed, today)  # config only: the run history is each run's to read
         if isinstance(feed, InboundFeed):
             d = inbound_dag(feed, cfg, decision)
         elif isinstance(feed, OutboundFeed):
@@ -593,4 +611,6 @@ def dags_from_config(cfg: ProjectConfig | None = None) -> dict[str, DAG]:
     out[audit.dag_id] = audit
     retention = retention_dag(cfg)
     out[retention.dag_id] = retention
+    if cfg.broken_feeds:
+        out[CONFIG_ERRORS_DAG_ID] = _broken_feeds_dag(cfg.broken_feeds)
     return out

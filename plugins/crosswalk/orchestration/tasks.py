@@ -34,7 +34,10 @@ def _dry_run(context: Any) -> bool:
 
 
 def prepare(feed_id: str, context: Any, schedule: str = "") -> None:
-    """Migrate the database, then record the run's start: the config version and the schedule in effect."""
+    """Migrate the database, then record the run's start: the config version and the schedule in effect.
+    A scheduled run of a feed that has not graduated is held here (the graduation gate, at run time)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
     cfg = project_config()
     applied = prepare_database(cfg)  # before the first audit event: it creates the audit table
     feed = cfg.feeds[feed_id]
@@ -43,20 +46,48 @@ def prepare(feed_id: str, context: Any, schedule: str = "") -> None:
             _account_for_lost_attempts(audit, context)
         except Exception as exc:  # accounting for old attempts must never stop a new run: the next run retries it
             log.warning("Could not account for earlier attempts (%s)", type(exc).__name__)
-        audit.emit(
-            "run.started",
-            "started",
-            feed_id=feed_id,
-            partner=feed.partner,
-            detail={
-                "migrations_applied": applied,
-                "direction": feed.direction,
-                "config_version": cfg.version,
-                "schedule": schedule,
-                "dry_run": _dry_run(context),
-            },
-        )
+        held = _held_by_gate(cfg, feed, audit)
+        if held is None:
+            _record_start(audit, cfg, feed, applied, schedule, context)
+    if held is not None:  # after the task's own outcome is recorded: the rest of the run is skipped
+        raise AirflowSkipException(held)
     log.info("%s: config version %s; schedule %s", feed_id, cfg.version, schedule)
+
+
+def _held_by_gate(cfg, feed, audit: AuditLog) -> str | None:
+    """For a run Airflow started on the feed's schedule (not a person's trigger): the gate, with the run
+    history; if the feed has not graduated, record ``run.held`` and return why."""
+    from datetime import date
+
+    from crosswalk.audit import successful_manual_runs
+    from crosswalk.schedules import MANUAL, decide
+
+    if audit.run.run_type == "manual" or feed.schedule == MANUAL:
+        return None
+    decision = decide(cfg, feed, successful_manual_runs(audit.engine).get(feed.id, 0), date.today())
+    if not decision.held:
+        return None
+    reason = decision.summary()
+    audit.emit("run.held", "skipped", feed_id=feed.id, partner=feed.partner, reason=reason,
+               detail={"requested": decision.requested, "missing": decision.missing})  # fmt: skip
+    log.warning("%s: this %s run is held: %s", feed.id, audit.run.run_type, reason)
+    return reason
+
+
+def _record_start(audit: AuditLog, cfg, feed, applied: list[str], schedule: str, context: Any) -> None:
+    audit.emit(
+        "run.started",
+        "started",
+        feed_id=feed.id,
+        partner=feed.partner,
+        detail={
+            "migrations_applied": applied,
+            "direction": feed.direction,
+            "config_version": cfg.version,
+            "schedule": schedule,
+            "dry_run": _dry_run(context),
+        },
+    )
 
 
 # Airflow states in which a task instance's last attempt has ended (a retry not yet started counts).
@@ -103,10 +134,17 @@ def _account_for_lost_attempts(audit: AuditLog, context: Any) -> None:
 def finish(feed_id: str, context: Any, schedule: str = "") -> None:
     """Record that the run succeeded (a dry run as ``dry_run``): successful manual runs are what the
     graduation gate counts."""
+    from crosswalk.audit import read_events
+
     cfg = project_config()
     feed = cfg.feeds[feed_id]
     dry = _dry_run(context)
     audit = _audit(cfg, context)
+    if read_events(audit.engine, event="run.held", dag_id=audit.run.dag_id or "", run_id=audit.run.run_id or ""):
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        # Held by the gate: nothing ran, so nothing succeeded, and no new data is announced downstream.
+        raise AirflowSkipException("held by the graduation gate")
     audit.emit(
         "run.succeeded",
         "dry_run" if dry else "succeeded",

@@ -26,6 +26,7 @@ from typing import TypeVar
 import asyncssh
 
 from crosswalk.errors import HostKeyRejected, MissingDataFile, TransferError
+from crosswalk.transfer.hostkeys import known_hosts_text
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,8 +65,7 @@ class Tuning:
 
 
 def _known_hosts(ep: Endpoint) -> asyncssh.SSHKnownHosts:
-    name = ep.host if ep.port == 22 else f"[{ep.host}]:{ep.port}"
-    return asyncssh.import_known_hosts("".join(f"{name} {' '.join(k.split()[:2])}\n" for k in ep.host_keys))
+    return asyncssh.import_known_hosts(known_hosts_text(ep.host, ep.port, ep.host_keys))
 
 
 async def _connect(ep: Endpoint, t: Tuning) -> asyncssh.SSHClientConnection:

@@ -14,15 +14,13 @@ import paramiko
 from airflow.providers.sftp.hooks.sftp import SFTPHook
 from airflow.providers.ssh.hooks.ssh import SSHHook
 
-from crosswalk.config.models import parse_host_key
 from crosswalk.errors import HostKeyRejected, TransferError
-
-SSH_PORT = 22
+from crosswalk.transfer.hostkeys import SSH_PORT, known_hosts_name, parse_host_key
 
 
 def pinned_host_keys(host: str, port: int, lines: list[str]) -> paramiko.HostKeys:
     keys = paramiko.HostKeys()
-    name = host if port == SSH_PORT else f"[{host}]:{port}"
+    name = known_hosts_name(host, port)
     for line in lines:
         _, blob = parse_host_key(line)
         embedded = blob[4 : 4 + int.from_bytes(blob[:4], "big")].decode()

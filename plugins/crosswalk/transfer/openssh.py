@@ -32,6 +32,7 @@ from crosswalk import workroot
 from crosswalk.children import die_with_parent
 from crosswalk.errors import HostKeyRejected, MissingDataFile, TransferError
 from crosswalk.transfer.engine import Endpoint, Tuning
+from crosswalk.transfer.hostkeys import known_hosts_text
 
 log = logging.getLogger(__name__)
 SFTP = shutil.which("sftp")
@@ -105,8 +106,7 @@ def _session_files(ep: Endpoint) -> Iterator[tuple[Path, Path, Path]]:
     private directory of the work root for the transfer's length."""
     with workroot.task_dir("ssh") as tmp:
         known = Path(tmp) / "known_hosts"
-        name = ep.host if ep.port == 22 else f"[{ep.host}]:{ep.port}"
-        known.write_text("".join(f"{name} {' '.join(k.split()[:2])}\n" for k in ep.host_keys))
+        known.write_text(known_hosts_text(ep.host, ep.port, ep.host_keys))
         with _key_agent(ep, Path(tmp)) as (sock, pub):
             yield sock, pub, known
 
