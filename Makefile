@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint check lock clean bench-transfer bench-matching bench-staging bench-e2e bench-discovery compose-keys
+.PHONY: install demo test test-fast lint check lock clean bench-transfer bench-matching bench-staging bench-e2e bench-discovery compose-keys
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,15 @@ install: $(STAMP)
 demo: install
 	$(BIN)/crosswalk demo
 
-## The whole suite: lint, config check, unit, DAG-integrity and end-to-end tests.
+## The whole suite: lint, config check, unit, DAG-integrity and end-to-end tests, in parallel workers
+## (a test module stays on one worker, so its shared fixtures are made once); the 20 slowest are listed.
+TEST_WORKERS ?= 3
 test: install lint check
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --durations=20
+
+## The unit layer alone: no server, no Airflow run (tests marked `server` left out).
+test-fast: install
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope -m "not server" --durations=10
 
 lint: install
 	$(BIN)/ruff check .
@@ -60,9 +66,9 @@ compose-keys: install
 lock:
 	{ echo "# The project's lock: the full resolved runtime set, pinned exactly (Python 3.11)."; \
 	  echo "# Regenerate with: make lock"; \
-	  $(BIN)/pip freeze --exclude-editable | grep -Ev '^(pytest|iniconfig|sortedcontainers|hypothesis|ruff|selenium|trio|trio-websocket|wsproto|PySocks|websocket-client)=='; } > requirements.txt
+	  $(BIN)/pip freeze --exclude-editable | grep -Ev '^(pytest|pytest-xdist|execnet|iniconfig|sortedcontainers|hypothesis|ruff|selenium|trio|trio-websocket|wsproto|PySocks|websocket-client)=='; } > requirements.txt
 	{ echo "# Test and lint tools, pinned exactly, on top of the runtime lock."; echo "-r requirements.txt"; \
-	  $(BIN)/pip freeze --exclude-editable | grep -E '^(pytest|iniconfig|sortedcontainers|hypothesis|ruff|selenium|trio|trio-websocket|wsproto|PySocks|websocket-client)=='; } > requirements-dev.txt
+	  $(BIN)/pip freeze --exclude-editable | grep -E '^(pytest|pytest-xdist|execnet|iniconfig|sortedcontainers|hypothesis|ruff|selenium|trio|trio-websocket|wsproto|PySocks|websocket-client)=='; } > requirements-dev.txt
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache

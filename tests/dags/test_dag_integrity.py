@@ -52,7 +52,7 @@ def test_dag_has_owner_tags_retries_and_docs(dag_id):
     from airflow.providers.standard.operators.hitl import HITLOperator
 
     from crosswalk.config.loader import load_config
-    from crosswalk.orchestration.factory import dag_id_for
+    from crosswalk.orchestration.ids import dag_id_for
 
     feed_of = {dag_id_for(f): f.id for f in load_config().feeds.values()}
     assert "crosswalk" in dag.tags and dag.tags & {"inbound", "outbound", "publish", "open_data", "audit", "retention"}
@@ -170,7 +170,7 @@ def test_every_task_that_opens_an_sftp_session_counts_in_its_partners_pool_and_t
 
     from crosswalk.cli import main
     from crosswalk.config.loader import load_config
-    from crosswalk.orchestration.factory import dag_id_for
+    from crosswalk.orchestration.ids import dag_id_for
 
     cfg = load_config()
     for feed in cfg.feeds.values():

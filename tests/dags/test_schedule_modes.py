@@ -161,7 +161,7 @@ def test_parsing_reads_config_only_and_the_gate_holds_a_scheduled_run_at_its_fir
     from airflow.sdk.exceptions import AirflowSkipException
 
     from crosswalk.audit import read_events
-    from crosswalk.orchestration import tasks
+    from crosswalk.orchestration import bookends
     from tests.support.airflow import task_context
 
     cfg, env = _project(tmp_path, {"clients-to-health": "@daily"}, approved=True, manual_runs=2)
@@ -172,10 +172,10 @@ def test_parsing_reads_config_only_and_the_gate_holds_a_scheduled_run_at_its_fir
         try:
             scheduled = task_context("outbound_clients_to_health", "prepare", "scheduled__1", run_type="scheduled")
             with pytest.raises(AirflowSkipException, match="2 of 3 successful manual runs"):
-                tasks.prepare("clients-to-health", scheduled)
+                bookends.prepare("clients-to-health", scheduled)
             with pytest.raises(AirflowSkipException):  # nothing succeeded; no new data announced
-                tasks.finish("clients-to-health", {**scheduled, "ti": task_context("x", "finish", "x")["ti"]})
-            tasks.prepare("clients-to-health", task_context("outbound_clients_to_health", "prepare", "manual__1"))
+                bookends.finish("clients-to-health", {**scheduled, "ti": task_context("x", "finish", "x")["ti"]})
+            bookends.prepare("clients-to-health", task_context("outbound_clients_to_health", "prepare", "manual__1"))
             engine = make_engine(f"sqlite:///{json.loads(env['AIRFLOW_CONN_CROSSWALK_DB'])['host']}")
             [held] = read_events(engine, event="run.held")
             assert held["run_id"] == "scheduled__1" and "2 of 3 successful manual runs" in held["reason"]

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from crosswalk.audit import read_events
-from crosswalk.orchestration import tasks
+from crosswalk.orchestration import bookends, dag_inbound
 from crosswalk.orchestration.resources import engine_for
 from crosswalk.staging import ledger
 from tests.faults.conftest import assert_recovered
@@ -29,8 +29,8 @@ def _drop(faulty, n: int) -> dict:
     p = faulty.project
     feed = p.cfg.inbound("council-clients")
     p.drop(COUNCIL, clients_csv(p.work, n=n), feed=feed.id, schema_id=feed.schema_id)
-    tasks.prepare(feed.id, context(INBOUND, "prepare", "in-1"))
-    [drop] = tasks.discover(feed.id, context(INBOUND, "discover_drops", "in-1"))
+    bookends.prepare(feed.id, context(INBOUND, "prepare", "in-1"))
+    [drop] = dag_inbound.discover(feed.id, context(INBOUND, "discover_drops", "in-1"))
     return drop
 
 
@@ -60,7 +60,9 @@ def _caught_mid_copy(faulty, tmp_path) -> tuple[dict, Attempt]:
     faulty.link.rate = 100 * 1024 * 1024
     drop = _drop(faulty, ROWS)
     copying, watcher = _copying(faulty.project.db_url)
-    first = attempt("ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a1.log")
+    first = attempt(
+        "dag_inbound:ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a1.log"
+    )
     try:
         first.until(copying)
     finally:
@@ -91,7 +93,9 @@ def test_a_task_killed_mid_copy_is_retried_the_batch_staged_once_and_the_attempt
     first.kill()
     assert [p for p in faulty.work_root.rglob("*") if p.is_file()]  # what the kill left: swept by the retry
 
-    second = attempt("ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a2.log")
+    second = attempt(
+        "dag_inbound:ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a2.log"
+    )
     assert second.result()["outcome"] == "staged"
     _staged_once(ROWS)
     engine = engine_for("crosswalk_db")
@@ -109,7 +113,9 @@ def test_postgresql_restarted_mid_copy_the_retry_stages_the_batch_once(faulty, t
     assert first.wait() != 0
     assert "lost the connection to the database" in first.tail(200_000)  # the reason an operator reads
 
-    second = attempt("ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a2.log")
+    second = attempt(
+        "dag_inbound:ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a2.log"
+    )
     assert second.result()["outcome"] == "staged"
     _staged_once(ROWS)
     assert_recovered(faulty)
@@ -118,7 +124,7 @@ def test_postgresql_restarted_mid_copy_the_retry_stages_the_batch_once(faulty, t
 def test_a_task_killed_mid_upload_leaves_no_orphan_and_its_retry_delivers_once(faulty, tmp_path):
     faulty.link.rate = 100 * 1024 * 1024
     drop = _drop(faulty, 20_000)
-    batch = tasks.ingest("council-clients", drop, context(INBOUND, "ingest_drop", "in-1", 0))["batch_id"]
+    batch = dag_inbound.ingest("council-clients", drop, context(INBOUND, "ingest_drop", "in-1", 0))["batch_id"]
     faulty.link.rate = 256 * 1024
     inbox = faulty.project.inbox(NHS)
 

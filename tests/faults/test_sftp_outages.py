@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from crosswalk.orchestration import tasks
+from crosswalk.orchestration import bookends, dag_inbound, dag_outbound
 from crosswalk.orchestration.resources import engine_for
 from crosswalk.staging import ledger
 from tests.faults.conftest import assert_recovered
@@ -20,6 +20,7 @@ from tests.support.project import clients_csv
 pytestmark = [pytest.mark.sshd]
 COUNCIL, NHS = "northshire-council", "nhs-northshire"
 INBOUND, OUTBOUND = "inbound_council_clients", "outbound_clients_to_health"
+INGEST, DELIVER = "dag_inbound:ingest", "dag_outbound:deliver"  # the task bodies each attempt runs
 
 
 def _largest(files) -> int:
@@ -34,21 +35,25 @@ def _drop(faulty, n: int) -> dict:
     p = faulty.project
     feed = p.cfg.inbound("council-clients")
     p.drop(COUNCIL, clients_csv(p.work, n=n), feed=feed.id, schema_id=feed.schema_id)
-    tasks.prepare(feed.id, context(INBOUND, "prepare", "in-1"))  # as every run starts: the database migrated
-    [drop] = tasks.discover(feed.id, context(INBOUND, "discover_drops", "in-1"))
+    bookends.prepare(feed.id, context(INBOUND, "prepare", "in-1"))  # as every run starts: the database migrated
+    [drop] = dag_inbound.discover(feed.id, context(INBOUND, "discover_drops", "in-1"))
     return drop
 
 
 def test_sshd_killed_mid_download_the_retry_resumes_from_the_spooled_bytes(faulty, tmp_path):
     drop = _drop(faulty, n=20_000)  # about 3 MB of ciphertext: 6 s over the slow link
-    first = attempt("ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a1.log")
+    first = attempt(
+        "dag_inbound:ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a1.log"
+    )
     wait_for(lambda: _largest((faulty.work_root / "spool").glob("*.part")) > 300_000, what="a partial download")
     faulty.sshd.kill()
     assert first.wait() != 0  # its own retries ran against a dead server
     assert "failed" in first.tail() and _largest((faulty.work_root / "spool").glob("*.part")) > 0
 
     faulty.sshd.start()
-    second = attempt("ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a2.log")
+    second = attempt(
+        "dag_inbound:ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a2.log"
+    )
     result = second.result()
     assert result["outcome"] == "staged" and result["rows"] == 20_000
     [offset] = re.findall(r"Resuming \S+ at byte (\d+)", second.tail(200_000))
@@ -63,7 +68,7 @@ def test_sshd_killed_mid_upload_the_next_run_takes_back_the_partial_and_delivers
 
     drop = _drop(faulty, n=20_000)
     faulty.link.rate = 50 * 1024 * 1024  # the drop comes in quickly; the delivery goes out slowly
-    staged = tasks.ingest("council-clients", drop, context(INBOUND, "ingest_drop", "in-1", 0))
+    staged = dag_inbound.ingest("council-clients", drop, context(INBOUND, "ingest_drop", "in-1", 0))
     faulty.link.rate = 256 * 1024
     batch = staged["batch_id"]
     inbox = faulty.project.inbox(NHS)
@@ -78,7 +83,7 @@ def test_sshd_killed_mid_upload_the_next_run_takes_back_the_partial_and_delivers
 
     faulty.sshd.start()
     faulty.link.rate = 50 * 1024 * 1024
-    assert tasks.plan("clients-to-health", context(OUTBOUND, "plan_deliveries", "out-2")) == [batch]
+    assert dag_outbound.plan("clients-to-health", context(OUTBOUND, "plan_deliveries", "out-2")) == [batch]
     assert list(inbox.iterdir()) == []  # before anything else, the next run took back the partial file
     engine = engine_for("crosswalk_db")
     [taken_back] = read_events(engine, event="delivery.taken_back")

@@ -11,7 +11,7 @@ import pytest
 
 from crosswalk.manifest import manifest_name, signature_name
 from crosswalk.orchestration.arrival import SftpDropTrigger
-from crosswalk.orchestration.factory import arrival_asset
+from crosswalk.orchestration.common import arrival_asset
 from tests.support.project import clients_csv
 
 pytestmark = [pytest.mark.sshd]

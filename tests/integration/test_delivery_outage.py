@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from crosswalk.errors import TransferError
-from crosswalk.orchestration import tasks
+from crosswalk.orchestration import dag_outbound
 from crosswalk.orchestration.resources import engine_for
 from crosswalk.pipeline import outbound
 from crosswalk.staging import ledger
@@ -47,7 +47,7 @@ def test_a_session_that_dies_after_the_data_went_is_reopened_for_manifest_and_si
 
     monkeypatch.setattr(outbound.remote, "upload_atomic", outage)
     with caplog.at_level(logging.WARNING):
-        result = tasks.deliver("clients-to-health", batch_id, _context("r1"))
+        result = dag_outbound.deliver("clients-to-health", batch_id, _context("r1"))
     assert result["outcome"] == "delivered" and cut
     names = sorted(p.name for p in project.inbox(NHS).iterdir())
     assert len(names) == 3 and not [n for n in names if n.endswith(".part")]
@@ -67,7 +67,7 @@ def test_a_delivery_that_fails_for_good_takes_back_what_it_put_in_the_inbox(proj
     monkeypatch.setattr(outbound.remote, "upload_atomic", no_signature)
     monkeypatch.setattr("crosswalk.transfer.session.time.sleep", lambda s: None)
     with pytest.raises(TransferError):
-        tasks.deliver("clients-to-health", batch_id, _context("r2"))
+        dag_outbound.deliver("clients-to-health", batch_id, _context("r2"))
     assert list(project.inbox(NHS).iterdir()) == []  # no data file without its manifest and signature
     assert (
         ledger.get_delivery(engine_for("crosswalk_db"), ledger.delivery_id_for("clients-to-health", batch_id)).status
@@ -88,7 +88,7 @@ def test_a_delivery_claimed_by_a_live_run_is_left_to_it(project):
         "other-run",
     )  # fmt: skip
     assert ledger.claim_delivery(engine, delivery_id, "other-run") is None
-    result = tasks.deliver("clients-to-health", batch_id, _context("r3"))
+    result = dag_outbound.deliver("clients-to-health", batch_id, _context("r3"))
     assert result["outcome"] == "skipped" and list(project.inbox(NHS).iterdir()) == []
     ledger.release_delivery_claim(engine, delivery_id)  # the other run ends
-    assert tasks.deliver("clients-to-health", batch_id, _context("r4"))["outcome"] == "delivered"
+    assert dag_outbound.deliver("clients-to-health", batch_id, _context("r4"))["outcome"] == "delivered"

@@ -136,7 +136,7 @@ import json, logging, sys
 from types import SimpleNamespace
 
 import airflow.sdk  # configures logging on import: ours is set after it, as a worker's task log would be
-from crosswalk.orchestration import tasks
+from importlib import import_module
 
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s", force=True)
 task, dag_id, task_id, run_id, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5])
@@ -146,7 +146,9 @@ context = {
     "ti": SimpleNamespace(task_id=name, map_index=int(index) if index else -1),
     "params": {},
 }
-print(json.dumps(getattr(tasks, task)(*args, context), default=str))
+module, _, function = task.partition(":")  # e.g. "dag_inbound:ingest"
+body = getattr(import_module(f"crosswalk.orchestration.{module}"), function)
+print(json.dumps(body(*args, context), default=str))
 """
 
 
@@ -188,7 +190,8 @@ class Attempt:
 
 
 def attempt(task: str, dag_id: str, task_id: str, run_id: str, *args, log: Path) -> Attempt:
-    """Start ``tasks.<task>(*args, context)`` for (``dag_id``, ``task_id``, ``run_id``) in a fresh interpreter
+    """Start the task body ``task`` (``module:function`` of :mod:`crosswalk.orchestration`) with
+    ``(*args, context)`` for (``dag_id``, ``task_id``, ``run_id``) in a fresh interpreter
     with this process's environment (the project's connections, work root, TMPDIR). A mapped task's instance
     is named as Airflow shows it: ``ingest_drop[0]``."""
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'plugins'}:{REPO}"}

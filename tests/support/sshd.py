@@ -147,6 +147,16 @@ class Sshd:
 
 
 def _ensure_user(name: str) -> None:
+    import fcntl
+
+    # Test workers run side by side: one at a time edits the user database (useradd and usermod lock it).
+    BASE_ROOT.mkdir(mode=0o755, exist_ok=True)
+    with open(BASE_ROOT / ".users.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _ensure_user_locked(name)
+
+
+def _ensure_user_locked(name: str) -> None:
     if subprocess.run(["id", name], capture_output=True).returncode != 0:
         subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
     # '!' (locked) makes sshd refuse even key logins when PAM is off; '*' means "no password".

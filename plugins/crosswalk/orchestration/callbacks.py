@@ -49,7 +49,7 @@ def notify_about(
 
 
 def _feed_of(cfg: ProjectConfig, dag_id: str) -> tuple[str | None, str | None]:
-    from crosswalk.orchestration.factory import dag_id_for
+    from crosswalk.orchestration.ids import dag_id_for
 
     for feed in cfg.feeds.values():
         if dag_id_for(feed) == dag_id:

@@ -37,6 +37,7 @@ from crosswalk.transfer.hostkeys import known_hosts_text
 log = logging.getLogger(__name__)
 SFTP = shutil.which("sftp")
 SSH_AGENT, SSH_ADD = shutil.which("ssh-agent"), shutil.which("ssh-add")
+AGENT_SOCKET = "agent"
 
 
 def available() -> bool:
@@ -70,10 +71,13 @@ def _key_agent(ep: Endpoint, directory: Path) -> Iterator[tuple[Path, Path]]:
     pipe and is never a file. The agent dies with the transfer, and with the task if the task is killed.
     Yields the agent's socket and the key's public half (what tells OpenSSH which agent key to use)."""
     private, public = _unlocked(ep)
-    sock, pub = directory / "agent", directory / "id.pub"
+    sock, pub = directory / AGENT_SOCKET, directory / "id.pub"
     pub.write_text(public + "\n")
+    # The socket is named relative to the directory (each process runs there): a Unix socket's path is
+    # limited to 107 bytes, which a deep work root would pass.
     agent = subprocess.Popen(
-        [SSH_AGENT or "ssh-agent", "-D", "-a", str(sock)],
+        [SSH_AGENT or "ssh-agent", "-D", "-a", AGENT_SOCKET],
+        cwd=directory,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -88,7 +92,8 @@ def _key_agent(ep: Endpoint, directory: Path) -> Iterator[tuple[Path, Path]]:
         added = subprocess.run(
             [SSH_ADD or "ssh-add", "-q", "-"],
             input=private,
-            env={"SSH_AUTH_SOCK": str(sock), "PATH": os.environ.get("PATH", "")},
+            env={"SSH_AUTH_SOCK": AGENT_SOCKET, "PATH": os.environ.get("PATH", "")},
+            cwd=directory,
             capture_output=True,
             check=False,
         )
@@ -137,7 +142,7 @@ def _run(ep: Endpoint, t: Tuning, batch: str) -> str:
             "-o",
             "IdentitiesOnly=yes",
             "-o",
-            f"IdentityAgent={agent}",
+            f"IdentityAgent={AGENT_SOCKET}",  # relative: the client runs in the agent's directory
             "-o",
             "StrictHostKeyChecking=yes",
             "-o",
@@ -157,7 +162,7 @@ def _run(ep: Endpoint, t: Tuning, batch: str) -> str:
             f"{ep.username}@{ep.host}",
         ]
         # Dies with the task: an orphaned client would finish an upload (and rename it into place) after a kill.
-        proc = subprocess.run(cmd, input=batch, capture_output=True, text=True, check=False,
+        proc = subprocess.run(cmd, input=batch, capture_output=True, text=True, check=False, cwd=agent.parent,
                               preexec_fn=die_with_parent)  # fmt: skip
     err = proc.stderr.strip().splitlines()
     if proc.returncode == 0:
@@ -186,6 +191,7 @@ def _retrying(t: Tuning, what: str, fn):
 
 def download(ep: Endpoint, remote: str, local: Path, tuning: Tuning | None = None) -> int:
     t = tuning or Tuning()
+    local = Path(local).absolute()  # the client runs in its agent's directory
     part = local.with_name(local.name + ".part")
 
     def once() -> None:
@@ -203,6 +209,7 @@ def download(ep: Endpoint, remote: str, local: Path, tuning: Tuning | None = Non
 
 def upload(ep: Endpoint, local: Path, remote: str, tuning: Tuning | None = None) -> int:
     t = tuning or Tuning()
+    local = Path(local).absolute()  # the client runs in its agent's directory
     size = local.stat().st_size
     part = remote + ".part"
 
