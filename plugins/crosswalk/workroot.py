@@ -111,13 +111,29 @@ def _size(path: Path) -> tuple[int, int]:
     return files, size
 
 
+HELPER_SUFFIX = ".helper"
+
+
+def note_helper(directory: Path, pid: int) -> None:
+    """Record a helper process started for the work in ``directory`` (a key agent) that might outlive a
+    killed task: the sweep stops it, if that very process (same id, same start time) still runs."""
+    (directory / f"{pid}{HELPER_SUFFIX}").write_text(str(_start_time(pid) or ""))
+
+
 def _stop_key_agent(directory: Path) -> None:
-    """A killed task's OpenPGP keyring may have an agent still running for it, holding the secret key in
-    memory: stop it before its home goes (what the task would have done)."""
+    """What a killed task left running for its keys: an OpenPGP agent for its keyring, a helper it noted
+    (an ssh-agent). Stopped before the directory goes (what the task would have done)."""
+    import signal
     import subprocess
 
     if directory.name.startswith("gnupg" + _SEP) and shutil.which("gpgconf"):
         subprocess.run(["gpgconf", "--homedir", str(directory), "--kill", "all"], capture_output=True, check=False)
+    for note in directory.glob(f"*{HELPER_SUFFIX}"):
+        pid = note.name.removesuffix(HELPER_SUFFIX)
+        with contextlib.suppress(OSError, ValueError):
+            started = note.read_text()
+            if pid.isdigit() and started and _start_time(int(pid)) == started:
+                os.kill(int(pid), signal.SIGKILL)
 
 
 def sweep() -> Swept:

@@ -15,7 +15,7 @@ from crosswalk.orchestration import bookends, dag_inbound
 from crosswalk.orchestration.resources import engine_for
 from crosswalk.staging import ledger
 from tests.faults.conftest import assert_recovered
-from tests.faults.test_sftp_outages import COUNCIL, INBOUND, NHS, OUTBOUND, _largest
+from tests.faults.test_sftp_outages import COUNCIL, DELIVER, INBOUND, INGEST, NHS, OUTBOUND, _largest
 from tests.support.airflow import task_context as context
 from tests.support.faults import Attempt, attempt, wait_for
 from tests.support.project import clients_csv
@@ -60,14 +60,19 @@ def _caught_mid_copy(faulty, tmp_path) -> tuple[dict, Attempt]:
     faulty.link.rate = 100 * 1024 * 1024
     drop = _drop(faulty, ROWS)
     copying, watcher = _copying(faulty.project.db_url)
-    first = attempt(
-        "dag_inbound:ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a1.log"
-    )
+    first = attempt(INGEST, INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a1.log")
     try:
         first.until(copying)
     finally:
         watcher.dispose()
     return drop, first
+
+
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _running(pid: int) -> bool:
@@ -93,9 +98,7 @@ def test_a_task_killed_mid_copy_is_retried_the_batch_staged_once_and_the_attempt
     first.kill()
     assert [p for p in faulty.work_root.rglob("*") if p.is_file()]  # what the kill left: swept by the retry
 
-    second = attempt(
-        "dag_inbound:ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a2.log"
-    )
+    second = attempt(INGEST, INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a2.log")
     assert second.result()["outcome"] == "staged"
     _staged_once(ROWS)
     engine = engine_for("crosswalk_db")
@@ -113,9 +116,7 @@ def test_postgresql_restarted_mid_copy_the_retry_stages_the_batch_once(faulty, t
     assert first.wait() != 0
     assert "lost the connection to the database" in first.tail(200_000)  # the reason an operator reads
 
-    second = attempt(
-        "dag_inbound:ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a2.log"
-    )
+    second = attempt(INGEST, INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a2.log")
     assert second.result()["outcome"] == "staged"
     _staged_once(ROWS)
     assert_recovered(faulty)
@@ -128,9 +129,7 @@ def test_a_task_killed_mid_upload_leaves_no_orphan_and_its_retry_delivers_once(f
     faulty.link.rate = 256 * 1024
     inbox = faulty.project.inbox(NHS)
 
-    first = attempt(
-        "deliver", OUTBOUND, "deliver_batch[0]", "out-1", "clients-to-health", batch, log=tmp_path / "a1.log"
-    )
+    first = attempt(DELIVER, OUTBOUND, "deliver_batch[0]", "out-1", "clients-to-health", batch, log=tmp_path / "a1.log")
     children: list[int] = []
 
     def mid_upload() -> bool:
@@ -138,17 +137,20 @@ def test_a_task_killed_mid_upload_leaves_no_orphan_and_its_retry_delivers_once(f
         return _largest(inbox.glob("*.part")) > 100_000
 
     first.kill_when(mid_upload)
-    assert children
+    clients = [pid for pid in children if _name(pid) in ("sftp", "ssh")]
+    agents = [pid for pid in children if _name(pid) == "ssh-agent"]
+    assert clients and agents
     # The client dies with the task: an orphan would carry on, and rename the data file into place.
-    wait_for(lambda: not [pid for pid in children if _running(pid)], 10, "the clients' end")
+    wait_for(lambda: not [pid for pid in clients if _running(pid)], 10, "the clients' end")
     time.sleep(2)
     assert [p.name for p in inbox.iterdir()] == [p.name for p in inbox.glob("*.part")]
 
     faulty.link.rate = 100 * 1024 * 1024
     second = attempt(
-        "deliver", OUTBOUND, "deliver_batch[0]", "out-1", "clients-to-health", batch, log=tmp_path / "a2.log"
+        DELIVER, OUTBOUND, "deliver_batch[0]", "out-1", "clients-to-health", batch, log=tmp_path / "a2.log"
     )
     assert second.result()["outcome"] == "delivered"
+    assert not [pid for pid in agents if _running(pid)]  # the dead attempt's key agent: stopped by the sweep
     assert len(list(inbox.iterdir())) == 3
     engine = engine_for("crosswalk_db")
     assert len(read_events(engine, event="file.delivered")) == 1

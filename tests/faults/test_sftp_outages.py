@@ -42,18 +42,14 @@ def _drop(faulty, n: int) -> dict:
 
 def test_sshd_killed_mid_download_the_retry_resumes_from_the_spooled_bytes(faulty, tmp_path):
     drop = _drop(faulty, n=20_000)  # about 3 MB of ciphertext: 6 s over the slow link
-    first = attempt(
-        "dag_inbound:ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a1.log"
-    )
+    first = attempt(INGEST, INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a1.log")
     wait_for(lambda: _largest((faulty.work_root / "spool").glob("*.part")) > 300_000, what="a partial download")
     faulty.sshd.kill()
     assert first.wait() != 0  # its own retries ran against a dead server
     assert "failed" in first.tail() and _largest((faulty.work_root / "spool").glob("*.part")) > 0
 
     faulty.sshd.start()
-    second = attempt(
-        "dag_inbound:ingest", INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a2.log"
-    )
+    second = attempt(INGEST, INBOUND, "ingest_drop[0]", "in-1", "council-clients", drop, log=tmp_path / "a2.log")
     result = second.result()
     assert result["outcome"] == "staged" and result["rows"] == 20_000
     [offset] = re.findall(r"Resuming \S+ at byte (\d+)", second.tail(200_000))
@@ -73,9 +69,7 @@ def test_sshd_killed_mid_upload_the_next_run_takes_back_the_partial_and_delivers
     batch = staged["batch_id"]
     inbox = faulty.project.inbox(NHS)
 
-    first = attempt(
-        "deliver", OUTBOUND, "deliver_batch[0]", "out-1", "clients-to-health", batch, log=tmp_path / "a1.log"
-    )
+    first = attempt(DELIVER, OUTBOUND, "deliver_batch[0]", "out-1", "clients-to-health", batch, log=tmp_path / "a1.log")
     wait_for(lambda: _largest(inbox.glob("*.part")) > 100_000, what="a partial upload")
     faulty.sshd.kill()
     assert first.wait() != 0
@@ -90,7 +84,7 @@ def test_sshd_killed_mid_upload_the_next_run_takes_back_the_partial_and_delivers
     assert taken_back["run_id"] == "out-2" and taken_back["batch_id"] == batch
 
     second = attempt(
-        "deliver", OUTBOUND, "deliver_batch[0]", "out-2", "clients-to-health", batch, log=tmp_path / "a2.log"
+        DELIVER, OUTBOUND, "deliver_batch[0]", "out-2", "clients-to-health", batch, log=tmp_path / "a2.log"
     )
     assert second.result()["outcome"] == "delivered"
     assert len(list(inbox.iterdir())) == 3  # data, manifest, signature: once

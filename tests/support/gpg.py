@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 
 class Party:
     def __init__(self, base: Path, name: str) -> None:
         self.name = name
-        self.home = base / f"gnupg-{name}"
-        self.home.mkdir(mode=0o700)
+        # A short home: gpg-agent's socket lives in it, and a Unix socket's path may not pass 107 bytes (a
+        # test's own directory, under parallel workers, does). ``base`` is kept for callers' symmetry.
+        self.home = Path(tempfile.mkdtemp(prefix=f"gpg-{name[:12]}-", dir="/tmp"))
         self.gpg("--quick-gen-key", f"{name} <{name}@example.invalid>", "future-default", "default", "never")
         self.public = self.gpg("--armor", "--export").stdout.decode()
         self.secret = self.gpg("--armor", "--export-secret-keys").stdout.decode()
@@ -45,3 +48,4 @@ class Party:
 
     def close(self) -> None:
         subprocess.run(["gpgconf", "--homedir", str(self.home), "--kill", "all"], capture_output=True, check=False)
+        shutil.rmtree(self.home, ignore_errors=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-
-import paramiko
+from typing import TYPE_CHECKING
 
 from crosswalk.config.models import Partner
+
+if TYPE_CHECKING:  # the flows import this module while the DAG files are parsed: paramiko stays out
+    import paramiko
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 SFTP = shutil.which("sftp")
 SSH_AGENT, SSH_ADD = shutil.which("ssh-agent"), shutil.which("ssh-add")
 AGENT_SOCKET = "agent"
+KEY_SECONDS = 60  # how long the agent holds the key: the login (ConnectTimeout 30 s) is over well before
 
 
 def available() -> bool:
@@ -68,8 +69,10 @@ def _unlocked(ep: Endpoint) -> tuple[bytes, str]:
 @contextlib.contextmanager
 def _key_agent(ep: Endpoint, directory: Path) -> Iterator[tuple[Path, Path]]:
     """An ssh-agent of our own holding only the login key, for one transfer: the key goes to it over a
-    pipe and is never a file. The agent dies with the transfer, and with the task if the task is killed.
-    Yields the agent's socket and the key's public half (what tells OpenSSH which agent key to use)."""
+    pipe and is never a file, and is held only for ``KEY_SECONDS`` (OpenSSH needs it to log in, not after).
+    The agent is stopped when the transfer ends; if the task is killed first (ssh-agent is setgid, so it
+    cannot be asked to die with its parent), the next task's sweep stops it. Yields the agent's socket and
+    the key's public half (what tells OpenSSH which agent key to use)."""
     private, public = _unlocked(ep)
     sock, pub = directory / AGENT_SOCKET, directory / "id.pub"
     pub.write_text(public + "\n")
@@ -81,8 +84,8 @@ def _key_agent(ep: Endpoint, directory: Path) -> Iterator[tuple[Path, Path]]:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        preexec_fn=die_with_parent,
     )
+    workroot.note_helper(directory, agent.pid)
     try:
         deadline = time.monotonic() + 10
         while not sock.exists():
@@ -90,7 +93,7 @@ def _key_agent(ep: Endpoint, directory: Path) -> Iterator[tuple[Path, Path]]:
                 raise TransferError("ssh-agent did not start")
             time.sleep(0.01)
         added = subprocess.run(
-            [SSH_ADD or "ssh-add", "-q", "-"],
+            [SSH_ADD or "ssh-add", "-q", "-t", str(KEY_SECONDS), "-"],
             input=private,
             env={"SSH_AUTH_SOCK": AGENT_SOCKET, "PATH": os.environ.get("PATH", "")},
             cwd=directory,
