@@ -4,13 +4,12 @@ at will), the test's own work root and TMPDIR (searched afterwards for anything 
 from __future__ import annotations
 
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PARTNERS, REPO
+from tests.conftest import PARTNERS
 from tests.support.env import require
 from tests.support.faults import PrivatePostgres, Throttle, private_postgres_unavailable_reason
 from tests.support.project import EnvPatch, Project, edit_yaml, make_project
@@ -93,9 +92,13 @@ def assert_recovered(faulty: Faulty) -> None:
     """What must hold once the recovery has run, whatever the fault: nothing left in the work root or
     TMPDIR; no partial or manifest-less file of ours in a partner's inbox; every attempt with an outcome
     event; the audit chain intact."""
+    import contextlib
+    import io
+
     from sqlalchemy import text
 
     from crosswalk.audit import ATTEMPT_OUTCOMES
+    from crosswalk.cli import main as cli_main
     from crosswalk.orchestration.resources import engine_for
 
     assert faulty.left_behind() == []
@@ -112,6 +115,8 @@ def assert_recovered(faulty: Faulty) -> None:
         if event == "task.started" or event in ATTEMPT_OUTCOMES:
             starts.setdefault((run_id, task_id), [0, 0])[event != "task.started"] += 1
     assert all(n_start == n_end for n_start, n_end in starts.values()), starts
-    cli = [str(REPO / ".venv" / "bin" / "crosswalk"), "audit", "verify", "--config", str(faulty.project.config_dir)]
-    verified = subprocess.run(cli, capture_output=True, text=True, check=False)
-    assert verified.returncode == 0 and "intact" in verified.stdout, verified.stdout + verified.stderr
+    # `crosswalk audit verify` as an IG officer runs it: its entry point, in this process (the same code).
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli_main(["audit", "verify", "--config", str(faulty.project.config_dir)])
+    assert code == 0 and "chain intact" in out.getvalue(), out.getvalue()

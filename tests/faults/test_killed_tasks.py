@@ -22,7 +22,7 @@ from tests.support.project import clients_csv
 from tests.support.sshd import descendants
 
 pytestmark = [pytest.mark.sshd]
-ROWS = 100_000  # a COPY long enough to be caught in the act
+ROWS = 50_000  # a COPY long enough to be caught in the act
 
 
 def _drop(faulty, n: int) -> dict:

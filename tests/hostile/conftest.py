@@ -83,8 +83,10 @@ def _put(outbox: Path, user: str, files: dict[str, bytes | Special]) -> None:
             shutil.chown(path, user=user, group=user)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module")
 def day(request, tmp_path_factory, sshd, airflow_db) -> Day:
+    """The module's day, on its ``DATABASE`` (one module per database, so parallel workers run them side
+    by side)."""
     import json
 
     from crosswalk.audit import read_events
@@ -92,10 +94,9 @@ def day(request, tmp_path_factory, sshd, airflow_db) -> Day:
     from tests.support.airflow import run_dag, run_dag_answering
     from tests.support.project import _ssh_key
 
-    tmp = tmp_path_factory.mktemp(f"hostile-{request.param}")
-    db_url = (
-        f"sqlite:///{tmp / 'crosswalk.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    )
+    database = request.module.DATABASE
+    tmp = tmp_path_factory.mktemp(f"hostile-{database}")
+    db_url = f"sqlite:///{tmp / 'crosswalk.db'}" if database == "sqlite" else request.getfixturevalue("postgres_url")
     _empty_partner_folders(sshd)
     request.addfinalizer(lambda: _empty_partner_folders(sshd))  # however the day ends, the next test starts clean
     project = make_project(tmp, sshd, db_url)
@@ -171,7 +172,7 @@ def day(request, tmp_path_factory, sshd, airflow_db) -> Day:
         }
         dispose_engines()
     result = Day(
-        request.param,
+        database,
         names,
         originals,
         _entries(outbox),
@@ -188,7 +189,7 @@ def day(request, tmp_path_factory, sshd, airflow_db) -> Day:
         published=published,
     )
     yield result
-    if request.param == "postgres":
+    if database == "postgres":
         from sqlalchemy import create_engine
 
         eng = create_engine(db_url)

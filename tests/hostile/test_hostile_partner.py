@@ -15,6 +15,7 @@ from tests.hostile.conftest import Day, kind, kind_ids
 from tests.hostile.kinds import KINDS, MARKER_PATTERN
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
+DATABASE = "sqlite"  # test_hostile_partner_postgres.py runs the same tests on PostgreSQL
 TERMINAL = {"staged", "quarantined", "skipped"}
 
 
