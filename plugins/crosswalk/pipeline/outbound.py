@@ -110,6 +110,16 @@ def _cell(v) -> str:
     return str(v)
 
 
+def _quoted(cell: str) -> str:
+    """One CSV field as RFC 4180 writes it: quoted (quotes doubled) if it holds a comma, quote, CR or LF."""
+    if any(c in cell for c in NEEDS_QUOTES):
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
+
+
+NEEDS_QUOTES = (",", '"', "\r", "\n")
+
+
 class Extract:
     """The gated extract as CSV bytes, made a chunk of staged rows at a time as it is read.
 
@@ -137,9 +147,16 @@ class Extract:
 
     @staticmethod
     def _format(rows: Iterable) -> bytes:
+        rows = list(rows)
         text = io.StringIO()
         csv.writer(text, lineterminator="\n").writerows(rows)
-        return text.getvalue().encode("utf-8")
+        out = text.getvalue()
+        if "\r" in out:
+            # Python's writer quotes a field only for the characters of its line terminator, so a carriage
+            # return inside a value would go out bare, and a partner's parser would end the row there. Such a
+            # (rare) block is written field by field, quoting what needs it, empty fields left empty.
+            out = "".join(",".join(map(_quoted, row)) + "\n" for row in rows)
+        return out.encode("utf-8")
 
     def read(self, n: int = -1) -> bytes:
         while n < 0 or len(self._buf) - self._pos < n:
