@@ -57,7 +57,7 @@ def main() -> None:
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="crosswalk-bench-airflow-"))
 
     from crosswalk.drops import Drop
-    from crosswalk.orchestration.resources import dispose_engines, engine_for
+    from crosswalk.orchestration.connections import dispose_engines, engine_for
     from crosswalk.orchestration.sftp import partner_sftp
     from crosswalk.pipeline.inbound import discover, drop_key
     from crosswalk.staging import ledger

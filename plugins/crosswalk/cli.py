@@ -18,7 +18,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config, args.schemas)
         if not args.offline:
-            from crosswalk.orchestration.resources import connection_problems, missing_pools
+            from crosswalk.orchestration.connections import connection_problems
+            from crosswalk.orchestration.resources import missing_pools
 
             pools = missing_pools(cfg)
             problems = connection_problems(cfg) + (pools or [])
@@ -100,7 +101,7 @@ def _audit_engine(args: argparse.Namespace):
 
         return make_engine(args.url)
     from crosswalk.config.loader import load_config
-    from crosswalk.orchestration.resources import engine_for
+    from crosswalk.orchestration.connections import engine_for
 
     return engine_for(load_config(args.config, check_descriptors=False).settings.database_conn_id)
 

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from crosswalk.audit import AuditLog, RunContext
 from crosswalk.config.loader import load_config
+from crosswalk.orchestration.connections import dispose_engines
 from crosswalk.orchestration.factory import dags_from_config
-from crosswalk.orchestration.resources import dispose_engines
 from crosswalk.staging.db import make_engine
 from crosswalk.staging.migrations import upgrade
 from tests.conftest import REPO

@@ -43,7 +43,7 @@ def database(request, tmp_path):
 
         url = request.getfixturevalue("postgres_url")
         yield url, None
-        from crosswalk.orchestration.resources import dispose_engines
+        from crosswalk.orchestration.connections import dispose_engines
 
         dispose_engines()
         eng = create_engine(url)
@@ -56,7 +56,7 @@ def database(request, tmp_path):
         try:
             yield cluster.url, cluster
         finally:
-            from crosswalk.orchestration.resources import dispose_engines
+            from crosswalk.orchestration.connections import dispose_engines
 
             dispose_engines()
             cluster.stop()
@@ -66,7 +66,7 @@ def database(request, tmp_path):
 def faulty(tmp_path, database, airflow_db):
     require(sshd_unavailable_reason())
     require(None if shutil.which("age") else "the age CLI is not installed (apt-get install age)")
-    from crosswalk.orchestration.resources import dispose_engines
+    from crosswalk.orchestration.connections import dispose_engines
 
     db_url, cluster = database
     server = start_sshd(PARTNERS)
@@ -99,7 +99,7 @@ def assert_recovered(faulty: Faulty) -> None:
 
     from crosswalk.audit import ATTEMPT_OUTCOMES
     from crosswalk.cli import main as cli_main
-    from crosswalk.orchestration.resources import engine_for
+    from crosswalk.orchestration.connections import engine_for
 
     assert faulty.left_behind() == []
     for code in faulty.sshd.users:

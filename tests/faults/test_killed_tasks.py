@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 
 from crosswalk.audit import read_events
 from crosswalk.orchestration import bookends, dag_inbound
-from crosswalk.orchestration.resources import engine_for
+from crosswalk.orchestration.connections import engine_for
 from crosswalk.staging import ledger
 from tests.faults.conftest import assert_recovered
 from tests.faults.test_sftp_outages import COUNCIL, DELIVER, INBOUND, INGEST, NHS, OUTBOUND, _largest

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from crosswalk.orchestration import bookends, dag_inbound, dag_outbound
-from crosswalk.orchestration.resources import engine_for
+from crosswalk.orchestration.connections import engine_for
 from crosswalk.staging import ledger
 from tests.faults.conftest import assert_recovered
 from tests.support.airflow import task_context as context

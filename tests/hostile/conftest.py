@@ -90,7 +90,7 @@ def day(request, tmp_path_factory, sshd, airflow_db) -> Day:
     import json
 
     from crosswalk.audit import read_events
-    from crosswalk.orchestration.resources import dispose_engines, engine_for
+    from crosswalk.orchestration.connections import dispose_engines, engine_for
     from tests.support.airflow import run_dag, run_dag_answering
     from tests.support.project import _ssh_key
 

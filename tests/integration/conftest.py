@@ -17,7 +17,7 @@ def project(tmp_path, sshd, db_url, airflow_db):
     """A deployment wired to the real sshd and database; partner folders emptied afterwards."""
     import shutil
 
-    from crosswalk.orchestration.resources import dispose_engines
+    from crosswalk.orchestration.connections import dispose_engines
     from tests.support.env import require
 
     require(None if shutil.which("age") else "the age CLI is not installed (apt-get install age)")

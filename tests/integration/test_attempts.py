@@ -9,7 +9,7 @@ import json
 import pytest
 
 from crosswalk.audit import AuditLog, RunContext, read_events
-from crosswalk.orchestration.resources import engine_for
+from crosswalk.orchestration.connections import engine_for
 from tests.support.airflow import run_dag
 
 pytestmark = [pytest.mark.airflow]

@@ -10,7 +10,7 @@ import pytest
 
 from crosswalk.errors import TransferError
 from crosswalk.orchestration import dag_outbound
-from crosswalk.orchestration.resources import engine_for
+from crosswalk.orchestration.connections import engine_for
 from crosswalk.pipeline import outbound
 from crosswalk.staging import ledger
 from tests.support.airflow import run_dag

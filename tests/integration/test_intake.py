@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from crosswalk.audit import read_events
-from crosswalk.orchestration.resources import engine_for
+from crosswalk.orchestration.connections import engine_for
 from tests.support.airflow import run_dag
 from tests.support.project import clients_csv, edit_yaml
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from crosswalk.audit import read_events
 from crosswalk.identifiers import mod11_check_digit
-from crosswalk.orchestration.resources import engine_for
+from crosswalk.orchestration.connections import engine_for
 from tests.conftest import REPO
 from tests.support.airflow import run_dag, run_dag_answering
 from tests.support.project import EnvPatch, clients_csv, edit_yaml, index_csv

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from crosswalk.manifest import manifest_for_drop
-from crosswalk.orchestration.resources import engine_for
+from crosswalk.orchestration.connections import engine_for
 from tests.support.airflow import run_dag
 from tests.support.env import require
 from tests.support.gpg import Party

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from crosswalk.audit import read_events
-from crosswalk.orchestration.resources import engine_for
+from crosswalk.orchestration.connections import engine_for
 from tests.conftest import REPO
 from tests.support.airflow import run_dag, run_dag_answering
 from tests.support.ckan import CKAN_TOKEN as TOKEN

@@ -11,7 +11,7 @@ import pytest
 from crosswalk import workroot
 from crosswalk.audit import AuditLog, RunContext
 from crosswalk.errors import TransferError
-from crosswalk.orchestration.resources import age_identities, engine_for, openpgp_secret
+from crosswalk.orchestration.connections import age_identities, engine_for, openpgp_secret
 from crosswalk.orchestration.sftp import partner_bulk, partner_sftp
 from crosswalk.pipeline.inbound import InboundJob, discover, ingest_drop
 from crosswalk.staging.migrations import upgrade
@@ -170,7 +170,8 @@ def test_a_full_work_root_is_named_with_its_free_space_and_the_drop_is_taken_in_
 KILLED_MID_INGEST = """
 import os, signal, sys
 from crosswalk.audit import AuditLog, RunContext
-from crosswalk.orchestration.resources import age_identities, engine_for, openpgp_secret, project_config
+from crosswalk.orchestration.connections import age_identities, engine_for, openpgp_secret
+from crosswalk.orchestration.resources import project_config
 from crosswalk.orchestration.sftp import partner_bulk, partner_sftp
 from crosswalk.pipeline import inbound
 

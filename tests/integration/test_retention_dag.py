@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from crosswalk.audit import read_events
-from crosswalk.orchestration.resources import engine_for, prepare_database
+from crosswalk.orchestration.connections import engine_for
+from crosswalk.orchestration.resources import prepare_database
 from crosswalk.staging import ledger
 from crosswalk.staging.store import count_rows, stage_file
 from tests.support.airflow import run_dag

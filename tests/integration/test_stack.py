@@ -24,7 +24,7 @@ INBOUND = "inbound_health_index"
 def deployment(tmp_path_factory, sshd):
     """A deployment whose health-index feed asks for on_arrival, with its agreement's automation approved
     and one successful manual run required; and the Airflow stack running it."""
-    from crosswalk.orchestration.resources import dispose_engines
+    from crosswalk.orchestration.connections import dispose_engines
 
     tmp = tmp_path_factory.mktemp("stack")
     project = make_project(tmp, sshd, f"sqlite:///{tmp / 'crosswalk.db'}")
@@ -56,7 +56,7 @@ def _arrival_runs(stack) -> list[dict]:
 
 def test_a_feed_graduates_after_its_manual_run_then_runs_once_per_complete_drop(deployment):
     from crosswalk.audit import read_events
-    from crosswalk.orchestration.resources import engine_for
+    from crosswalk.orchestration.connections import engine_for
 
     project, stack = deployment
     dag = stack.wait(f"{INBOUND} to be parsed", lambda: stack.dag(INBOUND))
@@ -179,7 +179,7 @@ def test_an_operator_logs_in_opens_the_trigger_form_and_submits_a_dry_run_in_chr
     finally:
         browser.quit()
     from crosswalk.audit import read_events
-    from crosswalk.orchestration.resources import engine_for
+    from crosswalk.orchestration.connections import engine_for
 
     (done,) = read_events(engine_for("crosswalk_db"), event="run.succeeded", run_id=new["dag_run_id"])
     assert done["outcome"] == "dry_run"  # audited as a dry run: it does not count towards graduation

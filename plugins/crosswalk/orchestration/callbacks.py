@@ -7,21 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from crosswalk.errors import CrosswalkError
 from crosswalk.notify import FAILURE, Notice, send
+from crosswalk.orchestration.connections import http_endpoint
 
 if TYPE_CHECKING:
     from crosswalk.config.loader import ProjectConfig
 
 log = logging.getLogger(__name__)
-
-
-def http_endpoint(conn_id: str) -> tuple[str, str | None]:
-    """A URL (``host``, a full URL or a host name) and bearer token (``password``) from a connection."""
-    from crosswalk.orchestration.resources import connection
-
-    conn = connection(conn_id)
-    host = conn.host or ""
-    url = host if "://" in host else f"{conn.schema or 'https'}://{host}:{conn.port or 443}"
-    return url, conn.password or None
 
 
 def notify(cfg: ProjectConfig, notice: Notice) -> list[str]:

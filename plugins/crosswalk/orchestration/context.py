@@ -7,7 +7,8 @@ import logging
 from typing import Any
 
 from crosswalk.audit import AuditLog
-from crosswalk.orchestration.resources import engine_for, run_context
+from crosswalk.orchestration.connections import engine_for
+from crosswalk.orchestration.resources import run_context
 
 log = logging.getLogger(__name__)
 

@@ -17,16 +17,27 @@ from crosswalk.orchestration.ids import (
     RETENTION_DAG_ID,
     START,
 )
-from crosswalk.orchestration.resources import (
-    audited_task,
-    prepare_database,
-    project_config,
-)
+from crosswalk.orchestration.resources import audited_task, prepare_database, project_config
 
 # The pipelines are imported inside the task bodies: they load pandas, DuckDB and SSH libraries, which
 # parsing the DAG files must not.
 
 log = logging.getLogger(__name__)
+
+
+def _housekeeping(cfg: ProjectConfig, dag_id: str, description: str, doc: str, schedule: str, tags: list[str]):
+    """The arguments both housekeeping DAGs share: one run at a time, no catch-up, the common default_args."""
+    return {
+        "dag_id": dag_id,
+        "description": description,
+        "doc_md": doc,
+        "schedule": None if schedule == MANUAL else schedule,
+        "start_date": START,
+        "catchup": False,
+        "max_active_runs": 1,
+        "tags": ["crosswalk", *tags],
+        "default_args": default_args(cfg),
+    }
 
 
 def audit_dag(cfg: ProjectConfig) -> DAG:
@@ -41,15 +52,14 @@ is itself an audit event and the chain stays verifiable).
 """
 
     @dag(
-        dag_id=AUDIT_DAG_ID,
-        description="Verify the audit chain, write the IG report, apply audit retention",
-        doc_md=doc,
-        schedule=None if s.audit.schedule == MANUAL else s.audit.schedule,
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        tags=["crosswalk", "audit", "ig"],
-        default_args=default_args(cfg),
+        **_housekeeping(
+            cfg,
+            AUDIT_DAG_ID,
+            "Verify the audit chain, write the IG report, apply audit retention",
+            doc,
+            s.audit.schedule,
+            ["audit", "ig"],
+        )
     )
     def _audit() -> None:
         @task(task_id="verify_chain")
@@ -82,15 +92,14 @@ rollback are pruned by each publish DAG.
 """
 
     @dag(
-        dag_id=RETENTION_DAG_ID,
-        description="Purge staged personal data past its retention period (audited)",
-        doc_md=doc,
-        schedule=None if s.staging.schedule == MANUAL else s.staging.schedule,
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        tags=["crosswalk", "retention"],
-        default_args=default_args(cfg),
+        **_housekeeping(
+            cfg,
+            RETENTION_DAG_ID,
+            "Purge staged personal data past its retention period (audited)",
+            doc,
+            s.staging.schedule,
+            ["retention"],
+        )
     )
     def _retention() -> None:
         @task(task_id="purge_staged")

@@ -12,16 +12,12 @@ from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import InboundFeed
 from crosswalk.logsafety import shown_name
 from crosswalk.orchestration.common import dag_kwargs, run_bookends
+from crosswalk.orchestration.connections import age_identities, openpgp_secret
 from crosswalk.orchestration.context import is_dry_run, task_audit
 from crosswalk.orchestration.ids import (
     review_asset,
 )
-from crosswalk.orchestration.resources import (
-    age_identities,
-    audited_task,
-    openpgp_secret,
-    project_config,
-)
+from crosswalk.orchestration.resources import audited_task, project_config
 from crosswalk.orchestration.sftp import partner_bulk, partner_sftp
 from crosswalk.schedules import ScheduleDecision
 

@@ -12,10 +12,7 @@ from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import OpenDataFeed
 from crosswalk.orchestration.common import dag_kwargs, run_bookends
 from crosswalk.orchestration.context import is_dry_run, run_date, skip_dry_run, task_audit
-from crosswalk.orchestration.resources import (
-    audited_task,
-    project_config,
-)
+from crosswalk.orchestration.resources import audited_task, project_config
 from crosswalk.orchestration.sftp import partner_sftp
 from crosswalk.schedules import ScheduleDecision
 

@@ -11,14 +11,9 @@ from airflow.sdk import DAG, dag, get_current_context, task
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import OutboundFeed
 from crosswalk.orchestration.common import dag_kwargs, run_bookends
+from crosswalk.orchestration.connections import openpgp_secret, pseudonymisation_key, signing_key
 from crosswalk.orchestration.context import is_dry_run, outbound_options, param_date, task_audit
-from crosswalk.orchestration.resources import (
-    audited_task,
-    openpgp_secret,
-    project_config,
-    pseudonymisation_key,
-    signing_key,
-)
+from crosswalk.orchestration.resources import audited_task, project_config
 from crosswalk.orchestration.sftp import partner_bulk, partner_sftp
 from crosswalk.schedules import ScheduleDecision
 

@@ -11,12 +11,9 @@ from airflow.sdk import DAG, dag, get_current_context, task
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import PortalFeed
 from crosswalk.orchestration.common import dag_kwargs, run_bookends
+from crosswalk.orchestration.connections import pseudonymisation_key
 from crosswalk.orchestration.context import is_dry_run, outbound_options, run_date, task_audit
-from crosswalk.orchestration.resources import (
-    audited_task,
-    project_config,
-    pseudonymisation_key,
-)
+from crosswalk.orchestration.resources import audited_task, project_config
 from crosswalk.schedules import ScheduleDecision
 
 # The pipelines are imported inside the task bodies: they load pandas, DuckDB and SSH libraries, which

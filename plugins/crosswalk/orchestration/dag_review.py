@@ -15,10 +15,7 @@ from crosswalk.orchestration.ids import (
     START,
     review_asset,
 )
-from crosswalk.orchestration.resources import (
-    audited_task,
-    project_config,
-)
+from crosswalk.orchestration.resources import audited_task, project_config
 
 # The pipelines are imported inside the task bodies: they load pandas, DuckDB and SSH libraries, which
 # parsing the DAG files must not.

@@ -30,7 +30,7 @@ def partner_bulk(partner: Partner):
     from pathlib import Path
 
     from crosswalk.errors import ConfigError
-    from crosswalk.orchestration.resources import connection
+    from crosswalk.orchestration.connections import connection
     from crosswalk.transfer import openssh
     from crosswalk.transfer.engine import Bulk, Endpoint, Tuning
     from crosswalk.transfer.hooks import PinnedSFTPHook
