@@ -40,9 +40,9 @@ def postgres_database() -> Iterator[str]:
     try:
         yield url
     finally:
-        from crosswalk.orchestration import resources
+        from crosswalk.orchestration import connections
 
-        resources.dispose_engines()  # close pools before dropping the database
+        connections.dispose_engines()  # close pools before dropping the database
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
