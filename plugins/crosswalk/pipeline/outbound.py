@@ -110,14 +110,14 @@ def _cell(v) -> str:
     return str(v)
 
 
+NEEDS_QUOTES = (",", '"', "\r", "\n")
+
+
 def _quoted(cell: str) -> str:
     """One CSV field as RFC 4180 writes it: quoted (quotes doubled) if it holds a comma, quote, CR or LF."""
     if any(c in cell for c in NEEDS_QUOTES):
         return '"' + cell.replace('"', '""') + '"'
     return cell
-
-
-NEEDS_QUOTES = (",", '"', "\r", "\n")
 
 
 class Extract:
