@@ -45,7 +45,7 @@ def _plain_linker(frames: dict, link_type: str):
     from splink import Linker, SettingsCreator, block_on
     from splink.backends.duckdb import DuckDBAPI
 
-    from crosswalk.matching.link import dob_pairs, em_dob_block
+    from crosswalk.matching.training import dob_pairs, em_dob_block
 
     cols = ["record_id", "forename", "surname", "date_of_birth", "postcode"]
     with_address = all("address" in f.columns for f in frames.values())
@@ -84,7 +84,8 @@ def _plain_splink(left, right):
 
 
 def _ours(left, right):
-    from crosswalk.matching.link import AUTO, link
+    from crosswalk.matching.decisions import AUTO
+    from crosswalk.matching.link import link
 
     result = link(left, right)
     auto = result[result["band"] == AUTO]

@@ -72,7 +72,7 @@ def _child(route: str, csv_path: str, rows: int) -> None:
     from crosswalk.staging import ledger
     from crosswalk.staging.db import make_engine
     from crosswalk.staging.migrations import upgrade
-    from crosswalk.staging.store import stage_file
+    from crosswalk.staging.tables import stage_file
 
     schema = load_config().schemas["social_care_client"]
     engine = make_engine(_url(DB))

@@ -7,7 +7,7 @@ the tests), with the same cipher (aes128-gcm):
 
 - ours, up:     age-encrypt (crosswalk.crypto.age) + sign the manifest + upload (the pipelines' bulk
                 transport: crosswalk.transfer.openssh where the OpenSSH client is installed, else
-                crosswalk.transfer.engine)
+                crosswalk.transfer.asyncssh_bulk)
 - ours, down:   download (same transport, resumable) + sha256 check + age-decrypt
 - OpenSSH, up:  `age -e` + `sftp put`
 - OpenSSH, down: `sftp get` + `age -d`
@@ -42,8 +42,8 @@ import io, sys
 from pathlib import Path
 from crosswalk.crypto import age, sshsig
 from crosswalk.manifest import manifest_for_drop
-from crosswalk.transfer import engine, openssh
-bulk = openssh if openssh.available() else engine  # the pipelines' choice
+from crosswalk.transfer import asyncssh_bulk, bulk, openssh
+transport = openssh if openssh.available() else asyncssh_bulk  # the pipelines' choice
 host, port, user, host_key, key_file, recipient, plain, work, rows = sys.argv[1:]
 plain, work = Path(plain), Path(work)
 enc = work / (plain.name + ".age")
@@ -52,18 +52,18 @@ t0 = time.perf_counter()  # the work itself; interpreter start-up is paid once p
 pd, _ = age.encrypt_file(plain, enc, [recipient], hash_ciphertext=False)
 from concurrent.futures import ThreadPoolExecutor
 from crosswalk.hashing import file_digest
-ep = engine.Endpoint(host, int(port), user, (host_key,), Path(key_file).read_text())
-t = engine.Tuning(encryption_algs=("aes128-gcm@openssh.com",))
+ep = bulk.Endpoint(host, int(port), user, (host_key,), Path(key_file).read_text())
+t = bulk.Tuning(encryption_algs=("aes128-gcm@openssh.com",))
 with ThreadPoolExecutor(1) as pool:  # as the outbound pipeline does: hash the ciphertext while it uploads
     fut = pool.submit(file_digest, enc)
-    bulk.upload(ep, enc, "/inbox/" + enc.name, t)
+    transport.upload(ep, enc, "/inbox/" + enc.name, t)
     cd = fut.result()
 m = manifest_for_drop(plain, enc, feed="bench", schema_id="bench", sender="bench", recipients=[recipient],
                       rows=int(rows), plain_digest=pd, encrypted_digest=cd).to_json()
 sig = sshsig.sign(io.BytesIO(m), sshsig.load_private_key(Path(key_file).read_bytes()))
 (work / "m.json").write_bytes(m); (work / "m.json.sig").write_text(sig)
-engine.upload(ep, work / "m.json", "/inbox/" + enc.name + ".manifest.json", t)
-engine.upload(ep, work / "m.json.sig", "/inbox/" + enc.name + ".manifest.json.sig", t)
+asyncssh_bulk.upload(ep, work / "m.json", "/inbox/" + enc.name + ".manifest.json", t)
+asyncssh_bulk.upload(ep, work / "m.json.sig", "/inbox/" + enc.name + ".manifest.json.sig", t)
 print(time.perf_counter() - t0)
 enc.unlink()
 """
@@ -73,15 +73,15 @@ import sys
 from pathlib import Path
 from crosswalk.crypto import age
 from crosswalk.hashing import file_digest
-from crosswalk.transfer import engine, openssh
-bulk = openssh if openssh.available() else engine  # the pipelines' choice
+from crosswalk.transfer import asyncssh_bulk, bulk, openssh
+transport = openssh if openssh.available() else asyncssh_bulk  # the pipelines' choice
 host, port, user, host_key, key_file, identity, remote, expect_sha, work = sys.argv[1:]
 work = Path(work)
-ep = engine.Endpoint(host, int(port), user, (host_key,), Path(key_file).read_text())
+ep = bulk.Endpoint(host, int(port), user, (host_key,), Path(key_file).read_text())
 got = work / "dl.age"
 import time
 t0 = time.perf_counter()
-bulk.download(ep, remote, got, engine.Tuning(encryption_algs=("aes128-gcm@openssh.com",)))
+transport.download(ep, remote, got, bulk.Tuning(encryption_algs=("aes128-gcm@openssh.com",)))
 from concurrent.futures import ThreadPoolExecutor
 with ThreadPoolExecutor(1) as pool:  # as the inbound pipeline does: hash the ciphertext while it decrypts
     fut = pool.submit(file_digest, got)

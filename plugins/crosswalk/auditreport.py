@@ -11,11 +11,12 @@ import io
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
 
-from crosswalk import auditchain
+from crosswalk import atomic, auditchain
 
 CSV_COLUMNS = [
     "time", "direction", "partner", "feed", "file", "sha256", "size", "rows", "agreement", "version", "level",
@@ -193,3 +194,15 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{e(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{e(c).replace(chr(10), '<br>')}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write(report: Report, out_dir: Path, stem: str) -> list[tuple[Path, bytes]]:
+    """Write the report as ``stem.html`` and ``stem.csv`` in ``out_dir``, each whole or not at all (a rerun
+    replaces them; a reader never sees half of one). Returns each file with the bytes written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for suffix, body in ((".html", to_html(report)), (".csv", to_csv(report))):
+        target, data = out_dir / f"{stem}{suffix}", body.encode("utf-8")
+        atomic.write_bytes(target, data)
+        written.append((target, data))
+    return written

@@ -10,10 +10,9 @@ import fnmatch
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from crosswalk.atomic import PART_SUFFIX
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.manifest import MANIFEST_SUFFIX, SIGNATURE_SUFFIX, data_name, extract_name, signature_name
-
-PART_SUFFIX = ".part"  # an upload in progress (ours and partners')
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from crosswalk.audit import read_events
 from crosswalk.orchestration.connections import engine_for
 from crosswalk.orchestration.resources import prepare_database
 from crosswalk.staging import ledger
-from crosswalk.staging.store import count_rows, stage_file
+from crosswalk.staging.tables import count_rows, stage_file
 from tests.support.airflow import run_dag
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]

@@ -11,20 +11,19 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from crosswalk.demo.synthetic import index_rows, people
+from crosswalk.matching.comparisons import one_character_out, words_in_common
+from crosswalk.matching.decisions import AUTO
 from crosswalk.matching.dedupe import _two_people
-from crosswalk.matching.link import (
-    AUTO,
+from crosswalk.matching.link import link
+from crosswalk.matching.normalise import (
     address_tokens,
-    dob_block,
-    link,
     normalise_postcode,
-    one_character_out,
     optional_columns,
     postcode_parts,
     squeeze_spaces,
     word_signature,
-    words_in_common,
 )
+from crosswalk.matching.training import dob_block
 
 
 def test_uk_postcodes_get_one_space_before_the_inward_code_and_others_lose_their_spaces():

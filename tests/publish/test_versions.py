@@ -142,7 +142,7 @@ def test_a_version_streamed_from_a_staged_batch_while_it_is_written(engine):
     """Publishing reads the staged batch while its own transaction writes the version: on SQLite the reader
     must not wait for the writer's lock (it did, and the demo's publish timed out with 'database is locked')."""
     from crosswalk.staging import ledger
-    from crosswalk.staging.store import iter_staged, stage_batch
+    from crosswalk.staging.tables import iter_staged, stage_batch
 
     ledger.open_batch(
         engine, ledger.Batch("b-9", "f", "p", "m" * 64, "x.csv", None, None, "health_board_index", ledger.RECEIVED),

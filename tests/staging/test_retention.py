@@ -10,7 +10,7 @@ from sqlalchemy import text
 from crosswalk.config.loader import load_config
 from crosswalk.staging import ledger
 from crosswalk.staging.retention import purge_staged
-from crosswalk.staging.store import count_rows, stage_file
+from crosswalk.staging.tables import count_rows, stage_file
 
 TABLE = "stg_health_board_index"
 

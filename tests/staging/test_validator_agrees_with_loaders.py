@@ -28,7 +28,7 @@ from crosswalk.schemas.validate import validate_csv
 from crosswalk.staging import ledger
 from crosswalk.staging.db import make_engine
 from crosswalk.staging.migrations import upgrade
-from crosswalk.staging.store import iter_staged, stage_file
+from crosswalk.staging.tables import iter_staged, stage_file
 
 pytestmark = pytest.mark.postgres
 

@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from crosswalk.config.models import SchemaId, Slug, _Model
+from crosswalk.config.models.base import ConfigModel, SchemaId, Slug
 
 Level = Annotated[int, Field(ge=1, le=4)]
 
@@ -84,12 +84,12 @@ ARTICLE_9 = {
 }
 
 
-class Recipient(_Model):
+class Recipient(ConfigModel):
     partner: Slug = Field(description=f"A partner code, or {PUBLIC!r} for open data.")
     level: Level = Field(description="The ISP level granted to this recipient.")
 
 
-class LawfulBasis(_Model):
+class LawfulBasis(ConfigModel):
     article_6: Literal["6(1)(a)", "6(1)(b)", "6(1)(c)", "6(1)(d)", "6(1)(e)", "6(1)(f)"]
     article_9: Literal["9(2)(a)", "9(2)(b)", "9(2)(c)", "9(2)(g)", "9(2)(h)", "9(2)(i)", "9(2)(j)"] | None = Field(
         None, description="The Article 9 condition; required when any field is special category."
@@ -107,13 +107,13 @@ class LawfulBasis(_Model):
 IN_FORCE = "in force on the day"
 
 
-class SignOff(_Model):
+class SignOff(ConfigModel):
     name: str = Field(min_length=1)
     role: str = Field(min_length=1)
     date: date
 
 
-class Automation(_Model):
+class Automation(ConfigModel):
     approved: bool = False
     by: str | None = None
     on: date | None = None
@@ -125,7 +125,7 @@ class Automation(_Model):
         return self
 
 
-class FieldEntry(_Model):
+class FieldEntry(ConfigModel):
     description: str = Field(min_length=1)
     classification: Classification
     min_level: Level = Field(description="The lowest level at which this field may be shared.")
@@ -155,11 +155,11 @@ class FieldEntry(_Model):
         return self.transform[max(named)] if named else "pass"
 
 
-class DatasetCatalogue(_Model):
+class DatasetCatalogue(ConfigModel):
     fields: dict[str, FieldEntry] = Field(min_length=1)
 
 
-class Agreement(_Model):
+class Agreement(ConfigModel):
     """One version of one agreement. Versions of the same id must not overlap in time."""
 
     id: Slug

@@ -16,7 +16,6 @@ import base64
 import binascii
 import hmac
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from crosswalk.atomic import replacing
 from crosswalk.crypto import bech32
 from crosswalk.errors import DecryptFailed
 from crosswalk.hashing import BackgroundHasher, BoundedWriter, Digest, TeeReader, TeeWriter
@@ -362,12 +362,5 @@ def _with_input(path: Path, fn):
 
 
 def _atomic(dst: Path, write):
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".part", dir=dst.parent)  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as out:
-            n = write(out)
-        os.replace(tmp, dst)
-        return n
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(dst, private=True) as part, part.open("wb") as out:
+        return write(out)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from crosswalk import workroot
+from crosswalk.atomic import replacing
 from crosswalk.children import die_with_parent
 from crosswalk.errors import DecryptFailed, SignatureInvalid, UnknownSigner
 
@@ -100,9 +101,8 @@ def encrypt_file(src: Path, dst: Path, recipient_keys: list[str], signing_key: s
 def encrypt(src: IO[bytes], dst: Path, recipient_keys: list[str], signing_key: str, chunk: int = 1 << 20) -> None:
     """Sign and encrypt what ``src`` yields into ``dst`` (written whole, by rename), streamed through gpg's
     standard input: the plaintext is never a file."""
-    with _keyring(signing_key, *recipient_keys) as (home, fprs):
+    with _keyring(signing_key, *recipient_keys) as (home, fprs), replacing(dst) as part:
         signer, recipients = fprs[0], fprs[1:]
-        part = dst.with_name(dst.name + ".part")
         args = ["--compress-algo", "none", "--local-user", signer, "--output", str(part)]
         for r in recipients:
             args += ["--recipient", r]
@@ -123,9 +123,7 @@ def encrypt(src: IO[bytes], dst: Path, recipient_keys: list[str], signing_key: s
         finally:
             code = proc.wait()
         if code != 0:
-            part.unlink(missing_ok=True)
             raise GpgError(f"gpg could not encrypt {dst.name} (exit {code})")
-        os.replace(part, dst)
 
 
 def _decrypt_bounded(
@@ -184,30 +182,20 @@ def decrypt_file(
     """
     with _keyring(*signer_keys) as (_, pinned):
         pass  # fingerprints of the pinned signers, computed in isolation
-    with _keyring(*secret_keys, *signer_keys) as (home, _):
-        part = dst.with_name(dst.name + ".part")
-        try:
-            proc = _decrypt_bounded(home, src, part, limit, too_large)
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
+    with _keyring(*secret_keys, *signer_keys) as (home, _), replacing(dst, private=True) as part:
+        proc = _decrypt_bounded(home, src, part, limit, too_large)
         status = _status(proc)
-        try:
-            codes = {s[0] for s in status if s}
-            if "DECRYPTION_OKAY" not in codes or "DECRYPTION_FAILED" in codes:
-                why = "no key of ours can open it" if "NO_SECKEY" in codes else "altered, truncated or malformed"
-                raise GpgError(f"{src.name}: OpenPGP decryption failed ({why})")
-            if "BADSIG" in codes:
-                raise SignatureInvalid(f"{src.name}: OpenPGP signature does not match the content")
-            valid = [s[1] for s in status if s and s[0] == "VALIDSIG"]
-            primary = [s[-1] for s in status if s and s[0] == "VALIDSIG" and len(s) >= 10]
-            signer = next((f for f in valid + primary if f in pinned), None)
-            if signer is None:
-                raise UnknownSigner(f"{src.name}: not signed by a pinned OpenPGP key of the sender")
-            if proc.returncode != 0:
-                raise GpgError(f"{src.name}: gpg reported a problem (exit {proc.returncode})")
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
-        os.replace(part, dst)
+        codes = {s[0] for s in status if s}
+        if "DECRYPTION_OKAY" not in codes or "DECRYPTION_FAILED" in codes:
+            why = "no key of ours can open it" if "NO_SECKEY" in codes else "altered, truncated or malformed"
+            raise GpgError(f"{src.name}: OpenPGP decryption failed ({why})")
+        if "BADSIG" in codes:
+            raise SignatureInvalid(f"{src.name}: OpenPGP signature does not match the content")
+        valid = [s[1] for s in status if s and s[0] == "VALIDSIG"]
+        primary = [s[-1] for s in status if s and s[0] == "VALIDSIG" and len(s) >= 10]
+        signer = next((f for f in valid + primary if f in pinned), None)
+        if signer is None:
+            raise UnknownSigner(f"{src.name}: not signed by a pinned OpenPGP key of the sender")
+        if proc.returncode != 0:
+            raise GpgError(f"{src.name}: gpg reported a problem (exit {proc.returncode})")
         return signer

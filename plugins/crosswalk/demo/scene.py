@@ -194,12 +194,8 @@ def ig_report(work: Path) -> Path:
     today = datetime.combine(date.today(), datetime.min.time())
     report = auditreport.build(engine, today, today + timedelta(days=1))
     engine.dispose()
-    out = work / "reports"
-    out.mkdir(exist_ok=True)
-    stem = f"ig-report_{today:%Y-%m-%d}_{today:%Y-%m-%d}"
-    (out / f"{stem}.csv").write_text(auditreport.to_csv(report), encoding="utf-8")
-    (out / f"{stem}.html").write_text(auditreport.to_html(report), encoding="utf-8")
-    return out / f"{stem}.html"
+    html, _ = auditreport.write(report, work / "reports", f"ig-report_{today:%Y-%m-%d}_{today:%Y-%m-%d}")
+    return html[0]
 
 
 def summary(work: Path, states: dict[str, str], seconds: float, keys: Keys, report: Path) -> None:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import asyncssh
 
+from crosswalk import atomic
+
 
 @dataclass(frozen=True)
 class ServerSpec:
@@ -52,9 +54,7 @@ async def serve(spec_file: Path) -> None:
     ]
     ports = dict([await _start(s) for s in specs])
     ready = spec_file.with_name("ready")
-    partial = ready.with_name("ready.part")
-    partial.write_text(json.dumps(ports))
-    partial.replace(ready)  # atomic: whoever waits for "ready" never reads it half-written
+    atomic.write_text(ready, json.dumps(ports))  # whoever waits for "ready" never reads it half-written
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

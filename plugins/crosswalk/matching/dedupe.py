@@ -17,21 +17,16 @@ import logging
 import numpy as np
 import pandas as pd
 
-from crosswalk.matching.link import (
+from crosswalk.matching.comparisons import comparisons, model_columns
+from crosswalk.matching.decisions import Thresholds, compatible_dob
+from crosswalk.matching.normalise import PERSON_COLUMNS, optional_columns, person_columns, prepare
+from crosswalk.matching.training import (
     NAME_BLOCK,
-    PERSON_COLUMNS,
-    Thresholds,
-    _compatible_dob,
-    _for_splink,
-    comparisons,
     dob_block,
     dob_pairs,
     duckdb_connection,
     extra_blocks,
-    model_columns,
-    optional_columns,
-    person_columns,
-    prepare,
+    for_splink,
     train,
 )
 
@@ -44,7 +39,7 @@ def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -
 
     optional = optional_columns(people)
     db = DuckDBAPI(duckdb_connection())
-    table = db.register(_for_splink(people[model_columns(optional, sex=True)]), table_name="records")
+    table = db.register(for_splink(people[model_columns(optional, sex=True)]), table_name="records")
     settings = SettingsCreator(
         link_type="dedupe_only",
         comparisons=comparisons(optional, sex=True),
@@ -107,7 +102,7 @@ def dedupe(
     with_chi = p.dropna(subset=["chi"])
     same = with_chi.merge(with_chi, on="chi", suffixes=("_l", "_r"))
     same = same[(same["record_id_l"] < same["record_id_r"])]
-    same = same[_compatible_dob(same["date_of_birth_l"], same["date_of_birth_r"])]
+    same = same[compatible_dob(same["date_of_birth_l"], same["date_of_birth_r"])]
     edges = pd.concat(
         [
             pd.DataFrame(

@@ -61,7 +61,7 @@ is itself an audit event and the chain stays verifiable).
             ["audit", "ig"],
         )
     )
-    def _audit() -> None:
+    def audit_flow() -> None:
         @task(task_id="verify_chain")
         def verify_() -> str:
             return audit_verify(get_current_context())
@@ -77,7 +77,7 @@ is itself an audit event and the chain stays verifiable).
         # The report is written (and the chain verified) before anything is purged.
         verify_() >> report_() >> purge_()
 
-    return _audit()
+    return audit_flow()
 
 
 def retention_dag(cfg: ProjectConfig) -> DAG:
@@ -101,14 +101,14 @@ rollback are pruned by each publish DAG.
             ["retention"],
         )
     )
-    def _retention() -> None:
+    def retention_flow() -> None:
         @task(task_id="purge_staged")
         def purge_() -> list[dict]:
             return retention_purge(get_current_context())
 
         purge_()
 
-    return _retention()
+    return retention_flow()
 
 
 def audit_verify(context: Any) -> str:
@@ -136,7 +136,6 @@ def audit_report(context: Any) -> str:
     """The IG report for the run's period (the previous week when scheduled; the last 7 days when
     triggered), written to ``audit.report_dir`` via a temporary name, then renamed."""
     import hashlib
-    import os
     from datetime import UTC, datetime
     from pathlib import Path
 
@@ -154,27 +153,21 @@ def audit_report(context: Any) -> str:
     out_dir = Path(cfg.settings.audit.report_dir)
     with audited_task(task_audit(cfg, context)) as audit:
         report = auditreport.build(audit.engine, start_day, end_day)
-        out_dir.mkdir(parents=True, exist_ok=True)
         last = end_day - timedelta(days=1)
         stem = f"ig-report_{start_day:%Y-%m-%d}_{last:%Y-%m-%d}"
-        written = []
-        for suffix, body in ((".html", auditreport.to_html(report)), (".csv", auditreport.to_csv(report))):
-            target = out_dir / f"{stem}{suffix}"
-            tmp = target.with_name(f".{target.name}.part")
-            tmp.write_text(body, encoding="utf-8")
-            os.replace(tmp, target)  # a rerun replaces the report; readers never see half of one
-            written.append(target)
+        written = auditreport.write(report, out_dir, stem)
+        for target, data in written:
             audit.emit(
                 "audit.report_written",
                 "succeeded",
                 file_name=target.name,
-                file_sha256=hashlib.sha256(body.encode()).hexdigest(),
-                file_size=len(body.encode()),
+                file_sha256=hashlib.sha256(data).hexdigest(),
+                file_size=len(data),
                 rows_out=len(report.rows),
                 detail={"period_from": f"{start_day:%Y-%m-%d}", "period_to": f"{last:%Y-%m-%d}"},
             )
     log.info("IG report for %s written to %s (%d file event(s))", stem, out_dir, len(report.rows))
-    return str(written[0])
+    return str(written[0][0])
 
 
 def audit_purge(context: Any) -> int:

@@ -44,7 +44,7 @@ def inbound_dag(feed: InboundFeed, cfg: ProjectConfig, decision: ScheduleDecisio
 """
 
     @dag(**dag_kwargs(feed, cfg, doc, decision))
-    def _inbound() -> None:
+    def inbound_flow() -> None:
         prepare, finish = run_bookends(feed, decision)
 
         @task(task_id="discover_drops", pool=partner.sftp_pool)
@@ -72,7 +72,7 @@ def inbound_dag(feed: InboundFeed, cfg: ProjectConfig, decision: ScheduleDecisio
         else:
             ingested >> finish
 
-    return _inbound()
+    return inbound_flow()
 
 
 def discover(feed_id: str, context: Any) -> list[dict]:

@@ -42,7 +42,7 @@ disclosure control (1-7 suppressed, others rounded to 5, secondary suppression) 
 """
 
     @dag(**dag_kwargs(feed, cfg, doc, decision))
-    def _open_data() -> None:
+    def open_data_flow() -> None:
         prepare, finish = run_bookends(feed, decision)
 
         @task(task_id="stage_package")
@@ -86,7 +86,7 @@ disclosure control (1-7 suppressed, others rounded to 5, secondary suppression) 
             published = live_(staged, approval.output)
         usage_(published) >> finish
 
-    return _open_data()
+    return open_data_flow()
 
 
 def stage_open_data(feed_id: str, context: Any) -> dict:

@@ -39,7 +39,7 @@ def outbound_dag(feed: OutboundFeed, cfg: ProjectConfig, decision: ScheduleDecis
 """
 
     @dag(**dag_kwargs(feed, cfg, doc, decision))
-    def _outbound() -> None:
+    def outbound_flow() -> None:
         prepare, finish = run_bookends(feed, decision)
 
         @task(task_id="plan_deliveries", pool=partner.sftp_pool)
@@ -56,7 +56,7 @@ def outbound_dag(feed: OutboundFeed, cfg: ProjectConfig, decision: ScheduleDecis
         prepare >> batches
         deliver_.expand(batch_id=batches) >> finish
 
-    return _outbound()
+    return outbound_flow()
 
 
 def plan(feed_id: str, context: Any) -> list[str]:

@@ -40,7 +40,7 @@ def portal_dag(feed: PortalFeed, cfg: ProjectConfig, decision: ScheduleDecision)
 """
 
     @dag(**dag_kwargs(feed, cfg, doc, decision))
-    def _portal() -> None:
+    def portal_flow() -> None:
         prepare, finish = run_bookends(feed, decision)
 
         @task(task_id="publish_portal")
@@ -53,11 +53,11 @@ def portal_dag(feed: PortalFeed, cfg: ProjectConfig, decision: ScheduleDecision)
 
         prepare >> publish_() >> prune_() >> finish
 
-    return _portal()
+    return portal_flow()
 
 
 def publish_portal(feed_id: str, context: Any) -> dict:
-    from crosswalk.pipeline.publish import publish_portal as publish
+    from crosswalk.pipeline.portal import publish_portal as publish
 
     cfg = project_config()
     feed = cfg.portal(feed_id)

@@ -53,13 +53,13 @@ be worked with `crosswalk review list|decide --feed {feed.id}`.
         tags=["crosswalk", "review", feed.partner, *feed.tags],
         default_args=default_args(cfg, retries=0),  # a person's answer is never asked for twice
     )
-    def _review() -> None:
+    def review_flow() -> None:
         @task(task_id="review_queue")
         def queue_() -> list[dict]:
             return review_queue(feed.id, get_current_context())
 
         @task(task_id="pair_cards")
-        def kwargs_(cards: list[dict]) -> list[dict]:
+        def pair_cards(cards: list[dict]) -> list[dict]:
             return [{"subject": c["subject"], "body": c["body"]} for c in cards]
 
         @task(task_id="record_decisions")
@@ -69,10 +69,10 @@ be worked with `crosswalk review list|decide --feed {feed.id}`.
         cards = queue_()
         answers = HITLOperator.partial(
             task_id="review_pair", options=OPTIONS, defaults=[UNSURE], multiple=False
-        ).expand_kwargs(kwargs_(cards))
+        ).expand_kwargs(pair_cards(cards))
         record_(cards, answers.output)
 
-    return _review()
+    return review_flow()
 
 
 def review_queue(feed_id: str, context: Any) -> list[dict]:

@@ -22,7 +22,7 @@ def partner_sftp(partner: Partner) -> Iterator[paramiko.SFTPClient]:
 
 
 def partner_bulk(partner: Partner):
-    """The bulk transfer engine for this partner, from the same Airflow connection as the hook.
+    """The bulk transport for this partner, from the same Airflow connection as the hook.
 
     The connection is parsed by :class:`PinnedSFTPHook` (no network until used), so host, port,
     login and the refusal of host-key-checking opt-outs are exactly the hook's.
@@ -32,7 +32,8 @@ def partner_bulk(partner: Partner):
     from crosswalk.errors import ConfigError
     from crosswalk.orchestration.connections import connection
     from crosswalk.transfer import openssh
-    from crosswalk.transfer.engine import Bulk, Endpoint, Tuning
+    from crosswalk.transfer.asyncssh_bulk import AsyncsshBulk
+    from crosswalk.transfer.bulk import Endpoint, Tuning
     from crosswalk.transfer.hooks import PinnedSFTPHook
     from crosswalk.transfer.openssh import OpenSshBulk
 
@@ -52,7 +53,7 @@ def partner_bulk(partner: Partner):
     )
     tuning = Tuning(attempts=partner.sftp.transfer_attempts)
     # The OpenSSH client where installed (measured faster here); the pure-Python engine otherwise.
-    return OpenSshBulk(endpoint, tuning) if openssh.available() else Bulk(endpoint, tuning)
+    return OpenSshBulk(endpoint, tuning) if openssh.available() else AsyncsshBulk(endpoint, tuning)
 
 
 def pools(cfg) -> dict[str, dict]:

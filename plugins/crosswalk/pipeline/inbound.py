@@ -29,6 +29,7 @@ import paramiko
 from sqlalchemy import Engine
 
 from crosswalk import workroot
+from crosswalk.atomic import part_path
 from crosswalk.audit import AuditLog
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import InboundFeed, Partner
@@ -60,10 +61,9 @@ from crosswalk.manifest import (
 from crosswalk.schemas.tableschema import TableSchema
 from crosswalk.schemas.validate import validate_csv
 from crosswalk.staging import ledger
-from crosswalk.staging.store import stage_file
+from crosswalk.staging.tables import stage_file
 from crosswalk.transfer import remote
-from crosswalk.transfer.engine import Bulk
-from crosswalk.transfer.openssh import OpenSshBulk
+from crosswalk.transfer.bulk import Bulk
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class InboundJob:
     cfg: ProjectConfig
     feed: InboundFeed
     identities: list[age.Identity]  # our current age identities; decryption tries each
-    bulk: Bulk | OpenSshBulk  # data files; listing, manifests and signatures use ``sftp``
+    bulk: Bulk  # data files; listing, manifests and signatures use ``sftp``
     openpgp_secret: str | None = None  # our armored OpenPGP secret key, for partners on method 'openpgp'
     resend: bool = False  # take in a drop even if a staged batch holds the same content (the run's override)
 
@@ -241,7 +241,7 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
             manifest = _check_manifest(job, manifest_raw, drop)
             ids["file_sha256"] = manifest.sha256
             _check_data_file(job, drop, manifest)
-            part = received.with_name(received.name + ".part")
+            part = part_path(received)
             done = part.stat().st_size if part.exists() else 0  # resumed: already here
             workroot.ensure_space(manifest.size - done + manifest.plaintext_size, f"{manifest.file_name}")
             job.bulk.download(outbox(drop.data_file), received)

@@ -17,10 +17,11 @@ from crosswalk.audit import AuditLog
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import InboundFeed
 from crosswalk.identifiers import chi_status, defect_counts
-from crosswalk.matching.link import AUTO, MODEL_VERSION, REVIEW, Thresholds, band_counts, link
-from crosswalk.matching.store import person_hashes, write_crosswalk
+from crosswalk.matching.crosswalk_table import person_hashes, write_crosswalk
+from crosswalk.matching.decisions import AUTO, MODEL_VERSION, REVIEW, Thresholds, band_counts
+from crosswalk.matching.link import link
 from crosswalk.staging import ledger
-from crosswalk.staging.store import iter_staged
+from crosswalk.staging.tables import iter_staged
 
 log = logging.getLogger(__name__)
 PERSON_FIELDS = ["chi_number", "forename", "surname", "date_of_birth", "sex", "postcode"]

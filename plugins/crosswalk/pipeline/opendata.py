@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from sqlalchemy import Engine, text
 
+from crosswalk import atomic
 from crosswalk.agreements.egress import gate
 from crosswalk.agreements.model import PUBLIC
 from crosswalk.audit import AuditLog
@@ -328,7 +329,5 @@ def publish_to_file(directory: str, target_dir: str, feed_id: str) -> str:
     dest = Path(target_dir) / feed_id
     dest.mkdir(parents=True, exist_ok=True)
     for f in sorted(Path(directory).iterdir()):
-        tmp = dest / f".{f.name}.part"
-        shutil.copyfile(f, tmp)
-        os.replace(tmp, dest / f.name)
+        atomic.copy_file(f, dest / f.name)
     return str(dest)

@@ -27,12 +27,12 @@ from sqlalchemy import Engine
 
 from crosswalk import workroot
 from crosswalk.agreements.egress import NORMAL_RUN, EgressPlan, KeyLookup, RunOptions, gate
+from crosswalk.atomic import part_name
 from crosswalk.audit import AuditLog
 from crosswalk.columns import per_distinct
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import OutboundFeed
 from crosswalk.crypto import age, openpgp, sshsig
-from crosswalk.drops import PART_SUFFIX
 from crosswalk.errors import DropRejected, EgressRefused, FatalError
 from crosswalk.hashing import BackgroundHasher, Digest, TeeReader, copy_hashing, file_digest
 from crosswalk.manifest import (
@@ -45,10 +45,9 @@ from crosswalk.manifest import (
     signature_name,
 )
 from crosswalk.staging import ledger
-from crosswalk.staging.store import iter_staged
+from crosswalk.staging.tables import iter_staged
 from crosswalk.transfer import remote
-from crosswalk.transfer.engine import Bulk
-from crosswalk.transfer.openssh import OpenSshBulk
+from crosswalk.transfer.bulk import Bulk
 from crosswalk.transfer.session import on_session
 
 log = logging.getLogger(__name__)
@@ -71,7 +70,7 @@ class OutboundJob:
     cfg: ProjectConfig
     feed: OutboundFeed
     signing_key: Ed25519PrivateKey  # ours, from the secrets backend
-    bulk: Bulk | OpenSshBulk  # data files; listing, manifests and signatures use ``sftp``
+    bulk: Bulk  # data files; listing, manifests and signatures use ``sftp``
     openpgp_secret: str | None = None  # our armored OpenPGP secret key, for partners on method 'openpgp'
     key_for: KeyLookup | None = None  # pseudonymisation keys, by connection id, from the secrets backend
     options: RunOptions = NORMAL_RUN
@@ -408,7 +407,7 @@ def _claim_released_on_failure(job: OutboundJob, delivery_id: str) -> Iterator[N
 def _leftovers(data_path: str) -> list[str]:
     """Everything a delivery puts in the inbox before its signature completes it, partial uploads included."""
     paths = [data_path, manifest_name(data_path), signature_name(manifest_name(data_path))]
-    return [*paths[:2], *(p + PART_SUFFIX for p in paths)]
+    return [*paths[:2], *(part_name(p) for p in paths)]
 
 
 @contextlib.contextmanager

@@ -23,9 +23,9 @@ from crosswalk.agreements.egress import EgressPlan, EgressRefused, gate
 from crosswalk.audit import AuditLog
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import InboundFeed
-from crosswalk.matching.store import pair_hash, record_decision
+from crosswalk.matching.crosswalk_table import pair_hash, record_decision
 from crosswalk.pipeline.match import PERSON_FIELDS
-from crosswalk.staging.store import iter_staged
+from crosswalk.staging.tables import iter_staged
 
 log = logging.getLogger(__name__)
 

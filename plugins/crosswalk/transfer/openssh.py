@@ -2,7 +2,8 @@
 
 Measured on these machines with aes128-gcm, the OpenSSH client moves ~300-390 MB/s where
 pure-Python SSH (asyncssh) reaches ~230-250 MB/s, so data files go through OpenSSH when it is
-installed and through :mod:`crosswalk.transfer.engine` otherwise. Same guarantees either way:
+installed and through :mod:`crosswalk.transfer.asyncssh_bulk` otherwise. Same guarantees either way
+(:mod:`crosswalk.transfer.bulk`):
 
 - only the pinned host keys are trusted: a private known_hosts holding just them, strict checking,
   no global known_hosts, no agent, no ~/.ssh/config;
@@ -29,9 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crosswalk import workroot
+from crosswalk.atomic import check_uploaded, part_name, part_path
 from crosswalk.children import die_with_parent
 from crosswalk.errors import HostKeyRejected, MissingDataFile, TransferError
-from crosswalk.transfer.engine import Endpoint, Tuning
+from crosswalk.transfer.bulk import Endpoint, Tuning, retrying
 from crosswalk.transfer.hostkeys import known_hosts_text
 
 log = logging.getLogger(__name__)
@@ -178,24 +180,10 @@ def _run(ep: Endpoint, t: Tuning, batch: str) -> str:
     raise TransferError(f"sftp to {ep.host}:{ep.port} failed (exit {proc.returncode}): {err[-1] if err else ''}")
 
 
-def _retrying(t: Tuning, what: str, fn):
-    delay = t.backoff
-    for n in range(1, t.attempts + 1):
-        try:
-            return fn()
-        except TransferError as exc:
-            if n == t.attempts:
-                raise
-            log.warning("%s: attempt %d of %d failed (%s); retrying in %.1fs", what, n, t.attempts, exc, delay)
-            time.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")
-
-
 def download(ep: Endpoint, remote: str, local: Path, tuning: Tuning | None = None) -> int:
     t = tuning or Tuning()
     local = Path(local).absolute()  # the client runs in its agent's directory
-    part = local.with_name(local.name + ".part")
+    part = part_path(local)
 
     def once() -> None:
         # `reget` continues a partial local file, as a dropped connection leaves it.
@@ -205,7 +193,7 @@ def download(ep: Endpoint, remote: str, local: Path, tuning: Tuning | None = Non
         else:
             _run(ep, t, f"get {_quote(remote)} {_quote(part)}\n")
 
-    _retrying(t, f"download {remote}", once)
+    retrying(f"download {remote}", once, attempts=t.attempts, backoff=t.backoff)
     part.replace(local)
     return local.stat().st_size
 
@@ -214,7 +202,7 @@ def upload(ep: Endpoint, local: Path, remote: str, tuning: Tuning | None = None)
     t = tuning or Tuning()
     local = Path(local).absolute()  # the client runs in its agent's directory
     size = local.stat().st_size
-    part = remote + ".part"
+    part = part_name(remote)
 
     attempt = [0]
 
@@ -230,16 +218,15 @@ def upload(ep: Endpoint, local: Path, remote: str, tuning: Tuning | None = None)
         listing = [ln.split() for ln in _run(ep, t, f"ls -ln {_quote(remote)}\n").splitlines()]
         sizes = [int(f[4]) for f in listing if len(f) >= 9 and f[0].startswith("-") and f[4].isdigit()]
         remote_size = sizes[-1] if sizes else -1
-        if remote_size != size:
-            raise TransferError(f"{Path(remote).name}: remote size {remote_size} after upload, sent {size}")
+        check_uploaded(remote, size, remote_size)
 
-    _retrying(t, f"upload {remote}", once)
+    retrying(f"upload {remote}", once, attempts=t.attempts, backoff=t.backoff)
     return size
 
 
 @dataclass(frozen=True)
 class OpenSshBulk:
-    """The :class:`~crosswalk.transfer.engine.Bulk` interface, through the OpenSSH client."""
+    """Bulk transfers to one partner through the OpenSSH client (a :class:`~crosswalk.transfer.bulk.Bulk`)."""
 
     endpoint: Endpoint
     tuning: Tuning = field(default_factory=Tuning)

@@ -1,7 +1,7 @@
 """Small file operations on an open SFTP session: listing, manifests, atomic uploads.
 
 Functions take a paramiko ``SFTPClient`` (what :class:`PinnedSFTPHook` yields) and stream: a
-file is never held in memory whole. Data files move through :mod:`crosswalk.transfer.engine`.
+file is never held in memory whole. Data files move through the bulk transports (:mod:`crosswalk.transfer.bulk`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import IO
 
 import paramiko
 
-from crosswalk.drops import PART_SUFFIX
+from crosswalk.atomic import check_uploaded, part_name
 from crosswalk.errors import MissingDataFile, TransferError
 from crosswalk.hashing import CHUNK, Digest, copy_hashing
 from crosswalk.logsafety import shown_name
@@ -74,7 +74,7 @@ def upload_atomic(sftp: paramiko.SFTPClient, src: Path | IO[bytes], remote_path:
     A reader never sees a partial file under the final name; a retry overwrites the stale
     ``.part`` of an earlier attempt.
     """
-    part = remote_path + PART_SUFFIX
+    part = part_name(remote_path)
     try:
         with sftp.open(part, "wb") as dst:
             dst.set_pipelined(True)
@@ -87,10 +87,7 @@ def upload_atomic(sftp: paramiko.SFTPClient, src: Path | IO[bytes], remote_path:
         remote_size = sftp.stat(remote_path).st_size
     except (OSError, paramiko.SSHException) as exc:
         raise TransferError(f"{posixpath.basename(remote_path)}: upload failed: {exc}") from exc
-    if remote_size != digest.size:
-        raise TransferError(
-            f"{posixpath.basename(remote_path)}: remote size {remote_size} after upload, sent {digest.size}"
-        )
+    check_uploaded(remote_path, digest.size, remote_size)
     return digest
 
 

@@ -3,16 +3,15 @@ not the task.
 
 :class:`SftpSession` stands where a paramiko ``SFTPClient`` is expected (attribute access goes to the live
 client), and :meth:`SftpSession.run` runs one whole remote operation (an atomic upload, a listing) again on
-a fresh session when the transport fails under it, a bounded number of times. Bulk data moves through
-:mod:`crosswalk.transfer.engine`, which resumes on its own; this covers the small files around it (the
-manifest and signature after the data, the quarantine copies, the feedback files).
+a fresh session when the transport fails under it, a bounded number of times. Bulk data moves through the
+bulk transports (:mod:`crosswalk.transfer.bulk`), which resume on their own; this covers the small files
+around it (the manifest and signature after the data, the quarantine copies, the feedback files).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TypeVar
@@ -20,6 +19,7 @@ from typing import TypeVar
 import paramiko
 
 from crosswalk.errors import TransferError
+from crosswalk.transfer.bulk import retrying
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,20 +67,16 @@ class SftpSession:
     def run(self, what: str, op: Callable[[paramiko.SFTPClient], T]) -> T:
         """``op(client)``; on a transport failure, reopen the session and run it again (``attempts`` in all).
         ``op`` must be safe to repeat whole (an atomic upload is: it rewrites its ``.part``)."""
-        delay = self._delay
-        for attempt in range(1, self._attempts + 1):
-            try:
-                return op(self.client)
-            except TRANSPORT_ERRORS as exc:
-                if attempt == self._attempts:
-                    raise TransferError(f"{what}: failed {attempt} times ({type(exc).__name__})") from exc
-                log.warning("%s: the SFTP session failed (%s); reopening it (%d of %d)", what,
-                            type(exc).__name__, attempt, self._attempts - 1)  # fmt: skip
-                self._close()
-                time.sleep(delay)
-                delay *= 2
-                self.reopened += 1
-        raise AssertionError("unreachable")
+
+        def reopen() -> None:
+            self._close()
+            self.reopened += 1
+
+        try:
+            return retrying(what, lambda: op(self.client), attempts=self._attempts, backoff=self._delay,
+                            retry_on=TRANSPORT_ERRORS, before_retry=reopen)  # fmt: skip
+        except TRANSPORT_ERRORS as exc:
+            raise TransferError(f"{what}: failed {self._attempts} times ({type(exc).__name__})") from exc
 
 
 def on_session(sftp, what: str, op: Callable[[paramiko.SFTPClient], T]) -> T:

@@ -23,7 +23,7 @@ from crosswalk.errors import FatalError
 from crosswalk.identifiers import VALID, chi_status, normalise
 from crosswalk.publish import versions
 from crosswalk.staging import ledger
-from crosswalk.staging.store import iter_staged
+from crosswalk.staging.tables import iter_staged
 
 log = logging.getLogger(__name__)
 

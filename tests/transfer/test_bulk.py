@@ -1,6 +1,6 @@
 """Both bulk transports against a real OpenSSH sshd: verified, resumable, pinned.
 
-The asyncssh engine and the OpenSSH-client transport promise the same behaviour, so every test
+The asyncssh transport and the OpenSSH-client transport promise the same behaviour, so every test
 runs against both.
 """
 
@@ -13,21 +13,21 @@ import os
 import pytest
 
 from crosswalk.errors import HostKeyRejected, MissingDataFile, TransferError
-from crosswalk.transfer import engine, openssh
+from crosswalk.transfer import asyncssh_bulk, bulk, openssh
 
 pytestmark = pytest.mark.sshd
-FAST = engine.Tuning(block=32 * 1024, max_requests=8, attempts=2, backoff=0.01)
+FAST = bulk.Tuning(block=32 * 1024, max_requests=8, attempts=2, backoff=0.01)
 
 
 @pytest.fixture(params=["asyncssh", "openssh"])
 def transport(request):
-    return engine if request.param == "asyncssh" else openssh
+    return asyncssh_bulk if request.param == "asyncssh" else openssh
 
 
 @pytest.fixture
 def ep(sshd):
     u = sshd.users["northshire-council"]
-    yield engine.Endpoint("127.0.0.1", sshd.port, u.name, (sshd.host_key_pub,), u.key.read_text())
+    yield bulk.Endpoint("127.0.0.1", sshd.port, u.name, (sshd.host_key_pub,), u.key.read_text())
     for child in (u.root / "inbox").iterdir():
         child.unlink()
 
@@ -61,7 +61,7 @@ def test_download_resumes_from_a_partial_file(transport, ep, tmp_path, caplog):
 
 def test_unpinned_host_key_is_refused_without_retrying(transport, ep, tmp_path, caplog):
     other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICfVmTOl1apIbf4eB7l235NaxCJ0pGYRuWaydQzeXWyo"
-    bad = engine.Endpoint(ep.host, ep.port, ep.username, (other,), ep.client_key)
+    bad = bulk.Endpoint(ep.host, ep.port, ep.username, (other,), ep.client_key)
     with pytest.raises(HostKeyRejected, match="not pinned"):
         transport.download(bad, "/inbox/none", tmp_path / "o", FAST)
     assert "retrying" not in caplog.text
@@ -75,7 +75,7 @@ def test_missing_remote_file_is_a_data_error(transport, ep, tmp_path):
 def test_unreachable_server_is_retried_with_backoff_then_fails(transport, ep, tmp_path, caplog):
     from tests.support.sshd import free_port
 
-    down = engine.Endpoint("127.0.0.1", free_port(), ep.username, ep.host_keys, ep.client_key)
+    down = bulk.Endpoint("127.0.0.1", free_port(), ep.username, ep.host_keys, ep.client_key)
     with pytest.raises(TransferError):
         transport.download(down, "/inbox/x", tmp_path / "o", FAST)
     assert "attempt 1 of 2 failed" in caplog.text
@@ -113,7 +113,7 @@ def test_a_login_key_with_a_passphrase_is_unlocked_in_memory(sshd, tmp_path):
     locked.chmod(0o600)
     subprocess.run(["ssh-keygen", "-q", "-p", "-N", "correct horse", "-f", str(locked)], check=True)
     assert b"aes256-ctr" in __import__("base64").b64decode("".join(locked.read_text().splitlines()[1:-1]))
-    ep = engine.Endpoint("127.0.0.1", sshd.port, u.name, (sshd.host_key_pub,), locked.read_text(), "correct horse")
+    ep = bulk.Endpoint("127.0.0.1", sshd.port, u.name, (sshd.host_key_pub,), locked.read_text(), "correct horse")
     src = tmp_path / "src.bin"
     src.write_bytes(os.urandom(10_000))
     assert openssh.upload(ep, src, "/inbox/p.bin", FAST) == 10_000

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from crosswalk.staging import ledger
 from crosswalk.staging.db import make_engine
 from crosswalk.staging.migrations import upgrade
-from crosswalk.staging.store import count_rows, iter_staged, stage_batch, stage_file
+from crosswalk.staging.tables import count_rows, iter_staged, stage_batch, stage_file
 
 
 def _batch(engine, bid="f-1"):

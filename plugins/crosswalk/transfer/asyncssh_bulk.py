@@ -1,15 +1,12 @@
-"""Bulk SFTP transfers at OpenSSH speed: asyncssh with many requests in flight.
+"""Bulk SFTP transfers in pure Python at near OpenSSH speed: asyncssh with many requests in flight.
 
 The SFTP provider's sync hook (paramiko) moves ~130-200 MB/s on loopback; OpenSSH's `sftp`
 ~450-600 MB/s. Keeping up to ``max_requests`` reads or writes of ``block`` bytes outstanding
 hides the round trips, which is what lets asyncssh approach the OpenSSH client.
 
-- Host keys: only the pinned keys are trusted (an ``SSHKnownHosts`` built from them alone).
-- Downloads go to ``<local>.part`` and resume from its length after a dropped connection; the
-  caller checks the whole file's size and sha256 against the manifest.
-- Uploads write ``<remote>.part``, rename it into place, then check the remote size.
-- Network errors (:class:`TransferError`) are retried with exponential backoff, up to ``attempts``;
-  data errors are never retried. A host that presents an unpinned key is :class:`HostKeyRejected`.
+The guarantees are :mod:`crosswalk.transfer.bulk`'s; here, the pinned keys become an ``SSHKnownHosts``
+built from them alone, and a download resumes from its local part's length (the caller checks the whole
+file's size and sha256 against the manifest).
 """
 
 from __future__ import annotations
@@ -18,50 +15,17 @@ import asyncio
 import logging
 import os
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import asyncssh
 
+from crosswalk.atomic import check_uploaded, part_name, part_path
 from crosswalk.errors import HostKeyRejected, MissingDataFile, TransferError
+from crosswalk.transfer.bulk import Endpoint, Tuning, retrying
 from crosswalk.transfer.hostkeys import known_hosts_text
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-BLOCK = 256 * 1024
-MAX_REQUESTS = 64
-# Modern AEAD ciphers and key exchanges only; everything else is refused at negotiation.
-ENCRYPTION_ALGS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com")
-KEX_ALGS = ("curve25519-sha256", "curve25519-sha256@libssh.org")
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where and how to log in. ``client_key`` is the private key text (from a connection), never logged."""
-
-    host: str
-    port: int
-    username: str
-    host_keys: tuple[str, ...]
-    client_key: str = field(repr=False)
-    passphrase: str | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        if not self.host_keys:
-            raise HostKeyRejected(f"{self.host}:{self.port}: no pinned host keys; refusing to connect")
-
-
-@dataclass(frozen=True)
-class Tuning:
-    block: int = BLOCK
-    max_requests: int = MAX_REQUESTS
-    attempts: int = 4
-    backoff: float = 1.0  # seconds before the 2nd attempt; doubles each time
-    encryption_algs: tuple[str, ...] = ENCRYPTION_ALGS
-    kex_algs: tuple[str, ...] = KEX_ALGS
 
 
 def _known_hosts(ep: Endpoint) -> asyncssh.SSHKnownHosts:
@@ -89,20 +53,6 @@ async def _connect(ep: Endpoint, t: Tuning) -> asyncssh.SSHClientConnection:
         ) from exc
     except (OSError, asyncssh.Error) as exc:
         raise TransferError(f"{ep.host}:{ep.port}: cannot connect: {type(exc).__name__}: {exc}") from exc
-
-
-async def _with_retries(t: Tuning, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
-    delay = t.backoff
-    for n in range(1, t.attempts + 1):
-        try:
-            return await attempt()
-        except TransferError as exc:
-            if n == t.attempts:
-                raise
-            log.warning("%s: attempt %d of %d failed (%s); retrying in %.1fs", what, n, t.attempts, exc, delay)
-            await asyncio.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")
 
 
 async def _pipelined_read(f: asyncssh.SFTPClientFile, out, start: int, size: int, t: Tuning) -> None:
@@ -150,7 +100,7 @@ async def _download_once(ep: Endpoint, remote: str, part: Path, t: Tuning) -> in
 
 async def _upload_once(ep: Endpoint, local: Path, remote: str, t: Tuning) -> int:
     size = local.stat().st_size
-    part = remote + ".part"
+    part = part_name(remote)
     async with await _connect(ep, t) as conn, conn.start_sftp_client() as sftp:
         try:
             async with sftp.open(part, "wb") as f:
@@ -168,8 +118,7 @@ async def _upload_once(ep: Endpoint, local: Path, remote: str, t: Tuning) -> int
             remote_size = (await sftp.stat(remote)).size
         except (OSError, asyncssh.Error) as exc:
             raise TransferError(f"{os.path.basename(remote)}: upload failed: {type(exc).__name__}") from exc
-    if remote_size != size:
-        raise TransferError(f"{os.path.basename(remote)}: remote size {remote_size} after upload, sent {size}")
+    check_uploaded(remote, size, remote_size)
     return size
 
 
@@ -179,8 +128,9 @@ def download(ep: Endpoint, remote: str, local: Path, tuning: Tuning | None = Non
     Bytes land in ``local + '.part'`` and are renamed into place only when complete.
     """
     t = tuning or Tuning()
-    part = local.with_name(local.name + ".part")
-    size = asyncio.run(_with_retries(t, f"download {remote}", lambda: _download_once(ep, remote, part, t)))
+    part = part_path(local)
+    size = retrying(f"download {remote}", lambda: asyncio.run(_download_once(ep, remote, part, t)),
+                    attempts=t.attempts, backoff=t.backoff)  # fmt: skip
     part.replace(local)
     return size
 
@@ -188,15 +138,16 @@ def download(ep: Endpoint, remote: str, local: Path, tuning: Tuning | None = Non
 def upload(ep: Endpoint, local: Path, remote: str, tuning: Tuning | None = None) -> int:
     """Send ``local`` to ``remote`` via ``remote.part`` and a rename; check the remote size."""
     t = tuning or Tuning()
-    return asyncio.run(_with_retries(t, f"upload {remote}", lambda: _upload_once(ep, local, remote, t)))
+    return retrying(f"upload {remote}", lambda: asyncio.run(_upload_once(ep, local, remote, t)),
+                    attempts=t.attempts, backoff=t.backoff)  # fmt: skip
 
 
 @dataclass(frozen=True)
-class Bulk:
-    """Bulk transfers to one partner: what the pipelines call for data files."""
+class AsyncsshBulk:
+    """Bulk transfers to one partner through asyncssh (a :class:`~crosswalk.transfer.bulk.Bulk`)."""
 
     endpoint: Endpoint
-    tuning: Tuning = Tuning()
+    tuning: Tuning = field(default_factory=Tuning)
 
     def download(self, remote: str, local: Path) -> int:
         return download(self.endpoint, remote, local, self.tuning)

@@ -11,7 +11,8 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from crosswalk.hashing import join_fields, sha256_hex
-from crosswalk.matching.link import AUTO, MODEL_VERSION, NONE, PERSON_COLUMNS
+from crosswalk.matching.decisions import AUTO, MODEL_VERSION, NONE
+from crosswalk.matching.normalise import PERSON_COLUMNS
 from crosswalk.staging.db import create_temp_table, load_rows
 
 CLERICAL = "clerical"

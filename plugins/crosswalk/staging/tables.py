@@ -6,6 +6,7 @@ table schemas, so composing them into SQL is safe; values are always bound param
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import uuid
@@ -99,8 +100,10 @@ def stage_file(
     batch as it was. A quoted empty cell is NULL, as an unquoted one is.
     """
     if engine.dialect.name != "postgresql":
-        chunks = (to_typed(c, schema) for c in iter_chunks(stream, schema, chunk_rows))
-        return stage_batch(engine, table, batch_id, schema.field_names, chunks, rows_in)
+        # Closed here, not by the garbage collector after the stream it reads is gone.
+        with contextlib.closing(iter_chunks(stream, schema, chunk_rows)) as read:
+            chunks = (to_typed(c, schema) for c in read)
+            return stage_batch(engine, table, batch_id, schema.field_names, chunks, rows_in)
     import psycopg
 
     with engine.begin() as conn:
@@ -142,8 +145,8 @@ def _copy(conn: Connection, table: str, schema: TableSchema, stream: IO[bytes], 
                     copy.write(block)
         else:
             sql = f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv, FORCE_NULL ({names}))"
-            with cur.copy(sql) as copy:
-                for chunk in iter_chunks(stream, schema, chunk_rows):
+            with cur.copy(sql) as copy, contextlib.closing(iter_chunks(stream, schema, chunk_rows)) as read:
+                for chunk in read:
                     buf = io.StringIO()
                     _for_copy(chunk, schema).to_csv(buf, header=False, index=False)
                     copy.write(buf.getvalue().encode())

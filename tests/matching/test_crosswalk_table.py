@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import text
 
-from crosswalk.matching.link import AUTO, MODEL_VERSION, NONE, REVIEW
-from crosswalk.matching.store import CLERICAL, person_hashes, record_decision, write_crosswalk
+from crosswalk.matching.crosswalk_table import CLERICAL, person_hashes, record_decision, write_crosswalk
+from crosswalk.matching.decisions import AUTO, MODEL_VERSION, NONE, REVIEW
 
 S = "council-clients"
 PEOPLE = ["chi_number", "forename", "surname", "date_of_birth", "sex", "postcode"]

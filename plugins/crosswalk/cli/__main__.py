@@ -1,0 +1,5 @@
+import sys
+
+from crosswalk.cli import main
+
+sys.exit(main())

@@ -1,0 +1,115 @@
+"""The project's own settings: who we are, our keys, the database, audit, notifications, graduation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from crosswalk.config.models.base import ConfigModel, Schedule, Slug
+
+
+class Operator(ConfigModel):
+    code: Slug
+    name: str
+
+
+class KeyConnections(ConfigModel):
+    """Where our secret keys live: Airflow connections (or the secrets backend), never the repo."""
+
+    age_identities_conn_id: str = Field(
+        description="Connection whose extra 'identities' lists our age identities, each with optional "
+        "valid_from/valid_until; decryption tries every current one."
+    )
+    signing_key_conn_id: str = Field(
+        description="Connection whose extra 'private_key' holds our Ed25519 SSH signing key (OpenSSH format)."
+    )
+    openpgp_key_conn_id: str | None = Field(
+        default=None,
+        description="Connection whose extra 'secret_key' holds our ASCII-armored OpenPGP secret key; needed "
+        "only when a partner uses method 'openpgp'.",
+    )
+
+
+class AuditSettings(ConfigModel):
+    """The IG evidence: kept by us, independent of Airflow's own clean-up."""
+
+    retention_days: int = Field(
+        default=731,
+        ge=183,
+        description="Audit events older than this are purged by the audit DAG (the purge is itself audited and "
+        "keeps the chain verifiable). At least six months; the default is two years.",
+    )
+    report_dir: str = Field(
+        default="reports",
+        description="Where the weekly IG report (HTML and CSV) is written: a path, relative to the Airflow "
+        "worker's working directory unless absolute (for example a mounted IG share).",
+    )
+    schedule: Schedule = Field(default="@weekly", description="When the audit DAG runs: report, verify, purge.")
+
+
+class StagingSettings(ConfigModel):
+    """How long staged personal data is kept, and when the retention DAG runs."""
+
+    retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="Rows of batches staged longer ago than this are purged (the ledger keeps the batch).",
+    )
+    schedule: Schedule = Field(default="@daily", description="When the retention DAG runs.")
+
+
+class Webhook(ConfigModel):
+    conn_id: str = Field(
+        description="Airflow connection: host = the webhook URL, password = a bearer token (optional)."
+    )
+
+
+class NotificationChannel(ConfigModel):
+    """Where a team or partner hears about failures, quarantines and approvals waiting for them."""
+
+    id: Slug
+    webhook: Webhook
+    on: list[Literal["failure", "quarantine", "approval_needed"]] = Field(
+        min_length=1, description="Which notices this channel receives."
+    )
+    partners: list[Slug] = Field(
+        default=[], description="Only notices about these partners (empty: every partner and the system DAGs)."
+    )
+
+
+class GraduationSettings(ConfigModel):
+    """When a feed may leave manual running (see :mod:`crosswalk.schedules`)."""
+
+    manual_runs: int = Field(
+        default=3,
+        ge=1,
+        description="Successful manual runs (not dry runs) a feed needs before its schedule takes effect.",
+    )
+
+
+class Settings(ConfigModel):
+    """``config/crosswalk.yaml``: settings for the whole deployment."""
+
+    operator: Operator = Field(description="The organisation that runs this Crosswalk.")
+    database_conn_id: str = Field(description="Airflow connection id of the staging and audit database.")
+    keys: KeyConnections
+    owner: str = Field(default="crosswalk", description="Airflow owner of every generated DAG.")
+    retries: int = Field(default=2, ge=2, description="Retries for every task; at least 2.")
+    retry_delay_seconds: int = Field(default=60, ge=1)
+    audit: AuditSettings = AuditSettings()
+    staging: StagingSettings = StagingSettings()
+    graduation: GraduationSettings = GraduationSettings()
+    notifications: list[NotificationChannel] = Field(
+        default=[], description="Webhooks told about failures, quarantines and approvals needed."
+    )
+    arrival_poll_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the triggerer lists an on_arrival feed's outbox for complete drops.",
+    )
+    open_data_dir: str = Field(
+        default="open-data",
+        description="The open-data staging area: each dataset's package (CSV, datapackage.json, guidance) is built "
+        "here before sign-off. Relative to the worker's working directory unless absolute.",
+    )

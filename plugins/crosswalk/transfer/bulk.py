@@ -1,0 +1,90 @@
+"""What a bulk transport is: where it logs in, how it is tuned, what it offers, how it retries.
+
+Data files move through one of two transports with the same guarantees
+(:mod:`crosswalk.transfer.openssh`, the OpenSSH client, where installed; :mod:`crosswalk.transfer.asyncssh_bulk`
+otherwise): only the pinned host keys are trusted; AEAD ciphers and curve25519 key exchange only;
+downloads resume from a local part file; uploads go to a remote part name, are renamed into place and
+their size checked (:mod:`crosswalk.atomic`); network errors are retried with backoff, data errors and an
+unpinned host key never.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from crosswalk.errors import HostKeyRejected, TransferError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BLOCK = 256 * 1024
+MAX_REQUESTS = 64
+# Modern AEAD ciphers and key exchanges only; everything else is refused at negotiation.
+ENCRYPTION_ALGS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com")
+KEX_ALGS = ("curve25519-sha256", "curve25519-sha256@libssh.org")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to log in. ``client_key`` is the private key text (from a connection), never logged."""
+
+    host: str
+    port: int
+    username: str
+    host_keys: tuple[str, ...]
+    client_key: str = field(repr=False)
+    passphrase: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.host_keys:
+            raise HostKeyRejected(f"{self.host}:{self.port}: no pinned host keys; refusing to connect")
+
+
+@dataclass(frozen=True)
+class Tuning:
+    block: int = BLOCK
+    max_requests: int = MAX_REQUESTS
+    attempts: int = 4
+    backoff: float = 1.0  # seconds before the 2nd attempt; doubles each time
+    encryption_algs: tuple[str, ...] = ENCRYPTION_ALGS
+    kex_algs: tuple[str, ...] = KEX_ALGS
+
+
+class Bulk(Protocol):
+    """What the pipelines call to move a data file: the SFTP transports, or a local directory in unit tests."""
+
+    def download(self, remote: str, local: Path) -> int: ...
+
+    def upload(self, local: Path, remote: str) -> int: ...
+
+
+def retrying(
+    what: str,
+    op: Callable[[], T],
+    *,
+    attempts: int,
+    backoff: float,
+    retry_on: tuple[type[BaseException], ...] = (TransferError,),
+    before_retry: Callable[[], None] | None = None,
+) -> T:
+    """``op()``, run again after ``retry_on`` errors with a doubling delay, ``attempts`` times in all; the last
+    error is raised as it is. Anything else (a data error, an unpinned host key) is never retried."""
+    delay = backoff
+    for n in range(1, attempts + 1):
+        try:
+            return op()
+        except retry_on as exc:
+            if n == attempts:
+                raise
+            log.warning("%s: attempt %d of %d failed (%s); retrying in %.1fs", what, n, attempts,
+                        type(exc).__name__ if not isinstance(exc, TransferError) else exc, delay)  # fmt: skip
+            if before_retry is not None:
+                before_retry()
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
