@@ -25,9 +25,9 @@ TEST_WORKERS ?= 3
 test: install lint check
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --durations=20
 
-## The unit layer alone: no server, no Airflow run (tests marked `server` left out).
+## The unit layer alone: no server, no Airflow run, no gigabyte stress test (`server` and `stress` left out).
 test-fast: install
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope -m "not server" --durations=10
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope -m "not server and not stress" --durations=10
 
 lint: install
 	$(BIN)/ruff check .

@@ -92,14 +92,16 @@ def ckan_portal():
 
 
 # What makes a test need a real server or a real Airflow run: a fixture that starts or reaches one, or a
-# PostgreSQL parameter. Such tests are marked ``server``; `make test-fast` runs the rest.
+# PostgreSQL parameter, or the ``airflow`` mark. Such tests are marked ``server``; `make test-fast` runs the rest.
 _SERVER_FIXTURES = {"sshd", "project", "faulty", "deployment", "postgres_url", "airflow_db", "demo_run"}
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if _SERVER_FIXTURES & set(getattr(item, "fixturenames", ())) or {"postgres", "private"} & set(
-            map(str, params.values())
+        if (
+            _SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or {"postgres", "private"} & set(map(str, params.values()))
+            or item.get_closest_marker("airflow")  # a real Airflow run, or the demo's own servers and processes
         ):
             item.add_marker(pytest.mark.server)

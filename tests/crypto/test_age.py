@@ -61,6 +61,7 @@ def test_age_cli_output_decrypts_with_ours(tmp_path, keys, age_cli, size):
     assert (tmp_path / "out").read_bytes() == data
 
 
+@pytest.mark.stress
 def test_one_gib_both_ways_with_flat_memory(tmp_path, keys, age_cli):
     """1 GiB through both implementations; hashes compared, never the whole file in memory."""
     import psutil

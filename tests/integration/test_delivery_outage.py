@@ -65,7 +65,7 @@ def test_a_delivery_that_fails_for_good_takes_back_what_it_put_in_the_inbox(proj
         return real(sftp, src, path)
 
     monkeypatch.setattr(outbound.remote, "upload_atomic", no_signature)
-    monkeypatch.setattr("crosswalk.transfer.session.time.sleep", lambda s: None)
+    monkeypatch.setattr("crosswalk.transfer.bulk.time.sleep", lambda s: None)
     with pytest.raises(TransferError):
         dag_outbound.deliver("clients-to-health", batch_id, _context("r2"))
     assert list(project.inbox(NHS).iterdir()) == []  # no data file without its manifest and signature

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 
 import pytest
 from sqlalchemy import text
 
-from crosswalk.manifest import manifest_for_drop
+from crosswalk import partner as partner_side
 from crosswalk.orchestration.connections import engine_for
 from tests.support.airflow import run_dag
 from tests.support.env import require
@@ -61,22 +60,11 @@ def test_openpgp_partners_both_ways(project, pgp):
         "--compress-algo", "none", "--recipient", us.email, "--sign", "--encrypt", "--output", str(enc), str(plain)
     )
     fingerprint = us.gpg("--with-colons", "--fingerprint").stdout.decode().split("fpr:::::::::")[1].split(":")[0]
-    mpath = enc.with_name(enc.name + ".manifest.json")
-    mpath.write_bytes(
-        manifest_for_drop(
-            plain,
-            enc,
-            feed="council-clients",
-            schema_id="social_care_client",
-            sender=COUNCIL,
-            recipients=[fingerprint],
-            encryption="openpgp",
-        ).to_json()
-    )
-    key = project.partner_keys[COUNCIL].signing_key
-    subprocess.run(
-        ["ssh-keygen", "-q", "-Y", "sign", "-f", str(key), "-n", "crosswalk-manifest", str(mpath)], check=True
-    )
+    mpath = partner_side.write_manifest(
+        plain, enc, feed="council-clients", schema_id="social_care_client", sender=COUNCIL,
+        recipients=[fingerprint], encryption="openpgp",
+    )  # fmt: skip
+    partner_side.sign(mpath, project.partner_keys[COUNCIL].signing_key, tools=True)
     project.sshd.sftp_cli(
         COUNCIL,
         "".join(f"put {p} /outbox/{p.name}\n" for p in (enc, mpath)) + f"put {mpath}.sig /outbox/{mpath.name}.sig\n",

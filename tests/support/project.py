@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
+from crosswalk import partner as partner_side
 from crosswalk.config.loader import ProjectConfig, load_config
 from crosswalk.crypto import age
 from crosswalk.demo.synthetic import CLIENT_COLUMNS, INDEX_COLUMNS, client_rows, index_rows, people, write_csv
-from crosswalk.manifest import manifest_for_drop, manifest_name, signature_name
 from tests.conftest import REPO
 from tests.support.sshd import Sshd
 
@@ -99,30 +99,19 @@ class Project:
         sign`, upload data, manifest and signature in that order with `sftp`. Hooks let a test break
         any step. Returns the encrypted file's local path."""
         import json
-        import subprocess
 
-        enc = plain.with_name(plain.name + ".age")
-        subprocess.run(["age", "-e", "-r", self.our_identity.recipient, "-o", str(enc), str(plain)], check=True)
+        recipient = self.our_identity.recipient
+        enc = partner_side.encrypt(plain, recipient, tools=True)
         if edit_ciphertext:
             edit_ciphertext(enc)  # before the manifest: hashes match, the content is broken
-        manifest = manifest_for_drop(
-            plain, enc, feed=feed, schema_id=schema_id, sender=partner, recipients=[self.our_identity.recipient]
+        mpath = partner_side.write_manifest(
+            plain, enc, feed=feed, schema_id=schema_id, sender=partner, recipients=[recipient]
         )
-        raw = manifest.to_json()
         if edit_manifest:
-            raw = json.dumps(edit_manifest(json.loads(raw))).encode()
-        mpath = enc.with_name(manifest_name(enc.name))
-        mpath.write_bytes(raw)
+            mpath.write_bytes(json.dumps(edit_manifest(json.loads(mpath.read_bytes()))).encode())
         if edit_after_manifest:
             edit_after_manifest(enc)  # after the manifest: the file no longer matches it
-        key = signer or self.partner_keys[partner].signing_key
-        spath = Path(signature_name(str(mpath)))
-        spath.unlink(missing_ok=True)
-        subprocess.run(
-            ["ssh-keygen", "-q", "-Y", "sign", "-f", str(key), "-n", "crosswalk-manifest", str(mpath)],
-            check=True,
-            capture_output=True,
-        )
+        spath = partner_side.sign(mpath, signer or self.partner_keys[partner].signing_key, tools=True)
         outbox = self.cfg.partners[partner].sftp.paths.outbox
         puts = [f"put {p} {outbox}/{p.name}" for p in (enc, mpath, spath) if p.name not in omit]
         self.sshd.sftp_cli(partner, "\n".join(puts) + "\n")

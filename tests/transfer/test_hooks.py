@@ -7,7 +7,8 @@ import json
 import pytest
 
 from crosswalk.errors import HostKeyRejected
-from crosswalk.transfer.hooks import PinnedSFTPHook, pinned_host_keys
+from crosswalk.transfer.hooks import PinnedSFTPHook
+from crosswalk.transfer.hostkeys import paramiko_host_keys
 from tests.support.project import EnvPatch
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICfVmTOl1apIbf4eB7l235NaxCJ0pGYRuWaydQzeXWyo"
@@ -26,5 +27,5 @@ def test_no_pinned_keys_is_refused():
 
 
 def test_pins_are_stored_under_the_host_and_port_paramiko_looks_up():
-    assert list(pinned_host_keys("127.0.0.1", 2222, [KEY])) == ["[127.0.0.1]:2222"]
-    assert list(pinned_host_keys("sftp.example", 22, [KEY])) == ["sftp.example"]
+    assert list(paramiko_host_keys("127.0.0.1", 2222, [KEY])) == ["[127.0.0.1]:2222"]
+    assert list(paramiko_host_keys("sftp.example", 22, [KEY])) == ["sftp.example"]

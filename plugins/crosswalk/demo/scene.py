@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import shutil
-from base64 import b64decode
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -20,10 +19,11 @@ from pathlib import Path
 import yaml
 from sqlalchemy import create_engine, text
 
+from crosswalk import partner
 from crosswalk.config.loader import load_config
 from crosswalk.crypto import age, sshsig
-from crosswalk.manifest import manifest_for_drop, manifest_name, signature_name
 from crosswalk.paths import BUNDLE_ROOT
+from crosswalk.transfer.hostkeys import paramiko_host_keys
 
 COUNCIL, NHS = "northshire-council", "nhs-northshire"
 
@@ -77,22 +77,22 @@ class Keys:
     partner_signing: dict[str, str]
 
 
-def _ssh_signing_key() -> str:
+def ssh_signing_key() -> str:
     import asyncssh
 
     return asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode()
 
 
-def _public_line(private_text: str) -> str:
+def public_line(private_text: str) -> str:
     return sshsig.public_key_line(sshsig.load_private_key(private_text).public_key())
 
 
 def make_keys() -> Keys:
     return Keys(
         age.Identity.generate(),
-        _ssh_signing_key(),
+        ssh_signing_key(),
         {c: age.Identity.generate() for c in (COUNCIL, NHS)},
-        {c: _ssh_signing_key() for c in (COUNCIL, NHS)},
+        {c: ssh_signing_key() for c in (COUNCIL, NHS)},
     )
 
 
@@ -104,7 +104,7 @@ def write_config(work: Path, host_keys: dict[str, str], keys: Keys) -> Path:
         code = doc["code"]
         doc["sftp"]["host_keys"] = [host_keys[code]]
         doc["encryption"]["recipients"] = [{"key": keys.partner_ids[code].recipient}]
-        doc["signing_keys"] = [_public_line(keys.partner_signing[code])]
+        doc["signing_keys"] = [public_line(keys.partner_signing[code])]
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
     settings = yaml.safe_load((config / "crosswalk.yaml").read_text())
     settings["open_data_dir"] = str(work / "open-data")
@@ -125,25 +125,21 @@ def partner_drop(
     """Drop as the partner would: encrypt to us, sign the manifest, upload data, manifest, signature."""
     import paramiko
 
-    enc = plain.with_name(plain.name + ".age")
-    age.encrypt_file(plain, enc, [keys.ours.recipient])
-    manifest = manifest_for_drop(
-        plain, enc, feed=feed, schema_id=schema_id, sender=sender, recipients=[keys.ours.recipient]
-    )
-    mpath = enc.with_name(manifest_name(enc.name))
-    mpath.write_bytes(manifest.to_json())
-    spath = Path(signature_name(str(mpath)))
-    spath.write_text(sshsig.sign(io.BytesIO(mpath.read_bytes()), sshsig.load_private_key(keys.partner_signing[sender])))
+    drop = partner.make_drop(
+        plain, feed=feed, schema_id=schema_id, sender=sender, recipient=keys.ours.recipient,
+        signing_key=keys.partner_signing[sender], tools=False,
+    )  # fmt: skip
     client = paramiko.SSHClient()
-    key_type, b64 = host_key.split()[:2]
-    pinned = paramiko.PKey.from_type_string(key_type, b64decode(b64))
-    client.get_host_keys().add(f"[127.0.0.1]:{port}", key_type, pinned)
+    known = client.get_host_keys()
+    for name, entry in paramiko_host_keys("127.0.0.1", port, [host_key]).items():
+        for key_type, key in entry.items():
+            known.add(name, key_type, key)
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     client.connect(
         "127.0.0.1", port, username="partner", key_filename=str(key_file), look_for_keys=False, allow_agent=False
     )
     with client, client.open_sftp() as sftp:
-        for f in (enc, mpath, spath):
+        for f in drop.in_upload_order():
             sftp.put(str(f), f"/outbox/{f.name}")
 
 

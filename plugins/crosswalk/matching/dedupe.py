@@ -17,42 +17,21 @@ import logging
 import numpy as np
 import pandas as pd
 
-from crosswalk.matching.comparisons import comparisons, model_columns
 from crosswalk.matching.decisions import Thresholds, compatible_dob
-from crosswalk.matching.normalise import PERSON_COLUMNS, optional_columns, person_columns, prepare
-from crosswalk.matching.training import (
-    NAME_BLOCK,
-    dob_block,
-    dob_pairs,
-    duckdb_connection,
-    extra_blocks,
-    for_splink,
-    train,
-)
+from crosswalk.matching.normalise import PERSON_COLUMNS, person_columns, prepare
+from crosswalk.matching.training import trained_linker
 
 log = logging.getLogger(__name__)
 
 
 def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -> pd.DataFrame:
-    from splink import Linker, SettingsCreator, block_on
-    from splink.backends.duckdb import DuckDBAPI
-
-    optional = optional_columns(people)
-    db = DuckDBAPI(duckdb_connection())
-    table = db.register(for_splink(people[model_columns(optional, sex=True)]), table_name="records")
-    settings = SettingsCreator(
-        link_type="dedupe_only",
-        comparisons=comparisons(optional, sex=True),
-        blocking_rules_to_generate_predictions=[
-            dob_block(optional),
-            block_on(*NAME_BLOCK),
-            block_on("postcode", "surname"),
-            *extra_blocks(optional),
-        ],
+    linker = trained_linker(
+        {"records": people},
+        "dedupe_only",
+        sex=True,
         retain_matching_columns=True,  # the rules in _two_people read the names
+        em_max_pairs=em_max_pairs,
     )
-    linker = Linker(table, settings, log_level=logging.WARNING)
-    train(linker, em_max_pairs, dob_pairs(people["date_of_birth"]))
     scored = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
     scored = scored[~_two_people(scored)]
     return pd.DataFrame(
@@ -62,8 +41,8 @@ def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -
 
 
 # Comparison levels the rules below read (Splink numbers a comparison's levels from the last, 0, up;
-# null is -1). Names (link.name_comparison): 0 not alike at all, 1 Jaro-Winkler 0.7 to 0.88. Dates of
-# birth (link.dob_comparison): 0 more than ten years apart, 1 more than a year. Sex: 0 differs.
+# null is -1). Names (comparisons.name_comparison): 0 not alike at all, 1 Jaro-Winkler 0.7 to 0.88. Dates of
+# birth (comparisons.dob_comparison): 0 more than ten years apart, 1 more than a year. Sex: 0 differs.
 NAME_NOT_ALIKE, NAME_LOOSELY_ALIKE = 0, 1
 DOB_OVER_A_YEAR_APART = 1
 SEX_DIFFERS = 0

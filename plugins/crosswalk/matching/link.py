@@ -18,46 +18,25 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crosswalk.matching.comparisons import comparisons, model_columns
 from crosswalk.matching.decisions import Thresholds, band_counts, decide, deterministic, empty_scores
-from crosswalk.matching.normalise import optional_columns, prepare
-from crosswalk.matching.training import (
-    NAME_BLOCK,
-    dob_block,
-    dob_pairs,
-    duckdb_connection,
-    extra_blocks,
-    for_splink,
-    train,
-)
+from crosswalk.matching.normalise import prepare
+from crosswalk.matching.training import trained_linker
 
 log = logging.getLogger(__name__)
 
 
 def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
-    from splink import Linker, SettingsCreator, block_on
-    from splink.backends.duckdb import DuckDBAPI
+    from splink import block_on
 
-    optional = optional_columns(source, index)
-    cols = model_columns(optional)
-    db = DuckDBAPI(duckdb_connection())
-    left = db.register(for_splink(source[cols]), table_name="source_records")
-    right = db.register(for_splink(index[cols]), table_name="index_records")
-    settings = SettingsCreator(
-        link_type="link_only",
-        comparisons=comparisons(optional),
-        blocking_rules_to_generate_predictions=[
-            dob_block(optional),
-            block_on(*NAME_BLOCK),
-            block_on("postcode", "surname"),
-            *extra_blocks(optional),
+    linker = trained_linker(
+        {"source_records": source, "index_records": index},
+        "link_only",
+        more_blocks=(
             block_on("forename", "postcode"),
             "l.forename = r.surname and l.surname = r.forename",  # names entered the wrong way round
-        ],
-        retain_matching_columns=False,
+        ),
+        em_max_pairs=t.em_max_pairs,
     )
-    linker = Linker([left, right], settings, log_level=logging.WARNING)
-    train(linker, t.em_max_pairs, dob_pairs(source["date_of_birth"], index["date_of_birth"]))
     # Score down to half the review threshold: enough to see every runner-up that matters for the lead.
     scored = linker.inference.predict(threshold_match_probability=t.lower / 2).as_pandas_dataframe()
     # Orient each pair as (source, index) whichever way round Splink put them.

@@ -11,6 +11,9 @@ import math
 
 import pandas as pd
 
+from crosswalk.matching.comparisons import comparisons, model_columns
+from crosswalk.matching.normalise import optional_columns
+
 log = logging.getLogger(__name__)
 
 MEMORY_LIMIT = "2GB"  # DuckDB's own cap; it spills to disk beyond it (its default is 80% of RAM)
@@ -131,3 +134,40 @@ def for_splink(frame: pd.DataFrame) -> pd.DataFrame:
     """The model's columns as Splink takes them: ``unique_id``, and no index (DuckDB would read a
     filtered frame's index as a column once an Arrow column is present)."""
     return frame.rename(columns={"record_id": "unique_id"}).reset_index(drop=True)
+
+
+def prediction_blocks(optional: frozenset[str]) -> list:
+    """The blocking rules every prediction uses, linking or deduplicating."""
+    from splink import block_on
+
+    return [dob_block(optional), block_on(*NAME_BLOCK), block_on("postcode", "surname"), *extra_blocks(optional)]
+
+
+def trained_linker(
+    frames: dict[str, pd.DataFrame],
+    link_type: str,
+    *,
+    more_blocks: tuple = (),
+    sex: bool = False,
+    retain_matching_columns: bool = False,
+    em_max_pairs: float,
+):
+    """A Splink linker over the prepared ``frames`` (by table name: two to link, one to deduplicate) with the
+    person model's comparisons on the optional columns every frame carries, blocked by
+    :func:`prediction_blocks` and ``more_blocks``, and trained (:func:`train`)."""
+    from splink import Linker, SettingsCreator
+    from splink.backends.duckdb import DuckDBAPI
+
+    optional = optional_columns(*frames.values())
+    cols = model_columns(optional, sex=sex)
+    db = DuckDBAPI(duckdb_connection())
+    tables = [db.register(for_splink(f[cols]), table_name=name) for name, f in frames.items()]
+    settings = SettingsCreator(
+        link_type=link_type,
+        comparisons=comparisons(optional, sex=sex),
+        blocking_rules_to_generate_predictions=[*prediction_blocks(optional), *more_blocks],
+        retain_matching_columns=retain_matching_columns,
+    )
+    linker = Linker(tables if len(tables) > 1 else tables[0], settings, log_level=logging.WARNING)
+    train(linker, em_max_pairs, dob_pairs(*(f["date_of_birth"] for f in frames.values())))
+    return linker

@@ -64,6 +64,7 @@ from crosswalk.staging import ledger
 from crosswalk.staging.tables import stage_file
 from crosswalk.transfer import remote
 from crosswalk.transfer.bulk import Bulk
+from crosswalk.transfer.remote import RemoteArea, RemoteAttributes
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class Intake:
     backlog: int  # new drops left for the next run
 
 
-def drop_key(feed_id: str, drop: Drop, listing: dict[str, paramiko.SFTPAttributes]) -> str:
+def drop_key(feed_id: str, drop: Drop, listing: dict[str, RemoteAttributes]) -> str:
     """The drop's three files as listed: names, sizes and modification times. Any change to any of them (a
     new signature over the same manifest, a replaced data file) gives a new key."""
     parts = [feed_id]
@@ -99,7 +100,7 @@ def drop_key(feed_id: str, drop: Drop, listing: dict[str, paramiko.SFTPAttribute
 
 
 def discover(
-    sftp: paramiko.SFTPClient, cfg: ProjectConfig, feed: InboundFeed, engine: Engine | None, resend: bool = False
+    sftp: RemoteArea, cfg: ProjectConfig, feed: InboundFeed, engine: Engine | None, resend: bool = False
 ) -> Intake:
     """List the partner's outbox once and choose this run's drops for ``feed``.
 
@@ -134,7 +135,7 @@ def discover(
 class InboundJob:
     """What one ingest needs: an open SFTP session, the database, the audit log and the config."""
 
-    sftp: paramiko.SFTPClient
+    sftp: RemoteArea
     engine: Engine
     audit: AuditLog
     cfg: ProjectConfig
@@ -489,7 +490,7 @@ def _stage(job: InboundJob, local: Path, batch_id: str, rows_in: int) -> int:
         return stage_file(job.engine, job.feed.target.table, batch_id, job.schema, f, rows_in)
 
 
-def _is_regular(attrs: paramiko.SFTPAttributes | None) -> bool:
+def _is_regular(attrs: RemoteAttributes | None) -> bool:
     return attrs is not None and stat.S_ISREG(attrs.st_mode or 0)
 
 

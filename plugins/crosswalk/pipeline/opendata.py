@@ -34,8 +34,8 @@ from crosswalk.errors import FatalError
 from crosswalk.paths import SQL_DIR
 from crosswalk.publish import codelists, disclosure, versions
 
-if TYPE_CHECKING:
-    import paramiko
+if TYPE_CHECKING:  # the SFTP stack is imported only by the task that publishes to SFTP
+    from crosswalk.transfer.remote import RemoteArea
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +310,7 @@ def approve(engine: Engine, audit: AuditLog, feed: OpenDataFeed, staged: dict, a
     )
 
 
-def publish_to_sftp(sftp: paramiko.SFTPClient, directory: str, remote_dir: str, feed_id: str) -> str:
+def publish_to_sftp(sftp: RemoteArea, directory: str, remote_dir: str, feed_id: str) -> str:
     """Upload the package into ``remote_dir/<feed>/`` on an open SFTP session, each file under a
     ``.part`` name and then renamed (as deliveries are), so a reader sees a whole file or the last one."""
     from crosswalk.transfer.remote import ensure_dir, upload_atomic

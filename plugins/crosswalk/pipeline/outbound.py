@@ -21,7 +21,6 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
-import paramiko
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
@@ -48,6 +47,7 @@ from crosswalk.staging import ledger
 from crosswalk.staging.tables import iter_staged
 from crosswalk.transfer import remote
 from crosswalk.transfer.bulk import Bulk
+from crosswalk.transfer.remote import RemoteArea
 from crosswalk.transfer.session import on_session
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class DeliveryResult:
 
 @dataclass
 class OutboundJob:
-    sftp: paramiko.SFTPClient
+    sftp: RemoteArea
     engine: Engine
     audit: AuditLog
     cfg: ProjectConfig

@@ -15,14 +15,13 @@ import asyncio
 import logging
 import os
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncssh
 
 from crosswalk.atomic import check_uploaded, part_name, part_path
 from crosswalk.errors import HostKeyRejected, MissingDataFile, TransferError
-from crosswalk.transfer.bulk import Endpoint, Tuning, retrying
+from crosswalk.transfer.bulk import Endpoint, EndpointBulk, Tuning, retrying
 from crosswalk.transfer.hostkeys import known_hosts_text
 
 log = logging.getLogger(__name__)
@@ -142,15 +141,8 @@ def upload(ep: Endpoint, local: Path, remote: str, tuning: Tuning | None = None)
                     attempts=t.attempts, backoff=t.backoff)  # fmt: skip
 
 
-@dataclass(frozen=True)
-class AsyncsshBulk:
+class AsyncsshBulk(EndpointBulk):
     """Bulk transfers to one partner through asyncssh (a :class:`~crosswalk.transfer.bulk.Bulk`)."""
 
-    endpoint: Endpoint
-    tuning: Tuning = field(default_factory=Tuning)
-
-    def download(self, remote: str, local: Path) -> int:
-        return download(self.endpoint, remote, local, self.tuning)
-
-    def upload(self, local: Path, remote: str) -> int:
-        return upload(self.endpoint, local, remote, self.tuning)
+    _download = staticmethod(download)
+    _upload = staticmethod(upload)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import ClassVar, Protocol, TypeVar
 
 from crosswalk.errors import HostKeyRejected, TransferError
 
@@ -63,6 +63,23 @@ class Bulk(Protocol):
     def upload(self, local: Path, remote: str) -> int: ...
 
 
+@dataclass(frozen=True)
+class EndpointBulk:
+    """A :class:`Bulk` to one endpoint through a transport module's ``download`` and ``upload`` functions
+    (each subclass names its own)."""
+
+    endpoint: Endpoint
+    tuning: Tuning = field(default_factory=Tuning)
+    _download: ClassVar[Callable[[Endpoint, str, Path, Tuning], int]]
+    _upload: ClassVar[Callable[[Endpoint, Path, str, Tuning], int]]
+
+    def download(self, remote: str, local: Path) -> int:
+        return type(self)._download(self.endpoint, remote, local, self.tuning)
+
+    def upload(self, local: Path, remote: str) -> int:
+        return type(self)._upload(self.endpoint, local, remote, self.tuning)
+
+
 def retrying(
     what: str,
     op: Callable[[], T],
@@ -70,10 +87,11 @@ def retrying(
     attempts: int,
     backoff: float,
     retry_on: tuple[type[BaseException], ...] = (TransferError,),
-    before_retry: Callable[[], None] | None = None,
+    on_retry: Callable[[int, BaseException, float], None] | None = None,
 ) -> T:
     """``op()``, run again after ``retry_on`` errors with a doubling delay, ``attempts`` times in all; the last
-    error is raised as it is. Anything else (a data error, an unpinned host key) is never retried."""
+    error is raised as it is. Anything else (a data error, an unpinned host key) is never retried. Before each
+    retry, ``on_retry(attempt, error, delay)`` (default: a warning naming ``what``)."""
     delay = backoff
     for n in range(1, attempts + 1):
         try:
@@ -81,10 +99,10 @@ def retrying(
         except retry_on as exc:
             if n == attempts:
                 raise
-            log.warning("%s: attempt %d of %d failed (%s); retrying in %.1fs", what, n, attempts,
-                        type(exc).__name__ if not isinstance(exc, TransferError) else exc, delay)  # fmt: skip
-            if before_retry is not None:
-                before_retry()
+            if on_retry is None:
+                log.warning("%s: attempt %d of %d failed (%s); retrying in %.1fs", what, n, attempts, exc, delay)
+            else:
+                on_retry(n, exc, delay)
             time.sleep(delay)
             delay *= 2
     raise AssertionError("unreachable")

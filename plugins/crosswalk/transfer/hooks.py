@@ -15,18 +15,7 @@ from airflow.providers.sftp.hooks.sftp import SFTPHook
 from airflow.providers.ssh.hooks.ssh import SSHHook
 
 from crosswalk.errors import HostKeyRejected, TransferError
-from crosswalk.transfer.hostkeys import SSH_PORT, known_hosts_name, parse_host_key
-
-
-def pinned_host_keys(host: str, port: int, lines: list[str]) -> paramiko.HostKeys:
-    keys = paramiko.HostKeys()
-    name = known_hosts_name(host, port)
-    for line in lines:
-        _, blob = parse_host_key(line)
-        embedded = blob[4 : 4 + int.from_bytes(blob[:4], "big")].decode()
-        key = paramiko.PKey.from_type_string(embedded, blob)
-        keys.add(name, key.get_name(), key)
-    return keys
+from crosswalk.transfer.hostkeys import SSH_PORT, paramiko_host_keys
 
 
 class _PinnedSSHHook(SSHHook):
@@ -39,7 +28,7 @@ class _PinnedSSHHook(SSHHook):
                 return self.client
         client = paramiko.SSHClient()
         port = int(self.port or SSH_PORT)
-        for name, entry in pinned_host_keys(self.remote_host, port, self.pinned_host_keys).items():
+        for name, entry in paramiko_host_keys(self.remote_host, port, self.pinned_host_keys).items():
             for key_type, key in entry.items():
                 client.get_host_keys().add(name, key_type, key)
         client.set_missing_host_key_policy(paramiko.RejectPolicy())

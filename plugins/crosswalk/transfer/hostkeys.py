@@ -3,7 +3,8 @@
 A partner's SFTP server is trusted only if it presents one of the keys pinned in its config; nothing is
 read from ``~/.ssh/known_hosts`` or learnt on first use. This module parses and checks a pinned key line,
 and writes the private known_hosts text holding the pinned keys alone, which every SSH client we use is
-given: paramiko (:mod:`crosswalk.transfer.hooks`), asyncssh (the bulk engine and the arrival trigger) and
+given: paramiko (:mod:`crosswalk.transfer.hooks`, the demo's partner), asyncssh (the bulk transport and the
+arrival trigger) and
 the OpenSSH client (:mod:`crosswalk.transfer.openssh`). Standard library only: config validation uses it.
 """
 
@@ -63,3 +64,17 @@ def known_hosts_text(host: str, port: int, host_keys: list[str] | tuple[str, ...
         key_type, _ = parse_host_key(line)
         lines.append(f"{name} {key_type} {line.split()[1]}\n")
     return "".join(lines)
+
+
+def paramiko_host_keys(host: str, port: int, host_keys: list[str] | tuple[str, ...]):
+    """The pinned keys as paramiko's ``HostKeys`` for this host and port (nothing else in it)."""
+    import paramiko  # only paramiko's callers pay for it: config validation uses this module too
+
+    keys = paramiko.HostKeys()
+    name = known_hosts_name(host, port)
+    for line in host_keys:
+        _, blob = parse_host_key(line)
+        embedded = blob[4 : 4 + int.from_bytes(blob[:4], "big")].decode()
+        key = paramiko.PKey.from_type_string(embedded, blob)
+        keys.add(name, key.get_name(), key)
+    return keys

@@ -26,14 +26,13 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from crosswalk import workroot
 from crosswalk.atomic import check_uploaded, part_name, part_path
 from crosswalk.children import die_with_parent
 from crosswalk.errors import HostKeyRejected, MissingDataFile, TransferError
-from crosswalk.transfer.bulk import Endpoint, Tuning, retrying
+from crosswalk.transfer.bulk import Endpoint, EndpointBulk, Tuning, retrying
 from crosswalk.transfer.hostkeys import known_hosts_text
 
 log = logging.getLogger(__name__)
@@ -224,15 +223,8 @@ def upload(ep: Endpoint, local: Path, remote: str, tuning: Tuning | None = None)
     return size
 
 
-@dataclass(frozen=True)
-class OpenSshBulk:
+class OpenSshBulk(EndpointBulk):
     """Bulk transfers to one partner through the OpenSSH client (a :class:`~crosswalk.transfer.bulk.Bulk`)."""
 
-    endpoint: Endpoint
-    tuning: Tuning = field(default_factory=Tuning)
-
-    def download(self, remote: str, local: Path) -> int:
-        return download(self.endpoint, remote, local, self.tuning)
-
-    def upload(self, local: Path, remote: str) -> int:
-        return upload(self.endpoint, local, remote, self.tuning)
+    _download = staticmethod(download)
+    _upload = staticmethod(upload)

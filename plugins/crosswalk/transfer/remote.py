@@ -1,7 +1,9 @@
-"""Small file operations on an open SFTP session: listing, manifests, atomic uploads.
+"""Small file operations on a partner's area: listing, manifests, atomic uploads.
 
-Functions take a paramiko ``SFTPClient`` (what :class:`PinnedSFTPHook` yields) and stream: a
-file is never held in memory whole. Data files move through the bulk transports (:mod:`crosswalk.transfer.bulk`).
+Functions take a :class:`RemoteArea`: in production a paramiko ``SFTPClient`` (what
+:class:`PinnedSFTPHook` yields) or the :class:`~crosswalk.transfer.session.SftpSession` around one; in unit
+tests a local directory that behaves the same. They stream: a file is never held in memory whole. Data
+files move through the bulk transports (:mod:`crosswalk.transfer.bulk`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import logging
 import posixpath
 import stat
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 import paramiko
 
@@ -26,7 +28,34 @@ for _channel in ("paramiko.transport.sftp", "asyncssh.sftp"):
     logging.getLogger(_channel).setLevel(logging.INFO)
 
 
-def list_files(sftp: paramiko.SFTPClient, directory: str) -> dict[str, paramiko.SFTPAttributes]:
+class RemoteAttributes(Protocol):
+    """What a listing or a stat tells of an entry (paramiko's ``SFTPAttributes``)."""
+
+    filename: str
+    st_size: int | None
+    st_mtime: int | None
+    st_mode: int | None
+
+
+class RemoteArea(Protocol):
+    """The part of an SFTP client the pipelines use: paths are absolute POSIX paths in the partner's area."""
+
+    def listdir_attr(self, path: str = ".") -> list: ...
+
+    def lstat(self, path: str) -> RemoteAttributes: ...
+
+    def stat(self, path: str) -> RemoteAttributes: ...
+
+    def open(self, filename: str, mode: str = "r", bufsize: int = -1): ...
+
+    def posix_rename(self, oldpath: str, newpath: str) -> None: ...
+
+    def remove(self, path: str) -> None: ...
+
+    def mkdir(self, path: str, mode: int = 0o777) -> None: ...
+
+
+def list_files(sftp: RemoteArea, directory: str) -> dict[str, RemoteAttributes]:
     """Regular files in ``directory`` by name (not recursive)."""
     try:
         entries = sftp.listdir_attr(directory)
@@ -35,7 +64,7 @@ def list_files(sftp: paramiko.SFTPClient, directory: str) -> dict[str, paramiko.
     return {e.filename: e for e in entries if e.st_mode is not None and stat.S_ISREG(e.st_mode)}
 
 
-def list_entries(sftp: paramiko.SFTPClient, directory: str) -> dict[str, paramiko.SFTPAttributes]:
+def list_entries(sftp: RemoteArea, directory: str) -> dict[str, RemoteAttributes]:
     """Every entry in ``directory`` by name, as lstat sees it (a symlink is a symlink), in one listing."""
     try:
         return {e.filename: e for e in sftp.listdir_attr(directory)}
@@ -43,7 +72,7 @@ def list_entries(sftp: paramiko.SFTPClient, directory: str) -> dict[str, paramik
         raise TransferError(f"cannot list {directory}: {exc}") from exc
 
 
-def lstat_file(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes | None:
+def lstat_file(sftp: RemoteArea, path: str) -> RemoteAttributes | None:
     """The entry itself (a symlink is not followed), or None when there is none."""
     try:
         return sftp.lstat(path)
@@ -51,14 +80,14 @@ def lstat_file(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes 
         return None
 
 
-def stat_file(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes | None:
+def stat_file(sftp: RemoteArea, path: str) -> RemoteAttributes | None:
     try:
         return sftp.stat(path)
     except FileNotFoundError:
         return None
 
 
-def read_small(sftp: paramiko.SFTPClient, path: str, limit: int) -> bytes:
+def read_small(sftp: RemoteArea, path: str, limit: int) -> bytes:
     """Read a small file whole (a manifest); refuse anything larger than ``limit``."""
     try:
         with sftp.open(path, "rb") as f:
@@ -68,7 +97,7 @@ def read_small(sftp: paramiko.SFTPClient, path: str, limit: int) -> bytes:
     return data
 
 
-def upload_atomic(sftp: paramiko.SFTPClient, src: Path | IO[bytes], remote_path: str) -> Digest:
+def upload_atomic(sftp: RemoteArea, src: Path | IO[bytes], remote_path: str) -> Digest:
     """Upload to ``remote_path + '.part'``, rename into place, then check the remote size.
 
     A reader never sees a partial file under the final name; a retry overwrites the stale
@@ -91,7 +120,7 @@ def upload_atomic(sftp: paramiko.SFTPClient, src: Path | IO[bytes], remote_path:
     return digest
 
 
-def remote_digest(sftp: paramiko.SFTPClient, remote_path: str) -> Digest | None:
+def remote_digest(sftp: RemoteArea, remote_path: str) -> Digest | None:
     """sha256 and size of a remote file, or None when it does not exist."""
     attrs = stat_file(sftp, remote_path)
     if attrs is None:
@@ -101,7 +130,7 @@ def remote_digest(sftp: paramiko.SFTPClient, remote_path: str) -> Digest | None:
         return copy_hashing(f)
 
 
-def ensure_dir(sftp: paramiko.SFTPClient, path: str) -> None:
+def ensure_dir(sftp: RemoteArea, path: str) -> None:
     if stat_file(sftp, path) is None:
         try:
             sftp.mkdir(path, 0o750)

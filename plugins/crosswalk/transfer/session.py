@@ -68,13 +68,15 @@ class SftpSession:
         """``op(client)``; on a transport failure, reopen the session and run it again (``attempts`` in all).
         ``op`` must be safe to repeat whole (an atomic upload is: it rewrites its ``.part``)."""
 
-        def reopen() -> None:
+        def reopen(attempt: int, exc: BaseException, delay: float) -> None:
+            log.warning("%s: the SFTP session failed (%s); reopening it (%d of %d)", what, type(exc).__name__,
+                        attempt, self._attempts - 1)  # fmt: skip
             self._close()
             self.reopened += 1
 
         try:
             return retrying(what, lambda: op(self.client), attempts=self._attempts, backoff=self._delay,
-                            retry_on=TRANSPORT_ERRORS, before_retry=reopen)  # fmt: skip
+                            retry_on=TRANSPORT_ERRORS, on_retry=reopen)  # fmt: skip
         except TRANSPORT_ERRORS as exc:
             raise TransferError(f"{what}: failed {self._attempts} times ({type(exc).__name__})") from exc
 
