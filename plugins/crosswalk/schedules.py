@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from crosswalk.agreements.model import Agreement
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import MANUAL, ON_ARRIVAL, AnyFeed, InboundFeed
+from crosswalk.config.models.agreements import Agreement
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from crosswalk.agreements.egress import gate
-from crosswalk.agreements.model import AgreementHistory
+from crosswalk.config.models.agreements import AgreementHistory
 from crosswalk.errors import EgressRefused
 from tests.support.agreements import TODAY, agreement
 

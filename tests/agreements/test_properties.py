@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crosswalk.agreements.egress import gate
-from crosswalk.agreements.model import Agreement, AgreementHistory
 from crosswalk.agreements.transforms import pseudonymise
+from crosswalk.config.models.agreements import Agreement, AgreementHistory
 from crosswalk.errors import EgressRefused
 
 settings.register_profile(

@@ -6,7 +6,7 @@ import copy
 from datetime import date
 from typing import Any
 
-from crosswalk.agreements.model import Agreement
+from crosswalk.config.models.agreements import Agreement
 
 TODAY = date(2026, 11, 21)
 

@@ -19,7 +19,7 @@ from datetime import date
 import pandas as pd
 
 from crosswalk.agreements import transforms
-from crosswalk.agreements.model import Agreement, AgreementHistory
+from crosswalk.config.models.agreements import Agreement, AgreementHistory
 from crosswalk.errors import EgressRefused
 
 KeyLookup = Callable[[str], bytes]

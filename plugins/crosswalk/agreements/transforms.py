@@ -123,7 +123,7 @@ def generalise_age_band(series: pd.Series) -> Result:
 
 
 def apply(name: str, series: pd.Series, *, key: bytes | None = None, agreement_id: str = "") -> Result:
-    """Apply the transform called ``name`` (see :data:`crosswalk.agreements.model.TRANSFORMS`)."""
+    """Apply the transform called ``name`` (see :data:`crosswalk.config.models.agreements.TRANSFORMS`)."""
     if name == "pass":
         return series, 0
     if name == "pseudonymise":

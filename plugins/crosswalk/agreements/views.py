@@ -12,7 +12,7 @@ import html
 from dataclasses import dataclass
 from datetime import date
 
-from crosswalk.agreements.model import (
+from crosswalk.config.models.agreements import (
     CLASSIFICATIONS,
     PUBLIC,
     TRANSFORMS,

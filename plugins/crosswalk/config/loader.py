@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from crosswalk.agreements.model import PUBLIC, TRANSFORM_TYPES, Agreement, AgreementHistory
 from crosswalk.config.models import (
     AnyFeed,
     Feed,
@@ -26,6 +25,7 @@ from crosswalk.config.models import (
     PortalFeed,
     Settings,
 )
+from crosswalk.config.models.agreements import PUBLIC, TRANSFORM_TYPES, Agreement, AgreementHistory
 from crosswalk.errors import ConfigError, ConfigErrors
 from crosswalk.paths import default_config_dir, default_schemas_dir
 from crosswalk.schemas.tableschema import TableSchema, load_table_schema

@@ -9,9 +9,9 @@ from typing import Any
 
 from airflow.sdk import Asset, AssetWatcher, get_current_context, task
 
-from crosswalk.agreements.model import IN_FORCE
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import MANUAL, ON_ARRIVAL, AnyFeed, InboundFeed, OpenDataFeed, OutboundFeed, PortalFeed
+from crosswalk.config.models.agreements import IN_FORCE
 from crosswalk.orchestration.bookends import finish, prepare
 from crosswalk.orchestration.callbacks import on_task_failure
 from crosswalk.orchestration.ids import START, dag_id_for, published_asset, staged_asset

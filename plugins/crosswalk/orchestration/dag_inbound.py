@@ -13,11 +13,10 @@ from crosswalk.config.models import InboundFeed
 from crosswalk.logsafety import shown_name
 from crosswalk.orchestration.common import dag_kwargs, run_bookends
 from crosswalk.orchestration.connections import age_identities, openpgp_secret
-from crosswalk.orchestration.context import is_dry_run, task_audit
+from crosswalk.orchestration.context import feed_step, is_dry_run
 from crosswalk.orchestration.ids import (
     review_asset,
 )
-from crosswalk.orchestration.resources import audited_task, project_config
 from crosswalk.orchestration.sftp import partner_bulk, partner_sftp
 from crosswalk.schedules import ScheduleDecision
 
@@ -78,10 +77,8 @@ def inbound_dag(feed: InboundFeed, cfg: ProjectConfig, decision: ScheduleDecisio
 def discover(feed_id: str, context: Any) -> list[dict]:
     from crosswalk.pipeline.inbound import discover as discover_drops
 
-    cfg = project_config()
-    feed = cfg.inbound(feed_id)
-    partner = cfg.partners[feed.partner]
-    with audited_task(task_audit(cfg, context), feed_id=feed_id, partner=partner.code) as audit:
+    with feed_step(feed_id, context) as (cfg, feed, audit):
+        partner = cfg.partners[feed.partner]
         with partner_sftp(partner) as sftp:
             resend = bool((context.get("params") or {}).get("resend", False))
             intake = discover_drops(sftp, cfg, feed, audit.engine, resend)
@@ -136,11 +133,8 @@ def ingest(feed_id: str, drop: dict, context: Any) -> dict:
     from crosswalk.errors import DropRejected
     from crosswalk.pipeline.inbound import Drop, InboundJob, ingest_drop
 
-    cfg = project_config()
-    feed = cfg.inbound(feed_id)
-    audit = task_audit(cfg, context)
     with (
-        audited_task(audit, feed_id=feed_id, partner=feed.partner, file_name=drop["data_file"]),
+        feed_step(feed_id, context, file_name=drop["data_file"]) as (cfg, feed, audit),
         partner_sftp(cfg.partners[feed.partner]) as sftp,
     ):
         job = InboundJob(
@@ -169,10 +163,7 @@ def match(feed_id: str, ingested: dict, context: Any) -> dict:
     """Link a staged batch to its index feed's latest batch and write the crosswalk."""
     from crosswalk.pipeline.match import match_batch
 
-    cfg = project_config()
-    feed = cfg.inbound(feed_id)
-    audit = task_audit(cfg, context)
-    with audited_task(audit, feed_id=feed_id, partner=feed.partner, batch_id=ingested["batch_id"]):
+    with feed_step(feed_id, context, batch_id=ingested["batch_id"]) as (cfg, feed, audit):
         # Only a batch that holds staged rows is matched: a drop skipped as already quarantined (a rejected
         # drop still in the outbox) costs this run nothing.
         if ingested.get("batch_status") != "staged":

@@ -11,7 +11,7 @@ from airflow.sdk import DAG, dag, get_current_context, task
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import OpenDataFeed
 from crosswalk.orchestration.common import dag_kwargs, run_bookends
-from crosswalk.orchestration.context import is_dry_run, run_date, skip_dry_run, task_audit
+from crosswalk.orchestration.context import feed_step, is_dry_run, run_date, skip_dry_run, task_audit
 from crosswalk.orchestration.resources import audited_task, project_config
 from crosswalk.orchestration.sftp import partner_sftp
 from crosswalk.schedules import ScheduleDecision
@@ -92,10 +92,7 @@ disclosure control (1-7 suppressed, others rounded to 5, secondary suppression) 
 def stage_open_data(feed_id: str, context: Any) -> dict:
     from crosswalk.pipeline.opendata import stage_package
 
-    cfg = project_config()
-    feed = cfg.open_data(feed_id)
-    audit = task_audit(cfg, context)
-    with audited_task(audit, feed_id=feed_id, partner=feed.partner):
+    with feed_step(feed_id, context) as (cfg, feed, audit):
         staged = stage_package(cfg, audit.engine, audit, feed, on=run_date(context))
     return asdict(staged)
 

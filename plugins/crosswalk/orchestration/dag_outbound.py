@@ -12,8 +12,7 @@ from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import OutboundFeed
 from crosswalk.orchestration.common import dag_kwargs, run_bookends
 from crosswalk.orchestration.connections import openpgp_secret, pseudonymisation_key, signing_key
-from crosswalk.orchestration.context import is_dry_run, outbound_options, param_date, task_audit
-from crosswalk.orchestration.resources import audited_task, project_config
+from crosswalk.orchestration.context import feed_step, is_dry_run, outbound_options, param_date
 from crosswalk.orchestration.sftp import partner_bulk, partner_sftp
 from crosswalk.schedules import ScheduleDecision
 
@@ -64,10 +63,8 @@ def plan(feed_id: str, context: Any) -> list[str]:
     from crosswalk.staging import ledger
     from crosswalk.transfer.session import SftpSession
 
-    cfg = project_config()
-    feed = cfg.outbound(feed_id)
     params = context.get("params") or {}
-    with audited_task(task_audit(cfg, context), feed_id=feed_id, partner=feed.partner) as audit:
+    with feed_step(feed_id, context) as (cfg, feed, audit):
         if ledger.unfinished_deliveries(audit.engine, feed_id, audit.run.run_id or "") and not is_dry_run(context):
             # Before anything else: no data file of ours stays in the partner's inbox without its manifest and
             # signature for longer than one run.
@@ -94,30 +91,24 @@ def plan(feed_id: str, context: Any) -> list[str]:
 
 def deliver(feed_id: str, batch_id: str, context: Any) -> dict:
     from crosswalk.pipeline.outbound import OutboundJob, deliver_batch
-
-    cfg = project_config()
-    feed = cfg.outbound(feed_id)
-    audit = task_audit(cfg, context)
     from crosswalk.transfer.session import SftpSession
 
-    partner = cfg.partners[feed.partner]
-    with (
-        audited_task(audit, feed_id=feed_id, partner=feed.partner, batch_id=batch_id),
-        SftpSession(lambda: partner_sftp(partner)) as sftp,  # reopened if it dies mid-delivery
-    ):
-        result = deliver_batch(
-            OutboundJob(
-                sftp,
-                audit.engine,
-                audit,
-                cfg,
-                feed,
-                signing_key(cfg),
-                partner_bulk(cfg.partners[feed.partner]),
-                openpgp_secret(cfg),
-                pseudonymisation_key,
-                outbound_options(context),
-            ),
-            batch_id,
-        )
+    with feed_step(feed_id, context, batch_id=batch_id) as (cfg, feed, audit):
+        partner = cfg.partners[feed.partner]
+        with SftpSession(lambda: partner_sftp(partner)) as sftp:  # reopened if it dies mid-delivery
+            result = deliver_batch(
+                OutboundJob(
+                    sftp,
+                    audit.engine,
+                    audit,
+                    cfg,
+                    feed,
+                    signing_key(cfg),
+                    partner_bulk(cfg.partners[feed.partner]),
+                    openpgp_secret(cfg),
+                    pseudonymisation_key,
+                    outbound_options(context),
+                ),
+                batch_id,
+            )
     return {**asdict(result), "fields": list(result.fields)}

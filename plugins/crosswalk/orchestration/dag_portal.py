@@ -12,8 +12,7 @@ from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import PortalFeed
 from crosswalk.orchestration.common import dag_kwargs, run_bookends
 from crosswalk.orchestration.connections import pseudonymisation_key
-from crosswalk.orchestration.context import is_dry_run, outbound_options, run_date, task_audit
-from crosswalk.orchestration.resources import audited_task, project_config
+from crosswalk.orchestration.context import feed_step, is_dry_run, outbound_options, run_date
 from crosswalk.schedules import ScheduleDecision
 
 # The pipelines are imported inside the task bodies: they load pandas, DuckDB and SSH libraries, which
@@ -59,10 +58,7 @@ def portal_dag(feed: PortalFeed, cfg: ProjectConfig, decision: ScheduleDecision)
 def publish_portal(feed_id: str, context: Any) -> dict:
     from crosswalk.pipeline.portal import publish_portal as publish
 
-    cfg = project_config()
-    feed = cfg.portal(feed_id)
-    audit = task_audit(cfg, context)
-    with audited_task(audit, feed_id=feed_id, partner=feed.partner):
+    with feed_step(feed_id, context) as (cfg, feed, audit):
         result = publish(
             cfg,
             audit.engine,
@@ -82,10 +78,7 @@ def prune_versions(feed_id: str, context: Any) -> list[str]:
     if is_dry_run(context):
         log.info("Dry run: no version pruned")
         return []
-    cfg = project_config()
-    feed = cfg.portal(feed_id)
-    audit = task_audit(cfg, context)
-    with audited_task(audit, feed_id=feed_id, partner=feed.partner):
+    with feed_step(feed_id, context) as (_, feed, audit):
         dropped = versions.prune(audit.engine, feed.id, feed.keep_versions)
         if dropped:
             audit.emit(

@@ -10,7 +10,7 @@ from airflow.sdk import DAG, dag, get_current_context, task
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import InboundFeed
 from crosswalk.orchestration.common import default_args
-from crosswalk.orchestration.context import task_audit
+from crosswalk.orchestration.context import feed_step, task_audit
 from crosswalk.orchestration.ids import (
     START,
     review_asset,
@@ -79,10 +79,7 @@ def review_queue(feed_id: str, context: Any) -> list[dict]:
     """One review card per pair awaiting a decision (subject and body for the human-in-the-loop task)."""
     from crosswalk.pipeline.review import cards, pending
 
-    cfg = project_config()
-    feed = cfg.inbound(feed_id)
-    audit = task_audit(cfg, context)
-    with audited_task(audit, feed_id=feed_id, partner=feed.partner):
+    with feed_step(feed_id, context) as (cfg, feed, audit):
         made = cards(cfg, audit.engine, feed, pending(audit.engine, feed_id))
     log.info("%d pair(s) of %s await review", len(made), feed_id)
     if made:

@@ -26,10 +26,10 @@ from sqlalchemy import Engine, text
 
 from crosswalk import atomic
 from crosswalk.agreements.egress import gate
-from crosswalk.agreements.model import PUBLIC
 from crosswalk.audit import AuditLog
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import OpenDataFeed
+from crosswalk.config.models.agreements import PUBLIC
 from crosswalk.errors import FatalError
 from crosswalk.paths import SQL_DIR
 from crosswalk.publish import codelists, disclosure, versions

@@ -1,5 +1,5 @@
 """Typed models of everything in ``config/``, one module per kind: :mod:`.partners`, :mod:`.feeds`,
-:mod:`.settings` (agreements have their own, :mod:`crosswalk.agreements.model`); shared parts in :mod:`.base`.
+:mod:`.agreements`, :mod:`.settings`; the parts they share in :mod:`.base`.
 
 Every model forbids unknown keys, so a misspelt key is an error rather than a silently
 ignored setting. Cross-file rules (a feed names a partner that exists, and so on) live in
