@@ -53,7 +53,7 @@ def result():
     return link(source, index).set_index("record_id")
 
 
-def test_same_valid_chi_andcompatible_dob_links_deterministically(result):
+def test_same_valid_chi_and_compatible_dob_links_deterministically(result):
     for rid, chi in (("S-TWIN-A", TWIN_A), ("S-TWIN-B", TWIN_B), ("S-SWAP", SWAP)):
         row = result.loc[rid]
         assert (row["method"], row["band"], row["matched_chi"]) == (DETERMINISTIC, AUTO, chi)
