@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast lint check lock clean bench-transfer bench-matching bench-staging bench-e2e bench-discovery compose-keys
+.PHONY: install demo test test-fast lint check lock clean bench-transfer bench-matching bench-staging bench-e2e bench-discovery compose-keys compose-images compose-up compose-down compose-test bench-stack
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,27 @@ bench-e2e: install
 ## Keys and a pinned config copy for `docker compose up` (see docker-compose.yaml; writes .compose/ and .env).
 compose-keys: install
 	$(BIN)/python docker/compose_keys.py
+
+## The compose stack's images. With a registry: on the official Airflow image. Where no registry is reachable
+## (CI here), CROSSWALK_OFFLINE=1 builds every base image from Debian's packages first (debootstrap).
+compose-images:
+	bash docker/images.sh
+
+## Start or stop the stack (after compose-keys and compose-images); the offline base images come from .compose/images.env.
+COMPOSE := $(shell command -v docker-compose || echo docker compose)
+compose-up:
+	set -a; [ -f .compose/images.env ] && . .compose/images.env; set +a; $(COMPOSE) up -d --no-build
+compose-down:
+	$(COMPOSE) down
+
+## Throughput of the stack, one Celery worker against two (needs compose-images and a Docker engine).
+bench-stack: install
+	set -a; [ -f .compose/images.env ] && . .compose/images.env; set +a; $(BIN)/python bench/stack.py
+
+## The stack for real: engine, images, keys, up, an exchange across two Celery workers with one killed, checked; down -v.
+compose-test: install
+	CROSSWALK_OFFLINE=$${CROSSWALK_OFFLINE:-1} bash docker/images.sh
+	CROSSWALK_SKIP_IMAGES=1 $(BIN)/python docker/compose_test.py
 
 ## Regenerate the lock files from the current venv (after a deliberate upgrade).
 lock:

@@ -91,11 +91,20 @@ def main(argv: list[str]) -> None:
         "AIRFLOW_CONN_CROSSWALK_PSEUDONYM_NORTHSHIRE_ISP": json.dumps(
             {"conn_type": "generic", "password": secrets.token_hex(32)}
         ),
+        "CROSSWALK_DB_PASSWORD": secrets.token_urlsafe(24),
     }
+    # The Airflow containers run as uid 50000 in group 0 (the official image's contract): what they read is
+    # group-readable by group 0 and nobody else; the UI password file is group-writable (Airflow's simple auth
+    # manager opens it for appending).
+    for secret in (out / "secrets").iterdir():
+        secret.chmod(0o640)
+    passwords.chmod(0o660)
     dotenv = base / ".env"
-    if not dotenv.exists():  # keep the secrets of an existing stack
-        dotenv.write_text("".join(f"{k}='{v}'\n" for k, v in env.items()))
-        dotenv.chmod(0o600)
+    # Keep the secrets of an existing stack; add only what it lacks.
+    have = {ln.split("=", 1)[0] for ln in dotenv.read_text().splitlines()} if dotenv.exists() else set()
+    with dotenv.open("a") as f:
+        f.write("".join(f"{k}='{v}'\n" for k, v in env.items() if k not in have))
+    dotenv.chmod(0o600)
     print(f"compose-keys: wrote {out}/ and {dotenv}; UI user 'ops', password in {passwords}")
 
 

@@ -14,7 +14,8 @@ from crosswalk.config.loader import load_config
 from tests.conftest import REPO
 from tests.support.env import require
 
-AIRFLOW = ["airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker"]
+WORKERS = ["airflow-worker-1", "airflow-worker-2"]
+AIRFLOW = ["airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", *WORKERS]
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +49,11 @@ def test_the_official_layout_with_celery_redis_and_postgres(compose):
         "airflow-scheduler": "scheduler",
         "airflow-dag-processor": "dag-processor",
         "airflow-triggerer": "triggerer",
-        "airflow-worker": "celery worker",
+        "airflow-worker-1": "celery worker",
+        "airflow-worker-2": "celery worker",
     }
+    # Two Celery workers with hostnames of their own (what a task instance's hostname shows).
+    assert [services[w]["hostname"] for w in WORKERS] == ["worker-1", "worker-2"]
     env = services["airflow-scheduler"]["environment"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert (
@@ -82,7 +86,7 @@ def test_every_airflow_service_mounts_the_bundle_and_names_every_connection_the_
         assert {f"AIRFLOW_CONN_{c.upper()}" for c in needed} <= set(env), name
         assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/crosswalk"
     hosts = {p.sftp.conn_id: p.code for p in cfg.partners.values()}
-    env = compose["services"]["airflow-worker"]["environment"]
+    env = compose["services"]["airflow-worker-2"]["environment"]
     import json
 
     sftp_hosts = {json.loads(env[f"AIRFLOW_CONN_{c.upper()}"])["host"] for c in hosts}

@@ -1,5 +1,0 @@
-import sys
-
-from crosswalk.cli import main
-
-sys.exit(main())
