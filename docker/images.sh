@@ -37,6 +37,7 @@ if [ "${CROSSWALK_OFFLINE:-0}" = 1 ]; then
   if ! "$DOCKER" image inspect "$base" >/dev/null 2>&1; then
     mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
     root=$(mktemp -d /var/tmp/crosswalk-debootstrap.XXXXXX)
+    chmod 755 "$root"  # the image's / : mktemp makes it 0700, and the airflow user could reach nothing
     trap 'rm -rf "$root"' EXIT
     echo "compose-images: debootstrap bookworm from $mirror"
     debootstrap --variant=minbase bookworm "$root" "$mirror" >/dev/null
