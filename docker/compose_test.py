@@ -100,10 +100,14 @@ def exchange(stack: Stack, work: Path) -> dict:
     run_id = stack.trigger("outbound_clients_to_health")
     killed: dict = {}
 
+    ran_on: set[str] = set()  # every worker seen running or finishing a delivery, attempt by attempt
+
     def kill_a_worker_mid_delivery() -> None:
+        tis = stack.task_instances("outbound_clients_to_health", run_id)
+        ran_on.update(t["hostname"] for t in tis if t["task_id"] == "deliver_batch" and t.get("hostname"))
         if killed:
             return
-        for t in stack.task_instances("outbound_clients_to_health", run_id):
+        for t in tis:
             if t["task_id"] == "deliver_batch" and t["state"] == "running" and t.get("hostname"):
                 service = f"airflow-{t['hostname']}"
                 cid = stack.container(service)
@@ -120,7 +124,7 @@ def exchange(stack: Stack, work: Path) -> dict:
     deliveries = [t for t in stack.task_instances("outbound_clients_to_health", run_id)
                   if t["task_id"] == "deliver_batch"]  # fmt: skip
     retried = next(t for t in deliveries if t["map_index"] == killed["map_index"])
-    seen.update(deliver_hosts=sorted({t["hostname"] for t in deliveries}), killed=killed["service"],
+    seen.update(deliver_hosts=sorted(ran_on | {t["hostname"] for t in deliveries}), killed=killed["service"],
                 retried_on=retried["hostname"], retried_try=retried["try_number"])  # fmt: skip
     say(
         f"outbound run succeeded in {time.monotonic() - t0:.0f} s; deliver_batch[{killed['map_index']}] "
