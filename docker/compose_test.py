@@ -103,24 +103,34 @@ def exchange(stack: Stack, work: Path) -> dict:
     ran_on: set[str] = set()  # every worker seen running or finishing a delivery, attempt by attempt
 
     def kill_a_worker_mid_delivery() -> None:
-        tis = stack.task_instances("outbound_clients_to_health", run_id)
-        ran_on.update(t["hostname"] for t in tis if t["task_id"] == "deliver_batch" and t.get("hostname"))
-        if killed:
+        tis = [t for t in stack.task_instances("outbound_clients_to_health", run_id) if t["task_id"] == "deliver_batch"]
+        ran_on.update(t["hostname"] for t in tis if t.get("hostname"))
+        if killed.get("confirmed"):
             return
-        for t in tis:
-            if t["task_id"] == "deliver_batch" and t["state"] == "running" and t.get("hostname"):
-                service = f"airflow-{t['hostname']}"
-                cid = stack.container(service)
-                run("docker", "update", "--restart=no", cid)  # stays down until the retry has run elsewhere
-                run("docker", "kill", cid)
-                killed.update(service=service, map_index=t["map_index"], host=t["hostname"], cid=cid)
-                say(f"killed {service} (docker kill) while it ran deliver_batch[{t['map_index']}]")
-                return
+        if killed:  # did the kill land mid-task? A task lost with its worker is retried (try 2), never succeeds at 1
+            target = next(t for t in tis if t["map_index"] == killed["map_index"])
+            if target["state"] == "success" and target["try_number"] == 1:
+                say(f"deliver_batch[{killed['map_index']}] finished before the kill landed; restarting the worker")
+                run("docker", "update", "--restart=always", killed["cid"])
+                run("docker", "start", killed["cid"])
+                killed.clear()
+            elif target["state"] != "running" or target["try_number"] > 1:
+                killed["confirmed"] = True
+            return
+        running = [t for t in tis if t["state"] == "running" and t.get("hostname")]
+        if running:
+            t = max(running, key=lambda t: t.get("start_date") or "")  # the latest started: the most left to do
+            service = f"airflow-{t['hostname']}"
+            cid = stack.container(service)
+            run("docker", "update", "--restart=no", cid)  # stays down until the retry has run elsewhere
+            run("docker", "kill", cid)
+            killed.update(service=service, map_index=t["map_index"], host=t["hostname"], cid=cid)
+            say(f"killed {service} (docker kill) while it ran deliver_batch[{t['map_index']}]")
 
     t0 = time.monotonic()
     stack.wait_run("outbound_clients_to_health", run_id, during=kill_a_worker_mid_delivery)
-    if not killed:
-        raise StackFailed("no deliver_batch was seen running: nothing was killed")
+    if not killed.get("confirmed"):
+        raise StackFailed("no deliver_batch was killed mid-task (none seen running long enough)")
     deliveries = [t for t in stack.task_instances("outbound_clients_to_health", run_id)
                   if t["task_id"] == "deliver_batch"]  # fmt: skip
     retried = next(t for t in deliveries if t["map_index"] == killed["map_index"])

@@ -147,7 +147,7 @@ class Stack:
                 during()
             if time.monotonic() > deadline:
                 raise StackFailed(f"{dag_id} {run_id} still {state} after {timeout:.0f} s", "airflow-scheduler")
-            time.sleep(2)
+            time.sleep(0.5 if during is not None else 2)  # watching for a moment to act: look often
         if state != "success":
             failed = [f"{t['task_id']}[{t.get('map_index')}]: {t['state']}" for t in self.task_instances(dag_id, run_id)
                       if t["state"] not in ("success", "skipped")]  # fmt: skip
