@@ -42,16 +42,16 @@ def replacing(target: Path, *, private: bool = False) -> Iterator[Path]:
     """A fresh temporary path beside ``target`` to write; renamed over ``target`` when the block ends
     without error, removed when it raises (a kill leaves a hidden ``.part`` the work-root sweep or the
     next write clears). Unique per writer, so two concurrent writers never share one. ``private`` keeps
-    mode 0600 (plaintext, keys); otherwise the file gets the usual mode for the process's umask."""
+    mode 0600 (plaintext, keys); otherwise the file is 0644, for its readers (a report, an open-data file).
+    The umask is never read: reading it means setting it, process-wide, and a file another thread creates in
+    that instant (a plaintext extract) would be made world-readable."""
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=PART_SUFFIX, dir=target.parent)  # mode 0600
     os.close(fd)
     part = Path(tmp)
     try:
         yield part
         if not private:
-            umask = os.umask(0)
-            os.umask(umask)
-            part.chmod(0o666 & ~umask)
+            part.chmod(0o644)
         os.replace(part, target)
     except BaseException:
         part.unlink(missing_ok=True)
