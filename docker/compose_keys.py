@@ -83,13 +83,13 @@ def main(argv: list[str]) -> None:
         "AIRFLOW_FERNET_KEY": urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "AIRFLOW_JWT_SECRET": secrets.token_hex(32),
         "AIRFLOW_CONN_CROSSWALK_AGE_IDENTITIES": json.dumps(
-            {"conn_type": "generic", "extra": {"identities": [{"key": our_age.secret()}]}}
+            {"conn_type": "crosswalk_age", "password": our_age.secret()}
         ),
         "AIRFLOW_CONN_CROSSWALK_SIGNING_KEY": json.dumps(
-            {"conn_type": "generic", "extra": {"private_key": signing.read_text()}}
+            {"conn_type": "crosswalk_signing_key", "extra": {"private_key": signing.read_text()}}
         ),
         "AIRFLOW_CONN_CROSSWALK_PSEUDONYM_NORTHSHIRE_ISP": json.dumps(
-            {"conn_type": "generic", "password": secrets.token_hex(32)}
+            {"conn_type": "crosswalk_pseudonymisation_key", "password": secrets.token_hex(32)}
         ),
         "CROSSWALK_DB_PASSWORD": secrets.token_urlsafe(24),
     }

@@ -12,7 +12,9 @@ partners and as an operator through the REST API:
 4. the deliveries in the board's inbox: one data file, manifest and signature per batch (no duplicate, no
    `.part`), each manifest verified with `ssh-keygen -Y verify`, each file opened with `age -d` to exactly the
    agreement's columns at the board's level; staged rows equal the rows dropped; the audit chain verifies;
-5. `down -v` leaves no container, network or volume of the stack.
+5. the board's feed is `on_arrival`: the triggerer's watcher fires once for its first drop (held: the feed has not
+   graduated), the operator's manual run graduates it, and a later drop fires exactly one run that stages it;
+6. `down -v` leaves no container, network or volume of the stack.
 
 A failure prints the failing service's log tail. Prints what it saw (hostnames, attempts, seconds).
 """
@@ -23,6 +25,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,8 +51,10 @@ from tests.support.compose_stack import (  # noqa: E402
     run,
     say,
 )
+from tests.support.project import edit_yaml  # noqa: E402
 
 CLIENT_DROPS, CLIENTS_PER_DROP = 6, 150
+ARRIVAL_POLL_SECONDS = 5
 
 
 def level_columns(cfg, agreement_id: str, dataset: str, partner: str) -> tuple[int, set[str]]:
@@ -84,6 +89,18 @@ def exchange(stack: Stack, work: Path) -> dict:
     if set(seen["pools"]) != {partner.sftp_pool for partner in cfg.partners.values()}:
         raise StackFailed(f"the SFTP pools are {pools}, not one per partner", "airflow-init")
     say(f"the init service made the SFTP pools: {seen['pools']}")
+    offered = {m["connection_type"]: m for m in stack.api("GET", "/ui/connections/hook_meta")}
+    seen["connection_types"] = sorted(t for t in offered if t.startswith(("crosswalk_", "postgres", "sftp")))
+    if not {"crosswalk_age", "crosswalk_signing_key", "crosswalk_pseudonymisation_key", "postgres", "sftp"} <= set(
+        offered
+    ):
+        raise StackFailed(f"the Add Connection form offers {sorted(offered)}", "airflow-apiserver")
+    say(f"the Add Connection form offers {seen['connection_types']}")
+
+    # The board's feed is on_arrival, not yet graduated: the triggerer's watcher fires for its complete drop and
+    # the run is held at its first task; the operator's manual run takes the drop in and graduates the feed.
+    [held] = stack.wait_for("asset-triggered run for the first index drop", lambda: arrival_runs(stack))
+    stack.wait_run("inbound_health_index", held["dag_run_id"])
     t0 = time.monotonic()
     run_id = stack.trigger("inbound_health_index")
     stack.wait_run("inbound_health_index", run_id)
@@ -179,9 +196,7 @@ def exchange(stack: Stack, work: Path) -> dict:
     if rows != CLIENT_DROPS * CLIENTS_PER_DROP:
         raise StackFailed(f"{rows} rows delivered, {CLIENT_DROPS * CLIENTS_PER_DROP} dropped")
 
-    def sql(query: str) -> list[str]:
-        out = stack.compose("exec", "-T", "postgres", "psql", "-U", "crosswalk", "-d", "crosswalk", "-tAc", query)
-        return out.stdout.split()
+    sql = stack.sql
 
     # Exactly once: one staged batch per client drop, each with the drop's rows; one delivery per batch.
     per_batch = sql("SELECT count(*) FROM stg_social_care_client GROUP BY batch_id ORDER BY 1")
@@ -190,11 +205,55 @@ def exchange(stack: Stack, work: Path) -> dict:
     seen.update(rows_per_staged_batch=per_batch, staged_batches=batches, deliveries=delivered)
     if per_batch != [str(CLIENTS_PER_DROP)] * CLIENT_DROPS or batches != [str(CLIENT_DROPS)] or delivered != batches:
         raise StackFailed(f"staged/delivered not exactly once: {per_batch}, {batches}, {delivered}", "postgres")
+    arrival(stack, work, seen)
     chain = stack.compose("exec", "-T", "airflow-scheduler", "crosswalk", "audit", "verify", check=False)
     say(chain.stdout.strip())
     if chain.returncode != 0:
         raise StackFailed(f"audit chain: {chain.stdout.strip()} {chain.stderr.strip()[-300:]}", "airflow-scheduler")
     return seen
+
+
+def arrival_runs(stack: Stack) -> list[dict]:
+    runs = stack.api("GET", "/api/v2/dags/inbound_health_index/dagRuns?order_by=run_after&limit=100")["dag_runs"]
+    return [r for r in runs if r["run_type"] == "asset_triggered"]
+
+
+def arrival(stack: Stack, work: Path, seen: dict) -> None:
+    """Once graduated, a complete drop fires exactly one run, on the triggerer in the stack, which stages it."""
+    nhs = Partner(NHS, work)
+    ours = next(ln for ln in (LOCAL / "secrets" / "crosswalk.agekey").read_text().splitlines()
+                if ln.startswith("# public key:")).split()[-1]  # fmt: skip
+    index = write_csv(index_rows(people(40, seed=11)), INDEX_COLUMNS, work / "chi_index_20261128.csv")
+    t0 = time.monotonic()
+    nhs.drop(index, "health-index", "health_board_index", ours)
+    runs = stack.wait_for(
+        "an asset-triggered run for the second index drop", lambda: len(r := arrival_runs(stack)) == 2 and r
+    )
+    stack.wait_run("inbound_health_index", runs[-1]["dag_run_id"])
+    fired_in = time.monotonic() - t0
+    time.sleep(3 * ARRIVAL_POLL_SECONDS)
+    if len(arrival_runs(stack)) != 2:
+        raise StackFailed(f"the watcher fired {len(arrival_runs(stack))} runs for 2 drops", "airflow-triggerer")
+    staged = stack.sql("SELECT file_name FROM batch WHERE feed_id = 'health-index' AND status = 'staged' ORDER BY 1")
+    if staged != ["chi_index_20261127.csv.age", "chi_index_20261128.csv.age"]:
+        raise StackFailed(f"health-index batches staged: {staged}", "postgres")
+    held = stack.sql("SELECT count(*) FROM audit_event WHERE event = 'run.held'")
+    seen.update(arrival_runs=2, held_runs=held, arrival_seconds=round(fired_in))
+    say(f"on_arrival: the triggerer fired once per complete drop (the first held before graduation); the second "
+        f"drop was staged {fired_in:.0f} s after its upload; staged {staged}")  # fmt: skip
+
+
+def arrival_config() -> str:
+    """The stack's pinned config, with the board's feed on_arrival (its agreement approves automation; one
+    manual run graduates it). Returns its directory inside the containers."""
+    src, dst = LOCAL / "config", LOCAL / "config-arrival"
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst)
+    edit_yaml(dst / "feeds" / "health-index.yaml", schedule="on_arrival")
+    approval = {"approved": True, "by": "Dr Iain Fraser (Caldicott Guardian)", "on": "2026-11-10"}
+    edit_yaml(dst / "agreements" / "northshire-isp-health-to-council.v1.yaml", automation=approval)
+    edit_yaml(dst / "crosswalk.yaml", graduation={"manual_runs": 1}, arrival_poll_seconds=ARRIVAL_POLL_SECONDS)
+    return "/opt/crosswalk/local/config-arrival"
 
 
 def main() -> int:
@@ -203,7 +262,7 @@ def main() -> int:
     if os.environ.get("CROSSWALK_SKIP_IMAGES") != "1":
         subprocess.run(["bash", str(ROOT / "docker" / "images.sh")], check=True)
     subprocess.run([sys.executable, str(ROOT / "docker" / "compose_keys.py")], check=True)
-    stack = Stack()
+    stack = Stack(config_dir=arrival_config())
     stack.compose("down", "-v", "--remove-orphans", check=False)
     failed: StackFailed | None = None
     try:

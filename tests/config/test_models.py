@@ -10,8 +10,11 @@ import subprocess
 from datetime import date, timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from crosswalk.config.loader import load_config
+from crosswalk.crypto import age
 from crosswalk.errors import ConfigErrors
 from crosswalk.transfer.hostkeys import parse_host_key
 from tests.conftest import REPO
@@ -289,14 +292,14 @@ def test_check_resolves_every_connection_and_parses_pseudonymisation_keys(cfg_di
 
     cli = str(REPO / ".venv" / "bin" / "crosswalk")
     cfg = load_config(cfg_dir / "config", cfg_dir / "schemas")
-    names = [
-        cfg.settings.database_conn_id,
-        cfg.settings.keys.age_identities_conn_id,
-        cfg.settings.keys.signing_key_conn_id,
-    ]
-    names += [p.sftp.conn_id for p in cfg.partners.values()]
+    names = [cfg.settings.database_conn_id, *(p.sftp.conn_id for p in cfg.partners.values())]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
     env.update({f"AIRFLOW_CONN_{n.upper()}": json.dumps({"conn_type": "generic", "password": "x"}) for n in names})
+    age_var = f"AIRFLOW_CONN_{cfg.settings.keys.age_identities_conn_id.upper()}"
+    env[age_var] = json.dumps({"conn_type": "crosswalk_age", "password": age.Identity.generate().secret()})
+    pem = Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()).decode()
+    signing = {"conn_type": "crosswalk_signing_key", "extra": {"private_key": pem}}
+    env[f"AIRFLOW_CONN_{cfg.settings.keys.signing_key_conn_id.upper()}"] = json.dumps(signing)
     args = [cli, "check", "--config", str(cfg_dir / "config"), "--schemas", str(cfg_dir / "schemas")]
     key_var = "AIRFLOW_CONN_CROSSWALK_PSEUDONYM_NORTHSHIRE_ISP"
 
@@ -312,7 +315,20 @@ def test_check_resolves_every_connection_and_parses_pseudonymisation_keys(cfg_di
     short = subprocess.run(args, capture_output=True, text=True, env=env)
     assert short.returncode == 1 and "16 bytes; a pseudonymisation key needs at least 32" in short.stderr
 
-    env[key_var] = json.dumps({"conn_type": "generic", "password": secrets.token_hex(32)})
+    env[key_var] = json.dumps({"conn_type": "sftp", "password": secrets.token_hex(32)})
+    wrong_type = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert wrong_type.returncode == 1
+    assert "conn_type: 'sftp': use 'crosswalk_pseudonymisation_key' (or 'generic' from a secrets backend)" in (
+        wrong_type.stderr
+    )
+
+    env[age_var] = json.dumps({"conn_type": "crosswalk_age", "password": "AGE-SECRET-KEY-1NOTAKEY"})
+    bad_age = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert bad_age.returncode == 1 and "not an age identity" in bad_age.stderr
+    assert "NOTAKEY" not in bad_age.stderr + bad_age.stdout  # the problem is named, the secret never shown
+    env[age_var] = json.dumps({"conn_type": "crosswalk_age", "password": age.Identity.generate().secret()})
+
+    env[key_var] = json.dumps({"conn_type": "crosswalk_pseudonymisation_key", "password": secrets.token_hex(32)})
     for partner in cfg.partners.values():  # a deployment that skipped `airflow pools import`
         if Pool.get_pool(partner.sftp_pool):
             Pool.delete_pool(partner.sftp_pool)

@@ -56,12 +56,23 @@ def _project(tmp_path, schedules: dict[str, str], *, approved: bool, manual_runs
 
 def _other_connections(cfg) -> dict[str, str]:
     """Every other connection the config names, so that ``crosswalk check`` (not offline) resolves them."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    from crosswalk.crypto import age
     from tests.support.project import conn_env_name
 
     keys = cfg.settings.keys
-    generic = json.dumps({"conn_type": "generic"})
-    env = {conn_env_name(c): generic for c in (keys.age_identities_conn_id, keys.signing_key_conn_id) if c}
-    env |= {conn_env_name(p.sftp.conn_id): generic for p in cfg.partners.values()}
+    pem = Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()).decode()
+    env = {
+        conn_env_name(keys.age_identities_conn_id): json.dumps(
+            {"conn_type": "crosswalk_age", "password": age.Identity.generate().secret()}
+        ),
+        conn_env_name(keys.signing_key_conn_id): json.dumps(
+            {"conn_type": "crosswalk_signing_key", "extra": {"private_key": pem}}
+        ),
+    }
+    env |= {conn_env_name(p.sftp.conn_id): json.dumps({"conn_type": "sftp"}) for p in cfg.partners.values()}
     for history in cfg.agreements.values():
         for a in history.versions:
             if a.pseudonymisation_key_conn_id:

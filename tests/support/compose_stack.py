@@ -58,8 +58,10 @@ def compose_command() -> list[str]:
 
 
 class Stack:
-    def __init__(self, concurrency: int = 2) -> None:
+    def __init__(self, concurrency: int = 2, config_dir: str | None = None) -> None:
         self.env = dict(os.environ, COMPOSE_PROJECT_NAME=PROJECT)
+        if config_dir is not None:  # a variant of the pinned config, for a test; the shell's value beats .env
+            self.env["CROSSWALK_CONFIG_DIR"] = config_dir
         images = LOCAL / "images.env"
         for line in images.read_text().splitlines() if images.exists() else []:
             key, _, value = line.partition("=")
@@ -140,6 +142,29 @@ class Stack:
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=500")["task_instances"]
 
+    def sql(self, query: str) -> list[str]:
+        """A query against Crosswalk's database in the postgres container; its values, whitespace-split."""
+        out = self.compose("exec", "-T", "postgres", "psql", "-U", "crosswalk", "-d", "crosswalk", "-tAc", query)
+        return out.stdout.split()
+
+    def wait_for(self, what: str, check, timeout: float = 180):
+        deadline = time.monotonic() + timeout
+        while not (result := check()):
+            if time.monotonic() > deadline:
+                raise StackFailed(f"no {what} after {timeout:.0f} s", "airflow-triggerer")
+            time.sleep(2)
+        return result
+
+    def task_log_tail(self, dag_id: str, run_id: str, ti: dict, lines: int = 40) -> str:
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}"
+        path += f"?map_index={ti.get('map_index', -1)}&full_content=true"
+        try:
+            content = self.api("GET", path).get("content") or []
+        except urllib.error.HTTPError as exc:
+            return f"(log not available: HTTP {exc.code})"
+        events = [c.get("event", "") if isinstance(c, dict) else str(c) for c in content]
+        return "\n".join(events[-lines:])
+
     def wait_run(self, dag_id: str, run_id: str, timeout: float = 900, during=None) -> str:
         deadline = time.monotonic() + timeout
         while (state := self.state(dag_id, run_id)) in ("queued", "running"):
@@ -149,8 +174,11 @@ class Stack:
                 raise StackFailed(f"{dag_id} {run_id} still {state} after {timeout:.0f} s", "airflow-scheduler")
             time.sleep(0.5 if during is not None else 2)  # watching for a moment to act: look often
         if state != "success":
-            failed = [f"{t['task_id']}[{t.get('map_index')}]: {t['state']}" for t in self.task_instances(dag_id, run_id)
-                      if t["state"] not in ("success", "skipped")]  # fmt: skip
+            bad = [t for t in self.task_instances(dag_id, run_id) if t["state"] not in ("success", "skipped")]
+            failed = [f"{t['task_id']}[{t.get('map_index')}]: {t['state']}" for t in bad]
+            for t in [t for t in bad if t["state"] == "failed"][:1]:  # the first failure's own words
+                say(f"--- {t['task_id']}[{t.get('map_index')}] try {t['try_number']}: its log's last lines ---")
+                print(self.task_log_tail(dag_id, run_id, t), flush=True)
             raise StackFailed(f"{dag_id} {run_id} ended {state}: {failed}", "airflow-worker-1")
         return state
 

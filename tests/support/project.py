@@ -62,16 +62,16 @@ class Project:
         env = {
             "AIRFLOW__CROSSWALK__CONFIG_DIR": str(self.config_dir),
             conn_env_name(keys.age_identities_conn_id): json.dumps(
-                {"conn_type": "generic", "extra": {"identities": [{"key": self.our_identity.secret()}]}}
+                {"conn_type": "crosswalk_age", "password": self.our_identity.secret()}
             ),
             conn_env_name(keys.signing_key_conn_id): json.dumps(
-                {"conn_type": "generic", "extra": {"private_key": self.our_signing_key.read_text()}}
+                {"conn_type": "crosswalk_signing_key", "extra": {"private_key": self.our_signing_key.read_text()}}
             ),
         }
         for code, p in self.cfg.partners.items():
             env[conn_env_name(p.sftp.conn_id)] = self.sshd.connection_json(code)
         for conn_id, key in self.pseudonym_keys.items():
-            env[conn_env_name(conn_id)] = json.dumps({"conn_type": "generic", "password": key})
+            env[conn_env_name(conn_id)] = json.dumps({"conn_type": "crosswalk_pseudonymisation_key", "password": key})
         if self.db_url.startswith("sqlite"):
             db = {"conn_type": "sqlite", "host": self.db_url.removeprefix("sqlite:///")}
         else:

@@ -148,17 +148,17 @@ def secret_connections(config: Path, keys: Keys) -> dict[str, str]:
     never files in the repo."""
     env = {
         "AIRFLOW_CONN_CROSSWALK_AGE_IDENTITIES": json.dumps(
-            {"conn_type": "generic", "extra": {"identities": [{"key": keys.ours.secret()}]}}
+            {"conn_type": "crosswalk_age", "password": keys.ours.secret()}
         ),
         "AIRFLOW_CONN_CROSSWALK_SIGNING_KEY": json.dumps(
-            {"conn_type": "generic", "extra": {"private_key": keys.our_signing}}
+            {"conn_type": "crosswalk_signing_key", "extra": {"private_key": keys.our_signing}}
         ),
     }
     # Each agreement that pseudonymises gets its own fresh HMAC key, as the secrets backend would hold it.
     for history in load_config(config, check_descriptors=False).agreements.values():
         for conn_id in {a.pseudonymisation_key_conn_id for a in history.versions} - {None}:
             env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(
-                {"conn_type": "generic", "password": secrets.token_hex(32)}
+                {"conn_type": "crosswalk_pseudonymisation_key", "password": secrets.token_hex(32)}
             )
     return env
 

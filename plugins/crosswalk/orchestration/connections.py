@@ -1,17 +1,30 @@
 """Every Airflow connection Crosswalk reads, in one place: the staging and audit database, our keys (age
 identities, the signing key, the OpenPGP key, agreements' pseudonymisation keys) and webhooks; the
 partners' SFTP logins are parsed by the pinned hook (:mod:`crosswalk.transfer.hooks`). A connection that
-does not resolve is a configuration error, named with where it is used; no secret is ever printed."""
+does not resolve is a configuration error, named with where it is used; no secret is ever printed.
+Each key and endpoint kind is read by its hook (:mod:`crosswalk.orchestration.connection_types`)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import URL, Engine
 
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.errors import ConfigError
+from crosswalk.orchestration.connection_types import (
+    AgeIdentitiesHook,
+    CrosswalkConnectionHook,
+    HttpEndpointHook,
+    OpenPgpKeyHook,
+    PseudonymisationKeyHook,
+    SigningKeyHook,
+    connection,
+)
 from crosswalk.staging.db import make_engine
+
+__all__ = ["connection"]  # re-exported: the one lookup, for the SFTP hook's callers
 
 
 def url_from_connection(conn: Any) -> str | URL:
@@ -48,82 +61,54 @@ def engine_for(conn_id: str) -> Engine:
     return _ENGINES[key]
 
 
-def connection(conn_id: str) -> Any:
-    """An Airflow connection; a missing one is a configuration error (fatal), not a retryable one."""
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        return BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException as exc:
-        raise ConfigError(
-            f"connection {conn_id}",
-            "conn_id",
-            "not defined: add it in the Airflow UI, the secrets backend or AIRFLOW_CONN_*",
-        ) from exc
-
-
 def age_identities(cfg: ProjectConfig) -> list:
     """Our age identities that are current today, from the secrets backend."""
-    from datetime import date
-
-    from crosswalk.keys import current_identities
-
-    conn_id = cfg.settings.keys.age_identities_conn_id
-    conn = connection(conn_id)
-    return current_identities(conn.extra_dejson, conn.password, date.today(), conn_id)
+    return AgeIdentitiesHook(cfg.settings.keys.age_identities_conn_id).identities(date.today())
 
 
 def signing_key(cfg: ProjectConfig):
-    from crosswalk.keys import signing_key as load
-
-    conn_id = cfg.settings.keys.signing_key_conn_id
-    conn = connection(conn_id)
-    return load(conn.extra_dejson, conn.password, conn_id)
+    return SigningKeyHook(cfg.settings.keys.signing_key_conn_id).key()
 
 
 def pseudonymisation_key(conn_id: str) -> bytes:
     """An agreement's pseudonymisation key, from the secrets backend (the egress gate's key lookup)."""
-    from crosswalk.keys import pseudonymisation_key as parse
-
-    return parse(connection(conn_id).password, conn_id)
+    return PseudonymisationKeyHook(conn_id).key()
 
 
 def connection_problems(cfg: ProjectConfig) -> list[ConfigError]:
     """Every connection the configuration names, resolved through Airflow's secrets backends.
 
-    What ``crosswalk check`` runs in a deployment: a key or login that does not resolve is found
-    before a run needs it. Pseudonymisation keys are also parsed (hex, at least 32 bytes). Only
-    presence and shape are checked; no secret is printed.
+    What ``crosswalk check`` runs in a deployment: a key or login that does not resolve, is of the wrong
+    type or does not parse (an age identity, the signing key, the OpenPGP key, a pseudonymisation key) is
+    found before a run needs it. No secret is printed.
     """
-    from crosswalk.keys import pseudonymisation_key as parse_key
-
     uses: dict[str, list[str]] = {}
+    parsers: dict[str, type[CrosswalkConnectionHook] | None] = {}
     keys = cfg.settings.keys
-    named = [
-        (cfg.settings.database_conn_id, "database_conn_id"),
-        (keys.age_identities_conn_id, "keys.age_identities_conn_id"),
-        (keys.signing_key_conn_id, "keys.signing_key_conn_id"),
-        (keys.openpgp_key_conn_id, "keys.openpgp_key_conn_id"),
-        *((p.sftp.conn_id, f"partner {p.code}") for p in cfg.partners.values()),
+    named: list[tuple[str | None, str, type[CrosswalkConnectionHook] | None]] = [
+        (cfg.settings.database_conn_id, "database_conn_id", None),
+        (keys.age_identities_conn_id, "keys.age_identities_conn_id", AgeIdentitiesHook),
+        (keys.signing_key_conn_id, "keys.signing_key_conn_id", SigningKeyHook),
+        (keys.openpgp_key_conn_id, "keys.openpgp_key_conn_id", OpenPgpKeyHook),
+        *((p.sftp.conn_id, f"partner {p.code}", None) for p in cfg.partners.values()),
+        *(
+            (a.pseudonymisation_key_conn_id, f"agreement {a.id} (pseudonymisation key)", PseudonymisationKeyHook)
+            for h in cfg.agreements.values()
+            for a in h.versions
+        ),
     ]
-    for conn_id, use in named:
+    for conn_id, use, hook in named:
         if conn_id:
             uses.setdefault(conn_id, []).append(use)
-    pseudonym_keys = {
-        a.pseudonymisation_key_conn_id: a.id
-        for h in cfg.agreements.values()
-        for a in h.versions
-        if a.pseudonymisation_key_conn_id
-    }
-    for conn_id, agreement_id in pseudonym_keys.items():
-        uses.setdefault(conn_id, []).append(f"agreement {agreement_id} (pseudonymisation key)")
+            parsers[conn_id] = parsers.get(conn_id) or hook
     problems = []
     for conn_id, used_by in sorted(uses.items()):
         try:
-            conn = connection(conn_id)
-            if conn_id in pseudonym_keys:
-                parse_key(conn.password, conn_id)
+            hook = parsers[conn_id]
+            if hook is None:
+                connection(conn_id)
+            else:
+                hook(conn_id).check()
         except ConfigError as exc:
             problems.append(ConfigError(exc.file, exc.field, f"{exc.reason} (used by {'; '.join(used_by)})"))
     return problems
@@ -132,18 +117,9 @@ def connection_problems(cfg: ProjectConfig) -> list[ConfigError]:
 def openpgp_secret(cfg: ProjectConfig) -> str | None:
     """Our armored OpenPGP secret key, if this deployment has one (only OpenPGP partners need it)."""
     conn_id = cfg.settings.keys.openpgp_key_conn_id
-    if conn_id is None:
-        return None
-    conn = connection(conn_id)
-    key = conn.extra_dejson.get("secret_key") or conn.password
-    if not key or "BEGIN PGP PRIVATE KEY BLOCK" not in key:
-        raise ConfigError(f"connection {conn_id}", "extra.secret_key", "not an ASCII-armored OpenPGP secret key")
-    return key
+    return OpenPgpKeyHook(conn_id).secret_key() if conn_id else None
 
 
 def http_endpoint(conn_id: str) -> tuple[str, str | None]:
     """A URL (``host``, a full URL or a host name) and bearer token (``password``) from a connection."""
-    conn = connection(conn_id)
-    host = conn.host or ""
-    url = host if "://" in host else f"{conn.schema or 'https'}://{host}:{conn.port or 443}"
-    return url, conn.password or None
+    return HttpEndpointHook(conn_id).endpoint()
