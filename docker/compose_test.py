@@ -161,6 +161,13 @@ def exchange(stack: Stack, work: Path) -> dict:
         raise StackFailed(f"the killed delivery was not retried on the other worker: {retried}")
     run("docker", "update", "--restart=always", killed["cid"])
     run("docker", "start", killed["cid"])
+    # The restarted worker's work root is usable again (a `tmpfs:` mount came back root 0755 and every task on
+    # that worker failed; its own tmpfs volume comes back as configured).
+    work_root = run("docker", "exec", killed["cid"], "stat", "-c", "%a %u", "/crosswalk-work").stdout.split()
+    seen["restarted_work_root"] = work_root
+    if work_root != ["700", os.environ.get("AIRFLOW_UID", "50000")]:
+        raise StackFailed(f"{killed['service']} restarted with /crosswalk-work {work_root}", killed["service"])
+    say(f"{killed['service']} restarted; its work root's tmpfs is mode {work_root[0]}, owner {work_root[1]}")
 
     # The board's inbox, read and checked as the board would.
     names = nhs.inbox()

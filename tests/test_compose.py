@@ -93,6 +93,23 @@ def test_every_airflow_service_mounts_the_bundle_and_names_every_connection_the_
     assert sftp_hosts == {"sftp-council", "sftp-nhs"}
 
 
+def test_each_worker_has_its_own_tmpfs_work_root_that_survives_a_restart(compose):
+    """`tmpfs:` mounts lose their mode when Docker restarts a killed container (root 0755: no work root, every
+    task failed); a local volume of type tmpfs is mounted with its options every time."""
+    services, volumes = compose["services"], compose["volumes"]
+    env = services["airflow-worker-1"]["environment"]
+    assert env["CROSSWALK_WORK_DIR"].startswith("/crosswalk-work/")
+    work = {}
+    for name in WORKERS:
+        [volume] = [source for source, target in map(_mount, services[name]["volumes"]) if target == "/crosswalk-work"]
+        work[name] = volume
+        opts = volumes[volume]["driver_opts"]
+        assert (opts["type"], opts["device"]) == ("tmpfs", "tmpfs")
+        assert {"mode=0700", "uid=50000", "gid=0"} <= set(opts["o"].split(","))
+    assert len(set(work.values())) == len(WORKERS)  # never shared: a worker's sweep must see only its own tasks
+    assert not [name for name, service in services.items() if "tmpfs" in service]
+
+
 def test_compose_keys_provisions_host_keys_users_and_a_config_pinning_them(tmp_path):
     require(None if shutil.which("ssh-keygen") else "ssh-keygen")
     out = subprocess.run(

@@ -44,6 +44,7 @@ def _result(n: int, candidates: list[str | None], bands: list[str]) -> pd.DataFr
             "match_weight": [float(i) if i % 5 else float("inf") for i in range(n)],
             "match_probability": [0.5 + i / (4 * n) for i in range(n)],
             "runner_up_weight": [np.nan] * n,
+            "reason": [{AUTO: "score_above_auto", "review": "score_in_review_band"}.get(b) for b in bands],
         }
     )
 

@@ -89,6 +89,26 @@ def test_the_twin_rule_spares_transposed_names():
     assert _two_people(scored).tolist() == [True, False, False, False]
 
 
+def test_neither_rule_parts_forenames_one_keystroke_apart_however_short():
+    pairs = [("SAM", "SMA"), ("AMY", "AY"), ("MEG", "MGE"), ("JO", "J"), ("EVE", "EVA"), ("MHAIRI", "EILIDH")]
+    n = len(pairs)
+    scored = pd.DataFrame(
+        {
+            "gamma_forename": [0] * n,  # Jaro-Winkler: not alike at all
+            "gamma_date_of_birth": [5] * n,
+            "gamma_sex": [1] * n,
+            "forename_l": [a for a, _ in pairs],
+            "surname_l": ["DUNBAR"] * n,
+            "forename_r": [b for _, b in pairs],
+            "surname_r": ["DUNBAR"] * n,
+        }
+    )
+    # a swap, a drop, a swap, a drop, a change: one person each; the twins stay two
+    assert _two_people(scored).tolist() == [False, False, False, False, False, True]
+    household = scored.assign(gamma_forename=1, gamma_date_of_birth=0)  # loosely alike and born years apart
+    assert _two_people(household).tolist() == [False, False, False, False, False, True]
+
+
 def test_the_household_rule_parts_loosely_alike_forenames_only_with_another_difference():
     # Jaro-Winkler level 1 (0.7 to 0.88): a mother and daughter, a brother and sister, a duplicate
     n = 6
@@ -107,3 +127,25 @@ def test_the_household_rule_parts_loosely_alike_forenames_only_with_another_diff
     # born apart (twice); other sex; the same birthday and sex (kept); forenames alike (kept); nothing
     # known beyond the names (kept)
     assert _two_people(scored).tolist() == [True, True, True, False, False, False]
+
+
+def test_the_family_rules_apply_only_where_the_data_holds_families():
+    """FEBRL-style data (independent people; a duplicate may carry a wholly replaced forename): no household
+    companions and no twins proved by CHIs, so such a duplicate clusters. The planted CHI twins above turn
+    the rules on, which keeps W-1 and W-2 apart."""
+    from crosswalk.matching.dedupe import family_evidence
+    from crosswalk.matching.normalise import prepare
+
+    crowd = pd.DataFrame(index_rows(people(2000, seed=37)))
+    crowd["record_id"] = [f"R{i:05d}" for i in range(len(crowd))]
+    replaced = pd.DataFrame(
+        [
+            rec("X-1", "", "Dillon", "Morrison", "1992-01-26", "M", "NS3 3CC"),
+            rec("X-2", "", "Oliver", "Morrison", "1992-01-26", "M", "NS3 3CC"),
+        ]
+    )
+    records = pd.concat([crowd, replaced], ignore_index=True)
+    share, twins = family_evidence(prepare(records))
+    assert share < 0.05 and twins == 0
+    clusters = dedupe(records).set_index("record_id")
+    assert clusters.loc["X-1", "cluster_id"] == clusters.loc["X-2", "cluster_id"]

@@ -8,17 +8,29 @@ import pytest
 
 from crosswalk.demo.synthetic import client_rows, index_rows, people
 from crosswalk.identifiers import mod11_check_digit
-from crosswalk.matching.decisions import AUTO, DETERMINISTIC, NONE, REVIEW, band_counts
+from crosswalk.matching.decisions import (
+    AUTO,
+    DETERMINISTIC,
+    NONE,
+    REVIEW,
+    SAME_CHI,
+    SAME_CHI_FORENAMES_DISAGREE,
+    band_counts,
+)
 from crosswalk.matching.link import link
 
 
 def chi_for(dob: str, serial: str) -> str:
     body = dob[8:10] + dob[5:7] + dob[2:4] + serial
-    return body + str(mod11_check_digit(body))
+    check = mod11_check_digit(body)
+    assert check is not None, f"no valid CHI has the body {body}: pick another serial"
+    return body + str(check)
 
 
 TWIN_A, TWIN_B = chi_for("1961-05-17", "113"), chi_for("1961-05-17", "121")
 SWAP = chi_for("1975-03-08", "224")  # a woman's CHI (even 9th digit)
+TYPO = chi_for("1982-11-04", "315")  # recorded once with a one-digit slip in the date of birth
+COPIED = chi_for("1958-02-27", "444")  # the mother's CHI, copied onto her son's record
 
 
 def person(record_id, chi, forename, surname, dob, sex="M", postcode="NS1 1AA") -> dict:
@@ -37,6 +49,8 @@ def result():
         person(TWIN_A, TWIN_A, "Angus", "Mcphee", "1961-05-17"),
         person(TWIN_B, TWIN_B, "Angus", "Mcphee", "1961-05-17"),
         person(SWAP, SWAP, "Isla", "Baird", "1975-03-08", sex="F", postcode="NS9 9ZZ"),
+        person(TYPO, TYPO, "Ewan", "Lennox", "1982-11-04", postcode="NS2 4PQ"),
+        person(COPIED, COPIED, "Morag", "Sinclair", "1958-02-27", sex="F", postcode="NS7 1RT"),
     ]
     planted_source = [
         # Knows twin A's CHI: deterministic, and never twin B.
@@ -47,6 +61,10 @@ def result():
         person("S-TWIN-B", TWIN_B, "Angus", "Mcphee", "1961-05-17"),
         # Day and month swapped in the DOB, same CHI: still deterministic.
         person("S-SWAP", SWAP, "Isla", "Baird", "1975-08-03", sex="F"),
+        # One digit of the DOB mistyped, same CHI (which carries the true date): deterministic.
+        person("S-TYPO", TYPO, "Ewan", "Lennox", "1982-11-01", postcode="NS2 4PQ"),
+        # Same CHI and the date it carries, but another forename: a relative's CHI copied; review, not auto.
+        person("S-COPIED", COPIED, "Callum", "Sinclair", "1958-02-27", postcode="NS7 1RT"),
     ]
     source = pd.concat([source, pd.DataFrame(planted_source)], ignore_index=True)
     index = pd.concat([index, pd.DataFrame(planted_index)], ignore_index=True)
@@ -54,9 +72,25 @@ def result():
 
 
 def test_same_valid_chi_and_compatible_dob_links_deterministically(result):
-    for rid, chi in (("S-TWIN-A", TWIN_A), ("S-TWIN-B", TWIN_B), ("S-SWAP", SWAP)):
+    for rid, chi in (("S-TWIN-A", TWIN_A), ("S-TWIN-B", TWIN_B), ("S-SWAP", SWAP), ("S-TYPO", TYPO)):
         row = result.loc[rid]
-        assert (row["method"], row["band"], row["matched_chi"]) == (DETERMINISTIC, AUTO, chi)
+        assert (row["method"], row["band"], row["matched_chi"], row["reason"]) == (DETERMINISTIC, AUTO, chi, SAME_CHI)
+
+
+def test_the_same_chi_with_forenames_that_disagree_goes_to_review_with_its_reason(result):
+    row = result.loc["S-COPIED"]
+    assert (row["method"], row["band"], row["matched_record_id"]) == (DETERMINISTIC, REVIEW, COPIED)
+    assert row["reason"] == SAME_CHI_FORENAMES_DISAGREE and pd.isna(row["matched_chi"])  # nothing linked yet
+
+
+def test_a_one_keystroke_dob_counts_only_where_the_chi_vouches_for_one_side():
+    from crosswalk.matching.decisions import dob_agrees_with_chi
+
+    chi = pd.Series([TYPO, TYPO, TYPO, TYPO])
+    left = pd.Series(["1982-11-04", "1982-11-04", "1982-11-14", "1982-11-04"])
+    right = pd.Series(["1982-11-01", "1982-11-40", "1982-11-41", "1982-12-05"])
+    # one slip, the CHI agrees with the left; a swap; neither side is the CHI's date; two slips
+    assert dob_agrees_with_chi(left, right, chi).tolist() == [True, True, False, False]
 
 
 def test_two_equal_candidates_go_to_review_not_auto(result):

@@ -6,7 +6,7 @@ which must not pull Splink in while the bundle is parsed.
 
 from __future__ import annotations
 
-from crosswalk.matching.normalise import POSTCODE_PARTS
+from crosswalk.matching.normalise import IDENTIFIER, POSTCODE_PARTS
 
 
 def name_comparison(col: str, other: str):
@@ -131,18 +131,19 @@ def words_in_common(k: int):
     )
 
 
-def local_id_comparison():
-    """Another identifier both sides hold (a council client number, a National Insurance number): exact,
-    or one character out (a typo). Unvalidated, so it is evidence like any field and never a veto."""
+def identifier_comparison(col: str):
+    """An identifier both sides hold (the CHI as typed; a council client number, a National Insurance
+    number as ``local_id``): exact, or one character out (a typo). Evidence like any field, never a veto
+    (the veto reads only valid CHIs)."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
     return cl.CustomComparison(
-        output_column_name="local_id",
+        output_column_name=col,
         comparison_levels=[
-            cll.NullLevel("local_id"),
-            cll.ExactMatchLevel("local_id"),
-            one_character_out("local_id"),
+            cll.NullLevel(col),
+            cll.ExactMatchLevel(col),
+            one_character_out(col),
             cll.ElseLevel(),
         ],
     )
@@ -155,12 +156,14 @@ def model_columns(optional: frozenset[str], *, sex: bool = False) -> list[str]:
         "postcode", *POSTCODE_PARTS,
         *(["address", "address_tokens", "address_signature", "address_crowded"] if "address" in optional else []),
         *(["local_id"] if "local_id" in optional else []),
+        *([IDENTIFIER] if IDENTIFIER in optional else []),
     ]  # fmt: skip
 
 
 def comparisons(optional: frozenset[str], *, sex: bool = False) -> list:
     """The person model's comparisons: names (term-frequency adjusted, either way round), date of birth,
-    optionally sex, postcode (with the address, when both sides carry one), and the optional identifier."""
+    optionally sex, postcode (with the address, when both sides carry one), the optional identifier, and
+    the CHI as typed where both sides hold CHIs."""
     import splink.comparison_library as cl
 
     return [
@@ -169,5 +172,6 @@ def comparisons(optional: frozenset[str], *, sex: bool = False) -> list:
         dob_comparison(),
         *([cl.ExactMatch("sex")] if sex else []),
         location_comparison() if "address" in optional else postcode_comparison(),
-        *([local_id_comparison()] if "local_id" in optional else []),
+        *([identifier_comparison("local_id")] if "local_id" in optional else []),
+        *([identifier_comparison(IDENTIFIER)] if IDENTIFIER in optional else []),
     ]

@@ -31,7 +31,7 @@ def person_hashes(people: pd.DataFrame) -> pd.Series:
 _NEW = "cw_new"  # the batch's results, loaded as one set before they replace the crosswalk's rows
 _NEW_COLUMNS = (
     "source_record_id", "matched_identifier", "matched_record_id", "method", "band", "match_weight",
-    "match_probability", "runner_up_weight", "records_hash", "decided_by",
+    "match_probability", "runner_up_weight", "records_hash", "decided_by", "reason",
 )  # fmt: skip
 
 
@@ -63,6 +63,7 @@ def crosswalk_rows(
             "runner_up_weight": _nums(result["runner_up_weight"]),
             "records_hash": rhash,
             "decided_by": pd.Series(pd.NA, index=rid.index, dtype="string"),
+            "reason": result["reason"].astype("string").reset_index(drop=True),
         }
     )
     if decisions.empty:
@@ -123,7 +124,8 @@ def write_crosswalk(
                 f" AND c.source_record_id = {_NEW}.source_record_id"
                 f" AND COALESCE(c.matched_record_id, '') = COALESCE({_NEW}.matched_record_id, '')"
                 f" AND COALESCE(c.method, '') = COALESCE({_NEW}.method, '')"
-                f" AND c.band = {_NEW}.band AND c.records_hash = {_NEW}.records_hash)"
+                f" AND c.band = {_NEW}.band AND c.records_hash = {_NEW}.records_hash"
+                f" AND COALESCE(c.reason, '') = COALESCE({_NEW}.reason, ''))"
             ),
             {"s": source_system},
         )
@@ -139,9 +141,10 @@ def write_crosswalk(
             text(
                 "INSERT INTO crosswalk (source_system, source_record_id, batch_id, index_batch_id,"
                 " matched_identifier, matched_record_id, method, band, match_weight, match_probability,"
-                " runner_up_weight, model_version, records_hash, decided_at, decided_by)"
+                " runner_up_weight, model_version, records_hash, decided_at, decided_by, reason)"
                 " SELECT :s, source_record_id, :b, :ib, matched_identifier, matched_record_id, method, band,"
-                f" match_weight, match_probability, runner_up_weight, :v, records_hash, :t, decided_by FROM {_NEW}"
+                " match_weight, match_probability, runner_up_weight, :v, records_hash, :t, decided_by, reason"
+                f" FROM {_NEW}"
             ),
             {"s": source_system, "b": batch_id, "ib": index_batch_id, "v": MODEL_VERSION, "t": now},
         )

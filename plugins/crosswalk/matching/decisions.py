@@ -1,7 +1,9 @@
 """What the scores decide: the deterministic rule, the identifier veto, the one-to-one best link, bands.
 
 a. deterministic: the same valid CHI on both sides and a compatible date of birth (equal, missing on
-   one side, or day and month swapped) links at once;
+   one side, day and month swapped, or one keystroke out where the CHI, which carries the date of birth,
+   agrees with the other side) links at once, unless the forenames clearly disagree (a CHI copied from a
+   relative's record is a real entry error): that pair goes to review with its reason;
 c. veto: two valid, different CHIs never link automatically (the pair is dropped);
 d. one-to-one: a source record takes its best candidate only when it leads the runner-up by
    ``min_lead`` match weight; otherwise the pair goes to review;
@@ -27,6 +29,13 @@ AUTO, REVIEW, NONE = "auto", "review", "none"
 
 DETERMINISTIC, PROBABILISTIC = "deterministic", "probabilistic"
 
+# Why a record landed in its band: a code per decision, kept in the crosswalk and shown to reviewers.
+SAME_CHI = "same_chi"
+SAME_CHI_FORENAMES_DISAGREE = "same_chi_forenames_disagree"
+SCORE_ABOVE_AUTO = "score_above_auto"
+LEAD_BELOW_MARGIN = "lead_below_margin"
+SCORE_IN_REVIEW_BAND = "score_in_review_band"
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -45,12 +54,65 @@ def compatible_dob(a: pd.Series, b: pd.Series) -> np.ndarray:
     return same | missing | swapped.fillna(False).to_numpy(dtype=bool)
 
 
+def chi_carries(dob: pd.Series, chi: pd.Series) -> np.ndarray:
+    """The CHI's first six digits are the holder's date of birth (DDMMYY): does ``dob`` (ISO) agree?"""
+    ddmmyy = dob.str[8:10] + dob.str[5:7] + dob.str[2:4]
+    return (ddmmyy == chi.str[:6]).fillna(False).to_numpy(dtype=bool)
+
+
+def one_keystroke(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Damerau-Levenshtein distance at most 1 where both have a value (run on the few pairs that need it)."""
+    from jellyfish import damerau_levenshtein_distance
+
+    both = (a.notna() & b.notna()).to_numpy(dtype=bool)
+    out = np.zeros(len(a), dtype=bool)
+    pairs = zip(a[both].tolist(), b[both].tolist(), strict=True)
+    out[both] = np.fromiter((damerau_levenshtein_distance(x, y) <= 1 for x, y in pairs), dtype=bool, count=both.sum())
+    return out
+
+
+def dob_agrees_with_chi(dob_l: pd.Series, dob_r: pd.Series, chi: pd.Series) -> np.ndarray:
+    """Two records holding one CHI are the same birth: the dates compatible, or one keystroke apart with the
+    CHI agreeing with one of them (so the other is the typo)."""
+    ok = compatible_dob(dob_l, dob_r)
+    near = ~ok & (chi_carries(dob_l, chi) | chi_carries(dob_r, chi))
+    ok[near] = one_keystroke(dob_l[near], dob_r[near])
+    return ok
+
+
+FORENAMES_ALIKE = 0.7  # Jaro-Winkler: Splink's loosest name level; below it, names are "not alike at all"
+
+
+def forenames_disagree(pairs: pd.DataFrame) -> np.ndarray:
+    """Forenames that are not alike at all (Jaro-Winkler below 0.7, more than one keystroke apart, not the
+    other record's surname): what a CHI copied from a relative's record looks like. A surname may change;
+    a missing forename disagrees with nothing."""
+    from jellyfish import jaro_winkler_similarity
+
+    a, b = pairs["forename_l"], pairs["forename_r"]
+    both = (a.notna() & b.notna()).to_numpy(dtype=bool)
+    out = np.zeros(len(pairs), dtype=bool)
+    names = zip(a[both].tolist(), b[both].tolist(), strict=True)
+    out[both] = np.fromiter((jaro_winkler_similarity(x, y) < FORENAMES_ALIKE for x, y in names), bool, both.sum())
+    out &= ~one_keystroke(a, b)
+    out &= ~((a == pairs["surname_r"]) | (b == pairs["surname_l"])).fillna(False).to_numpy(dtype=bool)
+    return out
+
+
 def deterministic(source: pd.DataFrame, index: pd.DataFrame) -> pd.DataFrame:
-    """Pairs with the same valid CHI and a compatible date of birth."""
+    """Pairs with the same valid CHI and a date of birth it agrees with (:func:`dob_agrees_with_chi`):
+    ``band`` auto, or review where the forenames disagree; ``reason`` says which."""
     pairs = source.dropna(subset=["chi"]).merge(index.dropna(subset=["chi"]), on="chi", suffixes=("_l", "_r"))
-    pairs = pairs[compatible_dob(pairs["date_of_birth_l"], pairs["date_of_birth_r"])]
+    pairs = pairs[dob_agrees_with_chi(pairs["date_of_birth_l"], pairs["date_of_birth_r"], pairs["chi"])]
+    conflict = forenames_disagree(pairs)
     return pd.DataFrame(
-        {"record_id_l": pairs["record_id_l"], "record_id_r": pairs["record_id_r"], "chi_r": pairs["chi"]}
+        {
+            "record_id_l": pairs["record_id_l"],
+            "record_id_r": pairs["record_id_r"],
+            "chi_r": pairs["chi"],
+            "band": np.where(conflict, REVIEW, AUTO),
+            "reason": np.where(conflict, SAME_CHI_FORENAMES_DISAGREE, SAME_CHI),
+        }
     )
 
 
@@ -72,8 +134,9 @@ def decide(
     source: pd.DataFrame, index: pd.DataFrame, det: pd.DataFrame, scores: pd.DataFrame, t: Thresholds
 ) -> pd.DataFrame:
     """One row per prepared source record from the deterministic pairs ``det`` (``record_id_l``,
-    ``record_id_r``) and the model's ``scores`` (``record_id_l``, ``record_id_r``, ``match_weight``,
-    ``match_probability``): the veto, the one-to-one best link with its lead, and the bands."""
+    ``record_id_r``, ``band``, ``reason``) and the model's ``scores`` (``record_id_l``, ``record_id_r``,
+    ``match_weight``, ``match_probability``): the veto, the one-to-one best link with its lead, and the
+    bands, each with its ``reason``."""
     # Veto: two valid, different CHIs are two people.
     chi_l = scores["record_id_l"].map(source.set_index("record_id")["chi"])
     chi_r = scores["record_id_r"].map(index.set_index("record_id")["chi"])
@@ -94,15 +157,18 @@ def decide(
     out["runner_up_weight"] = runner.reindex(out.index)
     lead_ok = (out["match_weight"] - out["runner_up_weight"].fillna(-np.inf)) >= t.min_lead
     p = out["match_probability"]
+    out["reason"] = pd.Series(pd.NA, index=out.index, dtype="string")
     out.loc[has, "method"] = PROBABILISTIC
-    out.loc[has & (p >= t.upper) & lead_ok, "band"] = AUTO
-    out.loc[has & (p >= t.lower) & ~((p >= t.upper) & lead_ok), "band"] = REVIEW
+    auto = has & (p >= t.upper) & lead_ok
+    out.loc[auto, ["band", "reason"]] = [AUTO, SCORE_ABOVE_AUTO]
+    out.loc[has & (p >= t.upper) & ~lead_ok, ["band", "reason"]] = [REVIEW, LEAD_BELOW_MARGIN]
+    out.loc[has & (p >= t.lower) & (p < t.upper), ["band", "reason"]] = [REVIEW, SCORE_IN_REVIEW_BAND]
     d = det.set_index("record_id_l")
-    out.loc[d.index, ["matched_record_id", "method", "band"]] = np.column_stack(
-        [d["record_id_r"], np.full(len(d), DETERMINISTIC), np.full(len(d), AUTO)]
+    out.loc[d.index, ["matched_record_id", "method", "band", "reason"]] = np.column_stack(
+        [d["record_id_r"], np.full(len(d), DETERMINISTIC), d["band"], d["reason"]]
     )
     out.loc[d.index, ["match_weight", "match_probability"]] = [np.inf, 1.0]
-    out.loc[out["band"] == NONE, ["matched_record_id", "method"]] = pd.NA
+    out.loc[out["band"] == NONE, ["matched_record_id", "method", "reason"]] = pd.NA
     out["matched_chi"] = out["matched_record_id"].map(index.set_index("record_id")["chi"])
     out.loc[out["band"] != AUTO, "matched_chi"] = pd.NA
     return out.reset_index(drop=True)

@@ -1,6 +1,7 @@
 """Deduplicate one source: clusters that never hold two valid, different CHIs, and a golden record each.
 
-Edges come from the same valid CHI (with a compatible date of birth) and from Splink's dedupe
+Edges come from the same valid CHI (with a date of birth it agrees with, and forenames that do not
+clearly disagree: :func:`crosswalk.matching.decisions.deterministic`'s rule) and from Splink's dedupe
 predictions at or above ``threshold`` (the auto-match threshold, p 0.90 by default), less the pairs
 the twin and household rules hold to be two people (see :func:`_two_people`); ``address`` is compared
 when present. Clusters are built by adding edges strongest first and refusing any merge that would
@@ -17,14 +18,52 @@ import logging
 import numpy as np
 import pandas as pd
 
-from crosswalk.matching.decisions import Thresholds, compatible_dob
+from crosswalk.matching.decisions import Thresholds, dob_agrees_with_chi, forenames_disagree, one_keystroke
 from crosswalk.matching.normalise import PERSON_COLUMNS, person_columns, prepare
 from crosswalk.matching.training import trained_linker
 
 log = logging.getLogger(__name__)
 
 
+# The family rules guard against household members, so they apply where the data holds families: twins proved
+# by their CHIs, or at least this share of records with a companion of the same surname and postcode born a
+# generation apart (15 years) whose forename is not alike. Measured: a population with households 13.5%
+# (bench/people.py, 50k); FEBRL3 0.8% and FEBRL4 0.7-2.1% (independent people, whose duplicates may carry a
+# wholly replaced forename).
+FAMILIES_PRESENT = 0.05
+GENERATION_DAYS = 15 * 365
+
+
+def family_evidence(p: pd.DataFrame) -> tuple[float, int]:
+    """The share of prepared records with a parent- or child-like companion (see FAMILIES_PRESENT), and the
+    twins the data proves: pairs with two different valid CHIs and the same surname, birthday and postcode."""
+    from crosswalk.matching.training import duckdb_connection
+
+    con = duckdb_connection()
+    con.register("p", p[["record_id", "forename", "surname", "postcode", "birth_day", "date_of_birth", "chi"]])
+    companions = con.execute(
+        "SELECT count(DISTINCT l.record_id) FROM p l JOIN p r ON l.surname = r.surname AND l.postcode = r.postcode"
+        f" AND l.record_id <> r.record_id WHERE abs(l.birth_day - r.birth_day) > {GENERATION_DAYS}"
+        " AND jaro_winkler_similarity(l.forename, r.forename) < 0.7"
+    ).fetchone()[0]
+    twins = con.execute(
+        "SELECT count(*) FROM p l JOIN p r ON l.surname = r.surname AND l.date_of_birth = r.date_of_birth"
+        " AND l.postcode = r.postcode AND l.chi < r.chi"
+    ).fetchone()[0]
+    con.close()
+    return (companions / len(p) if len(p) else 0.0), twins
+
+
 def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -> pd.DataFrame:
+    share, twins = family_evidence(people)
+    families = share >= FAMILIES_PRESENT or twins > 0
+    log.info(
+        "%.1f%% of records have a household companion and %d pair(s) are twins by their CHIs: the twin and "
+        "household rules are %s",
+        100 * share,
+        twins,
+        "on" if families else "off (no families in this data)",
+    )
     linker = trained_linker(
         {"records": people},
         "dedupe_only",
@@ -33,7 +72,8 @@ def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -
         em_max_pairs=em_max_pairs,
     )
     scored = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
-    scored = scored[~_two_people(scored)]
+    if families:
+        scored = scored[~_two_people(scored)]
     return pd.DataFrame(
         {"a": scored["unique_id_l"].astype(str), "b": scored["unique_id_r"].astype(str),
          "weight": scored["match_weight"].astype(float)}
@@ -60,7 +100,9 @@ def _two_people(scored: pd.DataFrame) -> pd.Series:
       like that; a sibling, parent or twin of the other sex looks like that by nature. On the 1M
       synthetic dedupe it drops 1,141 of the 2,683 wrong pairs above the threshold and no right one.
 
-    Neither applies when the names were transposed, nor when the optional identifier is the same on both
+    Neither applies when the names were transposed, when the forenames are one keystroke apart (a dropped,
+    changed, added or swapped letter: Jaro-Winkler calls "SAM" and "SMA", or "AMY" and "AY", not alike,
+    but siblings' names are not one typo apart), nor when the optional identifier is the same on both
     records (household members do not share one)."""
     forename = scored["gamma_forename"]
     apart = scored["gamma_date_of_birth"].between(0, DOB_OVER_A_YEAR_APART)
@@ -68,7 +110,9 @@ def _two_people(scored: pd.DataFrame) -> pd.Series:
     rule = (forename == NAME_NOT_ALIKE) | ((forename == NAME_LOOSELY_ALIKE) & (apart | other_sex))
     transposed = (scored["forename_l"] == scored["surname_r"]) | (scored["surname_l"] == scored["forename_r"])
     same_id = (scored["local_id_l"] == scored["local_id_r"]).fillna(False) if "local_id_l" in scored else False
-    return rule & ~transposed & ~same_id
+    rule = rule & ~transposed & ~same_id
+    # Worked out only on the rows a rule flagged: a few thousand at 1M records.
+    return rule & ~one_keystroke(scored["forename_l"].where(rule), scored["forename_r"].where(rule))
 
 
 def dedupe(
@@ -81,7 +125,9 @@ def dedupe(
     with_chi = p.dropna(subset=["chi"])
     same = with_chi.merge(with_chi, on="chi", suffixes=("_l", "_r"))
     same = same[(same["record_id_l"] < same["record_id_r"])]
-    same = same[compatible_dob(same["date_of_birth_l"], same["date_of_birth_r"])]
+    same = same[dob_agrees_with_chi(same["date_of_birth_l"], same["date_of_birth_r"], same["chi"])]
+    conflicts = forenames_disagree(same)
+    same = same[~conflicts]  # a CHI copied from a relative: left to the model, which the veto then governs
     edges = pd.concat(
         [
             pd.DataFrame(
@@ -120,10 +166,12 @@ def dedupe(
     chi = [cluster_chi.get(r) if r in parent else chi_of.get(r) for r in roots]
     out = pd.DataFrame({"record_id": ids, "cluster_id": roots, "chi": chi})
     log.info(
-        "Deduplicated %d record(s) into %d cluster(s); %d merge(s) refused by the CHI veto",
+        "Deduplicated %d record(s) into %d cluster(s); %d merge(s) refused by the CHI veto; %d pair(s) sharing a "
+        "CHI not joined on it because their forenames disagree",
         len(out),
         out["cluster_id"].nunique(),
         refused,
+        int(conflicts.sum()),
     )
     return out
 

@@ -27,9 +27,16 @@ def person_columns(frame: pd.DataFrame) -> list[str]:
     return [*PERSON_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in frame.columns)]
 
 
+IDENTIFIER = "chi_digits"  # the CHI as typed (ten digits, valid or not): model evidence, never a veto
+
+
 def optional_columns(*frames: pd.DataFrame) -> frozenset[str]:
-    """The optional person columns every side carries: each is compared only then."""
-    return frozenset(c for c in OPTIONAL_COLUMNS if all(c in f.columns for f in frames))
+    """The optional person columns every side carries: each is compared only then. On prepared frames, also
+    the CHI as evidence where every side holds some (an index without CHIs has nothing to compare)."""
+    have = {c for c in OPTIONAL_COLUMNS if all(c in f.columns for f in frames)}
+    if all(IDENTIFIER in f.columns and f[IDENTIFIER].notna().any() for f in frames):
+        have.add(IDENTIFIER)
+    return frozenset(have)
 
 
 def prepare(people: pd.DataFrame) -> pd.DataFrame:
@@ -58,6 +65,8 @@ def prepare(people: pd.DataFrame) -> pd.DataFrame:
     # typo is more often in the DOB (day and month swapped) than in a check-digit-valid CHI.
     out["chi"] = chi.where(status.isin([VALID, "dob_mismatch", "sex_mismatch"]))
     out["chi_status"] = status
+    # Any ten digits, valid or not: a CHI one keystroke out is strong evidence to the model, though no rule's.
+    out[IDENTIFIER] = chi.where(chi.str.fullmatch(r"\d{10}").fillna(False))
     return out
 
 

@@ -12,7 +12,7 @@ import math
 import pandas as pd
 
 from crosswalk.matching.comparisons import comparisons, model_columns
-from crosswalk.matching.normalise import optional_columns
+from crosswalk.matching.normalise import IDENTIFIER, optional_columns
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ MISSING_DOB_BLOCKS = [
 
 def extra_blocks(optional: frozenset[str]) -> list:
     """Blocking rules for records whose date of birth is missing or replaced as well as a name mistyped
-    (FEBRL4: recall 0.945 -> 0.967 for the address rules), and on the optional identifier."""
+    (FEBRL4: recall 0.945 -> 0.967 for the address rules), and on the identifiers."""
     from splink import block_on
 
     address = "substr(address, 1, 8)"
@@ -74,6 +74,7 @@ def extra_blocks(optional: frozenset[str]) -> list:
             if "address" in optional else []
         ),
         *([block_on("local_id")] if "local_id" in optional else []),
+        *([block_on(IDENTIFIER)] if IDENTIFIER in optional else []),
     ]  # fmt: skip
 
 

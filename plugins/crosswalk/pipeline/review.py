@@ -39,6 +39,16 @@ class Pair:
     match_probability: float | None
     match_weight: float | None
     runner_up_weight: float | None
+    reason: str | None = None  # why the pair is in review (crosswalk.matching.decisions' codes)
+
+
+# What each review reason means, in a reviewer's words.
+REASONS = {
+    "same_chi_forenames_disagree": "Both records carry the same valid CHI, but their forenames disagree: a CHI copied "
+    "from a relative's record looks like this.",
+    "lead_below_margin": "The best candidate scored high, but another candidate scored nearly as high.",
+    "score_in_review_band": "The score is between the review and auto-link thresholds.",
+}
 
 
 def pending(engine: Engine, source_system: str) -> list[Pair]:
@@ -47,12 +57,12 @@ def pending(engine: Engine, source_system: str) -> list[Pair]:
         rows = conn.execute(
             text(
                 "SELECT source_record_id, matched_record_id, batch_id, index_batch_id, match_probability,"
-                " match_weight, runner_up_weight FROM crosswalk WHERE source_system = :s AND band = 'review'"
+                " match_weight, runner_up_weight, reason FROM crosswalk WHERE source_system = :s AND band = 'review'"
                 " ORDER BY source_record_id"
             ),
             {"s": source_system},
         ).all()
-    return [Pair(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+    return [Pair(*r) for r in rows]
 
 
 def visible_fields(cfg: ProjectConfig, feed: InboundFeed, reviewer: str, on=None) -> EgressPlan | None:
@@ -133,6 +143,7 @@ def cards(cfg: ProjectConfig, engine: Engine, feed: InboundFeed, pairs: list[Pai
         lines = [
             f"Is this the same person? Match probability {_fmt(pair.match_probability, '.3f')}, "
             f"weight {_fmt(pair.match_weight, '.1f')}, runner-up weight {_fmt(pair.runner_up_weight, '.1f')}.",
+            *([f"Why it is here: {REASONS[pair.reason]}"] if pair.reason in REASONS else []),
             "",
             f"| field | {feed.id} | {index_feed.id} |",
             "|---|---|---|",
