@@ -76,4 +76,49 @@ def test_match_dedupe_writes_clusters_and_golden_records(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "850 record(s) in 800 cluster(s)" in out.stdout
     golden = pd.read_csv(tmp_path / "g.csv", dtype=str)
-    assert len(golden) == 800 and golden["chi_number"].notna().all()
+    assert len(golden) == 800 and golden["chi_number"].notna().all() and golden["person_id"].nunique() == 800
+
+    # The next day: the same records and one more copy of a known person. Nobody's id changes; the copy
+    # takes its person's id; no merge or split.
+    first = pd.read_csv(tmp_path / "c.csv", dtype=str)
+    extra = crowd.head(1).assign(record_id=lambda d: d["record_id"] + "-dup2", chi_number="")
+    pd.concat([twice, extra]).to_csv(tmp_path / "in2.csv", index=False)
+    again = subprocess.run(
+        [CLI, "match", "dedupe", str(tmp_path / "in2.csv"), "--out", str(tmp_path / "c2.csv"),
+         "--previous", str(tmp_path / "c.csv"), "--changes", str(tmp_path / "changes.csv")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "against the previous run: 0 merge(s), 0 split(s)" in again.stdout
+    second = pd.read_csv(tmp_path / "c2.csv", dtype=str).set_index("record_id")["person_id"]
+    assert (second.loc[first["record_id"]].to_numpy() == first["person_id"].to_numpy()).all()  # 100% unchanged
+    known = crowd.head(1)["record_id"].iloc[0]
+    assert second[f"{known}-dup2"] == second[known]
+    assert pd.read_csv(tmp_path / "changes.csv").empty
+
+
+def test_match_train_then_link_a_delta_with_the_saved_model(tmp_path):
+    crowd = people(1500, seed=5)
+    left = pd.DataFrame(client_rows(crowd[:1000])).rename(columns={"source_id": "record_id"})
+    right = pd.DataFrame(index_rows(crowd)).assign(record_id=lambda d: d["chi_number"])
+    left.to_csv(tmp_path / "left.csv", index=False)
+    left.head(100).to_csv(tmp_path / "delta.csv", index=False)
+    right.to_csv(tmp_path / "right.csv", index=False)
+    trained = subprocess.run(
+        [CLI, "match", "train", str(tmp_path / "left.csv"), str(tmp_path / "right.csv"), "--out",
+         str(tmp_path / "model.json")], capture_output=True, text=True,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert "crosswalk match train: model link-v1:" in trained.stdout
+    linked = subprocess.run(
+        [CLI, "match", "link", str(tmp_path / "delta.csv"), str(tmp_path / "right.csv"), "--model",
+         str(tmp_path / "model.json"), "--out", str(tmp_path / "delta-links.csv")], capture_output=True, text=True,
+    )  # fmt: skip
+    assert linked.returncode == 0, linked.stderr
+    assert "100 record(s)" in linked.stdout and "not retrained" in linked.stdout
+    (tmp_path / "bad.json").write_text("{}")
+    refused = subprocess.run(
+        [CLI, "match", "link", str(tmp_path / "delta.csv"), str(tmp_path / "right.csv"), "--model",
+         str(tmp_path / "bad.json"), "--out", str(tmp_path / "x.csv")], capture_output=True, text=True,
+    )  # fmt: skip
+    assert refused.returncode == 1 and "not a saved Crosswalk model" in refused.stderr

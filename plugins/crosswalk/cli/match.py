@@ -22,9 +22,23 @@ def register(sub) -> None:
     ml.add_argument("--upper", type=float, default=0.90, help="match probability for an automatic link")
     ml.add_argument("--lower", type=float, default=0.50, help="below this, no match; between, review")
     ml.add_argument("--min-lead", type=float, default=4.0, help="match weight the best must lead the runner-up by")
+    ml.add_argument(
+        "--model", help="a saved model (crosswalk match train): LEFT, a day's delta, is scored without training"
+    )
+    mt = match_sub.add_parser(
+        "train", help="train the link model on LEFT and RIGHT and save it, for later links of a delta (--model)"
+    )
+    mt.add_argument("left", help="as for link")
+    mt.add_argument("right", help="as for link")
+    mt.add_argument("--out", required=True, help="the saved model (.json)")
     md = match_sub.add_parser("dedupe", help="cluster one file's records; the CHI veto holds; golden records")
     md.add_argument("input", help="CSV or .parquet with the person columns")
-    md.add_argument("--out", required=True, help="record_id, cluster_id, chi per record (.csv or .parquet)")
+    md.add_argument("--out", required=True, help="record_id, person_id, cluster_id, chi per record (.csv or .parquet)")
+    md.add_argument(
+        "--previous",
+        help="the last run's --out file: each person keeps its id unless new evidence merges or splits it",
+    )
+    md.add_argument("--changes", help="write each merge and split here (kind, old_id, new_id, records)")
     md.add_argument("--golden", help="also write one golden record per cluster here")
     md.add_argument("--threshold", type=float, default=0.90, help="match probability for a probabilistic edge")
     match.set_defaults(func=run)
@@ -53,42 +67,93 @@ def _compared(*frames) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    return _dedupe(args) if args.match_command == "dedupe" else _link(args)
+    return {"dedupe": _dedupe, "train": _train, "link": _link}[args.match_command](args)
 
 
-def _dedupe(args: argparse.Namespace) -> int:
-    from crosswalk.matching.dedupe import dedupe, golden_records
+def _train(args: argparse.Namespace) -> int:
+    from pathlib import Path
 
-    try:
-        people = _read_people(args.input)
-    except (OSError, ValueError) as exc:
-        print(f"crosswalk match: {exc}", file=sys.stderr)
-        return 1
-    clusters = dedupe(people, threshold=args.threshold)
-    golden = golden_records(people, clusters)
-    for frame, path in ((clusters, args.out), (golden, args.golden)):
-        if path:
-            _write(frame, path)
-    print(
-        f"crosswalk match dedupe: {len(clusters)} record(s) in {clusters['cluster_id'].nunique()} cluster(s); "
-        f"optional columns compared: {_compared(people)}"
-    )
-    return 0
-
-
-def _link(args: argparse.Namespace) -> int:
-    from crosswalk.matching.decisions import Thresholds, band_counts
-    from crosswalk.matching.link import link
+    from crosswalk.matching.link import train_link_model
 
     try:
         left, right = _read_people(args.left), _read_people(args.right)
     except (OSError, ValueError) as exc:
         print(f"crosswalk match: {exc}", file=sys.stderr)
         return 1
-    result = link(left, right, Thresholds(upper=args.upper, lower=args.lower, min_lead=args.min_lead))
+    model = train_link_model(left, right)
+    model.save(Path(args.out))
+    print(
+        f"crosswalk match train: model {model.version} on {len(left)} + {len(right)} record(s) (training data "
+        f"sha256 {model.training_hash[:16]}…) -> {args.out}; optional columns compared: {_compared(left, right)}"
+    )
+    return 0
+
+
+def _dedupe(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    import pandas as pd
+
+    from crosswalk.matching.dedupe import dedupe, golden_records
+    from crosswalk.matching.person_ids import stable_ids
+
+    try:
+        people = _read_people(args.input)
+    except (OSError, ValueError) as exc:
+        print(f"crosswalk match: {exc}", file=sys.stderr)
+        return 1
+    try:
+        previous = _previous_ids(args.previous) if args.previous else {}
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"crosswalk match: --previous: {exc}", file=sys.stderr)
+        return 1
+    clusters = dedupe(people, threshold=args.threshold)
+    ids, changes = stable_ids(previous, dict(zip(clusters["record_id"], clusters["cluster_id"], strict=True)))
+    clusters.insert(1, "person_id", clusters["record_id"].map(ids))
+    golden = golden_records(people, clusters)
+    changed = pd.DataFrame([asdict(c) for c in changes], columns=["kind", "old_id", "new_id", "records"])
+    for frame, path in ((clusters, args.out), (golden, args.golden), (changed, args.changes)):
+        if path:
+            _write(frame, path)
+    kinds = changed["kind"].value_counts()
+    print(
+        f"crosswalk match dedupe: {len(clusters)} record(s) in {clusters['cluster_id'].nunique()} cluster(s); "
+        f"optional columns compared: {_compared(people)}"
+        + (
+            f"; against the previous run: {kinds.get('merge', 0)} merge(s), {kinds.get('split', 0)} split(s)"
+            if args.previous
+            else ""
+        )
+    )
+    return 0
+
+
+def _previous_ids(path: str) -> dict[str, str]:
+    import pandas as pd
+
+    frame = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path, dtype=str, keep_default_na=False)
+    return dict(zip(frame["record_id"].astype(str), frame["person_id"].astype(str), strict=True))
+
+
+def _link(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from crosswalk.errors import ConfigError
+    from crosswalk.matching.decisions import Thresholds, band_counts
+    from crosswalk.matching.link import link
+    from crosswalk.matching.model import SavedModel
+
+    try:
+        left, right = _read_people(args.left), _read_people(args.right)
+        model = SavedModel.load(Path(args.model)) if args.model else None
+        result = link(left, right, Thresholds(upper=args.upper, lower=args.lower, min_lead=args.min_lead), model)
+    except (OSError, ValueError, ConfigError) as exc:
+        print(f"crosswalk match: {exc}", file=sys.stderr)
+        return 1
     _write(result, args.out)
     print(
         f"crosswalk match link: {len(result)} record(s) -> {args.out}: {band_counts(result)}; "
         f"optional columns compared: {_compared(left, right)}"
+        + (f"; model {model.version}, not retrained" if model else "")
     )
     return 0

@@ -185,4 +185,7 @@ def golden_records(people: pd.DataFrame, clusters: pd.DataFrame) -> pd.DataFrame
     latest = data.groupby("cluster_id", sort=True)[fields].last()  # last non-null per column
     members = data.groupby("cluster_id", sort=True)["record_id"].agg(lambda s: " ".join(s))
     chi = clusters.groupby("cluster_id", sort=True)["chi"].first()
-    return latest.assign(chi_number=chi, members=members).reset_index()
+    golden = latest.assign(chi_number=chi, members=members)
+    if "person_id" in clusters.columns:  # the stable id (crosswalk.matching.person_ids), where one was given
+        golden.insert(0, "person_id", clusters.groupby("cluster_id", sort=True)["person_id"].first())
+    return golden.reset_index()

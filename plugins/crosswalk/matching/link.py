@@ -19,16 +19,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crosswalk.matching.decisions import Thresholds, band_counts, decide, deterministic, empty_scores
-from crosswalk.matching.normalise import prepare
+from crosswalk.matching.model import SavedModel
+from crosswalk.matching.normalise import optional_columns, prepare
 from crosswalk.matching.training import trained_linker
 
 log = logging.getLogger(__name__)
 
 
-def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
+def _linker(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds, model: SavedModel | None):
     from splink import block_on
 
-    linker = trained_linker(
+    return trained_linker(
         {"source_records": source, "index_records": index},
         "link_only",
         more_blocks=(
@@ -36,7 +37,21 @@ def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> 
             "l.forename = r.surname and l.surname = r.forename",  # names entered the wrong way round
         ),
         em_max_pairs=t.em_max_pairs,
+        model=model,
+        tf_from=index,
     )
+
+
+def train_link_model(source_people: pd.DataFrame, index_people: pd.DataFrame, t: Thresholds = Thresholds()):
+    """Train the link model on both sides and return it, saved (:class:`SavedModel`): what a later
+    :func:`link` of a day's delta reuses instead of training again."""
+    source, index = prepare(source_people), prepare(index_people)
+    linker = _linker(source, index, t, None)
+    return SavedModel.from_linker(linker, "link_only", optional_columns(source, index), [source, index])
+
+
+def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds, model: SavedModel | None) -> pd.DataFrame:
+    linker = _linker(source, index, t, model)
     # Score down to half the review threshold: enough to see every runner-up that matters for the lead.
     scored = linker.inference.predict(threshold_match_probability=t.lower / 2).as_pandas_dataframe()
     # Orient each pair as (source, index) whichever way round Splink put them.
@@ -51,16 +66,22 @@ def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds) -> 
     )
 
 
-def link(source_people: pd.DataFrame, index_people: pd.DataFrame, t: Thresholds = Thresholds()) -> pd.DataFrame:
+def link(
+    source_people: pd.DataFrame,
+    index_people: pd.DataFrame,
+    t: Thresholds = Thresholds(),
+    model: SavedModel | None = None,
+) -> pd.DataFrame:
     """One row per source record: ``record_id, matched_record_id, matched_chi, method, band, match_weight,
-    match_probability, runner_up_weight``."""
+    match_probability, runner_up_weight, reason``. With a saved ``model`` nothing is trained: only the source
+    records (a day's delta) are scored against the index."""
     source, index = prepare(source_people), prepare(index_people)
     det = deterministic(source, index)
     det = det.drop_duplicates("record_id_l")  # the same CHI twice in the index is the index's problem, not ours
     # Arrow's is_in: pandas' isin on Arrow strings makes a Python object of every value looked for (2 s at 1M).
     linked = pc.is_in(pa.array(source["record_id"]), value_set=pa.array(det["record_id_l"]))
     rest = source[~linked.to_numpy(zero_copy_only=False)]
-    scores = _splink_scores(rest, index, t) if len(rest) and len(index) else empty_scores()
+    scores = _splink_scores(rest, index, t, model) if len(rest) and len(index) else empty_scores()
     out = decide(source, index, det, scores, t)
     log.info("Linked %d source record(s): %s", len(out), band_counts(out))
     return out

@@ -12,6 +12,7 @@ import math
 import pandas as pd
 
 from crosswalk.matching.comparisons import comparisons, model_columns
+from crosswalk.matching.model import SavedModel
 from crosswalk.matching.normalise import IDENTIFIER, optional_columns
 
 log = logging.getLogger(__name__)
@@ -152,17 +153,30 @@ def trained_linker(
     sex: bool = False,
     retain_matching_columns: bool = False,
     em_max_pairs: float,
+    model: SavedModel | None = None,
+    tf_from: pd.DataFrame | None = None,
 ):
     """A Splink linker over the prepared ``frames`` (by table name: two to link, one to deduplicate) with the
     person model's comparisons on the optional columns every frame carries, blocked by
-    :func:`prediction_blocks` and ``more_blocks``, and trained (:func:`train`)."""
+    :func:`prediction_blocks` and ``more_blocks``, and trained (:func:`train`); or, given a saved ``model``,
+    with its comparisons and parameters and no training at all. Names' term frequencies come from ``tf_from``
+    where given (a link: the index, the population), so a pair scores the same whichever source records
+    came with it: a day's delta scores as it would in the whole extract."""
     from splink import Linker, SettingsCreator
     from splink.backends.duckdb import DuckDBAPI
 
     optional = optional_columns(*frames.values())
+    if model is not None:  # the model's columns; a derived one (the CHI as typed) may be all empty today
+        model.check_columns(frozenset(c for c in model.optional if all(c in f.columns for f in frames.values())))
+        optional = frozenset(model.optional)
     cols = model_columns(optional, sex=sex)
     db = DuckDBAPI(duckdb_connection())
     tables = [db.register(for_splink(f[cols]), table_name=name) for name, f in frames.items()]
+    if model is not None:
+        settings = {**model.splink, "retain_matching_columns": retain_matching_columns}
+        linker = Linker(tables if len(tables) > 1 else tables[0], settings, log_level=logging.WARNING)
+        _name_frequencies(linker, db, tf_from)
+        return linker
     settings = SettingsCreator(
         link_type=link_type,
         comparisons=comparisons(optional, sex=sex),
@@ -170,5 +184,16 @@ def trained_linker(
         retain_matching_columns=retain_matching_columns,
     )
     linker = Linker(tables if len(tables) > 1 else tables[0], settings, log_level=logging.WARNING)
+    _name_frequencies(linker, db, tf_from)
     train(linker, em_max_pairs, dob_pairs(*(f["date_of_birth"] for f in frames.values())))
     return linker
+
+
+def _name_frequencies(linker, db, frame: pd.DataFrame | None) -> None:
+    """Register the names' term frequencies as measured on ``frame`` (Splink's lookup: value, tf_value)."""
+    if frame is None:
+        return
+    for col in ("forename", "surname"):
+        tf = frame[col].dropna().value_counts(normalize=True)
+        lookup = pd.DataFrame({col: tf.index.astype(str), f"tf_{col}": tf.to_numpy(dtype=float)})
+        linker.table_management.register_term_frequency_lookup(db.register(lookup), col)
