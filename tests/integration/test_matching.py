@@ -68,6 +68,9 @@ def test_link_review_decide_and_rerun_with_the_decision_reused(project):
     assert pending.matched_record_id in (TWIN_A, TWIN_B)
     (matched,) = read_events(engine, event="batch.matched")
     assert json.loads(matched["detail"])["clerical_reused"] == 0
+    assert json.loads(matched["detail"])["quality"] == {
+        "labelled_pairs": 0, "estimate": "none: fewer than 20 clerical decisions"
+    }  # fmt: skip
 
     url = project.db_url
     listed = subprocess.run(
@@ -110,6 +113,7 @@ def test_link_review_decide_and_rerun_with_the_decision_reused(project):
     assert row.matched_identifier == pending.matched_record_id
     second = read_events(engine, event="batch.matched")[-1]
     assert json.loads(second["detail"])["clerical_reused"] == 1
+    assert json.loads(second["detail"])["quality"]["labelled_pairs"] == 1  # the decision is a label now
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -167,3 +171,4 @@ def test_review_in_the_airflow_ui_records_the_decision_and_a_rerun_reuses_it(pro
     assert run_dag("inbound_council_clients")[0] == "success"
     second = read_events(engine, event="batch.matched")[-1]
     assert json.loads(second["detail"])["clerical_reused"] == 1
+    assert json.loads(second["detail"])["quality"]["labelled_pairs"] == 1  # the decision is a label now

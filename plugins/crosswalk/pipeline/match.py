@@ -2,7 +2,8 @@
 
 :func:`match_batch` reads as its steps: find the index batch, read both sides' person columns from
 staging, link, write the crosswalk (reusing clerical decisions), and record the statistics (counts per
-method and band, CHI defects) in the audit trail. Never a value in a log or an event.
+method and band, CHI defects, precision and recall estimated from the reviewers' decisions) in the audit
+trail. Never a value in a log or an event.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from crosswalk.identifiers import chi_status, defect_counts
 from crosswalk.matching.crosswalk_table import person_hashes, write_crosswalk
 from crosswalk.matching.decisions import AUTO, MODEL_VERSION, REVIEW, Thresholds, band_counts
 from crosswalk.matching.link import link
+from crosswalk.matching.quality import estimate
 from crosswalk.staging import ledger
 from crosswalk.staging.tables import iter_staged
 
@@ -71,6 +73,7 @@ def match_batch(engine: Engine, audit: AuditLog, cfg: ProjectConfig, feed: Inbou
         index.set_index("record_id")["chi_number"],
     )
     final = _bands_after_review(engine, feed.id, result)
+    quality = estimate(result, _clerical_labels(engine, feed.id))
     defects = defect_counts(chi_status(source["chi_number"], dob=source["date_of_birth"], sex=source["sex"]))
     audit.emit(
         "batch.matched",
@@ -84,6 +87,7 @@ def match_batch(engine: Engine, audit: AuditLog, cfg: ProjectConfig, feed: Inbou
             "model_version": MODEL_VERSION,
             "bands": band_counts(result),
             "chi_defects": defects,
+            "quality": quality,  # estimated from the reviewers' decisions (crosswalk.matching.quality)
             **written,
         },
     )
@@ -98,6 +102,19 @@ def match_batch(engine: Engine, audit: AuditLog, cfg: ProjectConfig, feed: Inbou
         written["clerical_reused"],
     )
     return MatchResult(batch_id, "matched", final[AUTO], final[REVIEW], final["none"])
+
+
+def _clerical_labels(engine: Engine, source_system: str) -> pd.DataFrame:
+    """The reviewers' decisions on this feed's pairs, with the probability the model gave each pair."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT match_probability, band FROM crosswalk WHERE source_system = :s AND method = 'clerical'"),
+            {"s": source_system},
+        ).all()
+    frame = pd.DataFrame(rows, columns=["match_probability", "band"])
+    return pd.DataFrame({"match_probability": frame["match_probability"].astype(float), "match": frame["band"] == AUTO})
 
 
 def _bands_after_review(engine: Engine, source_system: str, result: pd.DataFrame) -> dict[str, int]:
