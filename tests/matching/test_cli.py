@@ -122,3 +122,36 @@ def test_match_train_then_link_a_delta_with_the_saved_model(tmp_path):
          str(tmp_path / "bad.json"), "--out", str(tmp_path / "x.csv")], capture_output=True, text=True,
     )  # fmt: skip
     assert refused.returncode == 1 and "not a saved Crosswalk model" in refused.stderr
+
+
+def test_match_train_compares_the_new_model_with_the_one_in_use_on_the_reviewers_labels(tmp_path):
+    crowd = people(1500, seed=9)
+    left = pd.DataFrame(client_rows(crowd[:1000])).rename(columns={"source_id": "record_id"})
+    right = pd.DataFrame(index_rows(crowd)).assign(record_id=lambda d: d["chi_number"])
+    left.to_csv(tmp_path / "left.csv", index=False)
+    left.head(300).to_csv(tmp_path / "older.csv", index=False)
+    right.to_csv(tmp_path / "right.csv", index=False)
+    labels = pd.DataFrame(
+        {"record_id": left["record_id"].head(30), "candidate_record_id": right["record_id"].head(30),
+         "outcome": ["match"] * 25 + ["no_match"] * 5}
+    )  # fmt: skip
+    labels.loc[25:, "candidate_record_id"] = right["record_id"].iloc[100:105].to_numpy()  # five wrong candidates
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+
+    def train(src: str, out: str, *more: str):
+        return subprocess.run(
+            [CLI, "match", "train", str(tmp_path / src), str(tmp_path / "right.csv"), "--out", str(tmp_path / out),
+             *more], capture_output=True, text=True,
+        )  # fmt: skip
+
+    assert train("older.csv", "old.json").returncode == 0
+    new = train(
+        "left.csv", "new.json", "--compare", str(tmp_path / "old.json"), "--labels", str(tmp_path / "labels.csv")
+    )
+    assert new.returncode == 0, new.stderr
+    rows = [ln for ln in new.stdout.splitlines() if ln.startswith(("in use link-v1:", "new link-v1:"))]
+    assert len(rows) == 2
+    for row in rows:  # labelled 30, of which 25 true links found and none of the five wrong candidates taken
+        assert row.split()[-6:] == ["30", "25", "0", "0", "1.0000", "1.0000"], row
+    alone = train("left.csv", "x.json", "--labels", str(tmp_path / "labels.csv"))
+    assert alone.returncode == 2 and "--compare and --labels go together" in alone.stderr

@@ -41,3 +41,20 @@ def test_an_overconfident_model_is_corrected_by_its_labels():
 def test_too_few_labels_give_no_estimate():
     got = estimate(RESULT, _labels(MIN_LABELS - 1, 0.7, 0.7))
     assert got == {"labelled_pairs": MIN_LABELS - 1, "estimate": f"none: fewer than {MIN_LABELS} clerical decisions"}
+
+
+def test_a_model_on_labelled_pairs_counts_true_wrong_and_missed_links():
+    from crosswalk.matching.quality import on_labels
+
+    result = pd.DataFrame(
+        {"record_id": ["a", "b", "c", "d"], "matched_record_id": ["A", "X", "C", "D"],
+         "band": ["auto", "auto", "review", "auto"]}
+    )  # fmt: skip
+    labels = pd.DataFrame(
+        {"record_id": ["a", "b", "c", "d"], "candidate_record_id": ["A", "B", "C", "D"],
+         "match": [True, True, True, False]}
+    )  # fmt: skip
+    # a found; b linked elsewhere (missed); c only in review (missed); d linked though labelled a non-match
+    assert on_labels(result, labels) == {
+        "labelled_pairs": 4, "true_links": 1, "wrong_links": 1, "missed": 2, "precision": 0.5, "recall": 0.3333
+    }  # fmt: skip

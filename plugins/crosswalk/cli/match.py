@@ -31,6 +31,10 @@ def register(sub) -> None:
     mt.add_argument("left", help="as for link")
     mt.add_argument("right", help="as for link")
     mt.add_argument("--out", required=True, help="the saved model (.json)")
+    mt.add_argument("--compare", help="the model in use (.json): both are scored on --labels before you switch")
+    mt.add_argument(
+        "--labels", help="reviewers' decisions (.csv: record_id, candidate_record_id, outcome match|no_match)"
+    )
     md = match_sub.add_parser("dedupe", help="cluster one file's records; the CHI veto holds; golden records")
     md.add_argument("input", help="CSV or .parquet with the person columns")
     md.add_argument("--out", required=True, help="record_id, person_id, cluster_id, chi per record (.csv or .parquet)")
@@ -80,12 +84,46 @@ def _train(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"crosswalk match: {exc}", file=sys.stderr)
         return 1
+    if bool(args.compare) != bool(args.labels):
+        print("crosswalk match: --compare and --labels go together", file=sys.stderr)
+        return 2
     model = train_link_model(left, right)
     model.save(Path(args.out))
     print(
         f"crosswalk match train: model {model.version} on {len(left)} + {len(right)} record(s) (training data "
         f"sha256 {model.training_hash[:16]}…) -> {args.out}; optional columns compared: {_compared(left, right)}"
     )
+    if args.compare:
+        return _compare(args, left, right, model)
+    return 0
+
+
+def _compare(args: argparse.Namespace, left, right, new) -> int:
+    """Score the model in use and the new one on the reviewers' labelled pairs, side by side."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from crosswalk.errors import ConfigError
+    from crosswalk.matching.link import link
+    from crosswalk.matching.model import SavedModel
+    from crosswalk.matching.quality import on_labels
+
+    try:
+        old = SavedModel.load(Path(args.compare))
+        labels = pd.read_csv(args.labels, dtype=str, keep_default_na=False)
+        labels = labels.assign(match=labels["outcome"] == "match")[["record_id", "candidate_record_id", "match"]]
+    except (OSError, ValueError, KeyError, ConfigError) as exc:
+        print(f"crosswalk match: {exc}", file=sys.stderr)
+        return 1
+    subset = left[left["record_id"].astype(str).isin(labels["record_id"])]
+    print(f"{'model':<32} {'labelled':>8} {'true':>5} {'wrong':>5} {'missed':>6} {'precision':>9} {'recall':>7}")
+    for name, model in (("in use " + old.version, old), ("new " + new.version, new)):
+        r = on_labels(link(subset, right, model=model), labels)
+        print(
+            f"{name:<32} {r['labelled_pairs']:>8} {r['true_links']:>5} {r['wrong_links']:>5} {r['missed']:>6} "
+            f"{r['precision']:>9.4f} {r['recall']:>7.4f}"
+        )
     return 0
 
 

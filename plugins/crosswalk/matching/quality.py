@@ -48,3 +48,21 @@ def estimate(result: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float | in
         "estimated_precision": round(expected_right_auto / auto.sum(), 4) if auto.any() else 1.0,
         "estimated_recall": round(expected_right_auto / expected_right_all, 4) if expected_right_all else 1.0,
     }
+
+
+def on_labels(result: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float | int]:
+    """How a link ``result`` does on labelled pairs (``record_id, candidate_record_id, match``): a labelled
+    match counts as found when the record is linked automatically to that candidate; a labelled non-match
+    counts against precision when it is. For comparing a retrained model with the one in use."""
+    linked = result[result["band"] == AUTO].set_index("record_id")["matched_record_id"].astype(str)
+    got = labels["record_id"].astype(str).map(linked) == labels["candidate_record_id"].astype(str)
+    match = labels["match"].astype(bool)
+    tp, fp, fn = int((got & match).sum()), int((got & ~match).sum()), int((~got & match).sum())
+    return {
+        "labelled_pairs": len(labels),
+        "true_links": tp,
+        "wrong_links": fp,
+        "missed": fn,
+        "precision": round(tp / (tp + fp), 4) if tp + fp else 1.0,
+        "recall": round(tp / (tp + fn), 4) if tp + fn else 1.0,
+    }
