@@ -66,10 +66,15 @@ def level_columns(cfg, agreement_id: str, dataset: str, partner: str) -> tuple[i
     return level, {n for n, f in agreement.datasets[dataset].fields.items() if f.transform_at(level) != "drop"}
 
 
+def our_recipient() -> str:
+    """Our age recipient, as we hand it to partners (from the identity file compose-keys wrote)."""
+    key = (LOCAL / "secrets" / "crosswalk.agekey").read_text().splitlines()
+    return next(ln for ln in key if ln.startswith("# public key:")).split()[-1]
+
+
 def exchange(stack: Stack, work: Path) -> dict:
     cfg = load_config(LOCAL / "config", ROOT / "include" / "schemas")
-    ours = next(ln for ln in (LOCAL / "secrets" / "crosswalk.agekey").read_text().splitlines()
-                if ln.startswith("# public key:")).split()[-1]  # fmt: skip
+    ours = our_recipient()
     nhs, council = Partner(NHS, work), Partner(COUNCIL, work)
     population = people(CLIENT_DROPS * CLIENTS_PER_DROP + 100, seed=7)
     index = write_csv(index_rows(population), INDEX_COLUMNS, work / "chi_index_20261127.csv")
@@ -228,8 +233,7 @@ def arrival_runs(stack: Stack) -> list[dict]:
 def arrival(stack: Stack, work: Path, seen: dict) -> None:
     """Once graduated, a complete drop fires exactly one run, on the triggerer in the stack, which stages it."""
     nhs = Partner(NHS, work)
-    ours = next(ln for ln in (LOCAL / "secrets" / "crosswalk.agekey").read_text().splitlines()
-                if ln.startswith("# public key:")).split()[-1]  # fmt: skip
+    ours = our_recipient()
     index = write_csv(index_rows(people(40, seed=11)), INDEX_COLUMNS, work / "chi_index_20261128.csv")
     t0 = time.monotonic()
     nhs.drop(index, "health-index", "health_board_index", ours)

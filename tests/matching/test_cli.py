@@ -12,8 +12,15 @@ from tests.conftest import REPO
 CLI = str(REPO / ".venv" / "bin" / "crosswalk")
 
 
+def _sides(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A council extract of 1,000 clients and the board's index of the 1,500 people they come from."""
+    crowd = people(1500, seed=seed)
+    left = pd.DataFrame(client_rows(crowd[:1000])).rename(columns={"source_id": "record_id"})
+    return left, pd.DataFrame(index_rows(crowd)).assign(record_id=lambda d: d["chi_number"])
+
+
 def test_match_link_on_csv_and_parquet(tmp_path):
-    crowd = people(1500, seed=3)
+    crowd = people(1500, seed=3)  # its CHIs are the truth below
     left = pd.DataFrame(client_rows(crowd[:1000])).rename(columns={"source_id": "record_id"})
     right = pd.DataFrame(index_rows(crowd)).assign(record_id=lambda d: d["chi_number"])
     # An address on both sides is compared; an identifier on one side only is not.
@@ -98,9 +105,7 @@ def test_match_dedupe_writes_clusters_and_golden_records(tmp_path):
 
 
 def test_match_train_then_link_a_delta_with_the_saved_model(tmp_path):
-    crowd = people(1500, seed=5)
-    left = pd.DataFrame(client_rows(crowd[:1000])).rename(columns={"source_id": "record_id"})
-    right = pd.DataFrame(index_rows(crowd)).assign(record_id=lambda d: d["chi_number"])
+    left, right = _sides(seed=5)
     left.to_csv(tmp_path / "left.csv", index=False)
     left.head(100).to_csv(tmp_path / "delta.csv", index=False)
     right.to_csv(tmp_path / "right.csv", index=False)
@@ -125,9 +130,7 @@ def test_match_train_then_link_a_delta_with_the_saved_model(tmp_path):
 
 
 def test_match_train_compares_the_new_model_with_the_one_in_use_on_the_reviewers_labels(tmp_path):
-    crowd = people(1500, seed=9)
-    left = pd.DataFrame(client_rows(crowd[:1000])).rename(columns={"source_id": "record_id"})
-    right = pd.DataFrame(index_rows(crowd)).assign(record_id=lambda d: d["chi_number"])
+    left, right = _sides(seed=9)
     left.to_csv(tmp_path / "left.csv", index=False)
     left.head(300).to_csv(tmp_path / "older.csv", index=False)
     right.to_csv(tmp_path / "right.csv", index=False)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from crosswalk.errors import ConfigError, FatalError
-from crosswalk.orchestration.connections import connection
+from crosswalk.orchestration.connection_types import connection
 
 
 def test_missing_connection_is_a_fatal_config_error_naming_it():

@@ -4,7 +4,9 @@ A :class:`SavedModel` is Splink's own settings with their estimated m and u valu
 (``linker.misc.save_model_to_json``), the optional columns it compares, a version (our rule set and a hash
 of the settings: the same training gives the same version) and the training data's hash (what it was
 trained on, as a hash of each record's person fields, never the fields). JSON in and out: a file for the
-CLI, a row for a deployment. Retraining is a separate, deliberate call.
+CLI, a row for a deployment. Retraining is a separate, deliberate call. A model is code (its comparison
+levels and blocking rules are SQL that DuckDB runs): keep it where the config is kept, reviewed, never
+where a partner can write.
 """
 
 from __future__ import annotations

@@ -47,17 +47,20 @@ def stable_ids(
     members: dict[str, list[str]] = defaultdict(list)
     for record, cluster in clusters.items():
         members[cluster].append(record)
-    # Which earlier ids each cluster holds, and how many of its members had each.
+    first = {c: min(rs) for c, rs in members.items()}  # each cluster's smallest record id, for ties and order
+    # Which earlier ids each cluster holds, and how many of its members had each; and the other way round.
     held = {c: Counter(previous[r] for r in rs if r in previous) for c, rs in members.items()}
+    holders: dict[str, list[str]] = defaultdict(list)
+    for c, counts in held.items():
+        for old in counts:
+            holders[old].append(c)
     # Each earlier id goes to the cluster holding most of its members (ties: the cluster whose smallest
-    # record id sorts first, so the choice does not depend on the order of the input).
-    claim: dict[str, str] = {}
-    for old in sorted({pid for counts in held.values() for pid in counts}):
-        candidates = [c for c, counts in held.items() if old in counts]
-        claim[old] = min(candidates, key=lambda c: (-held[c][old], min(members[c])))
+    # record id sorts first, so the choice does not depend on the order of the input). One pass over the
+    # (cluster, id) pairs: a million records must not cost a search of every cluster per id.
+    claim = {old: min(cs, key=lambda c, old=old: (-held[c][old], first[c])) for old, cs in holders.items()}
     assigned: dict[str, str] = {}
     changes: list[IdChange] = []
-    for cluster in sorted(members, key=lambda c: min(members[c])):
+    for cluster in sorted(members, key=first.__getitem__):
         counts = held[cluster]
         mine = [old for old in counts if claim[old] == cluster]
         if mine:

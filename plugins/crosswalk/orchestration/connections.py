@@ -24,8 +24,6 @@ from crosswalk.orchestration.connection_types import (
 )
 from crosswalk.staging.db import make_engine
 
-__all__ = ["connection"]  # re-exported: the one lookup, for the SFTP hook's callers
-
 
 def url_from_connection(conn: Any) -> str | URL:
     """SQLAlchemy URL for an Airflow connection of type ``sqlite`` or ``postgres``."""

@@ -30,7 +30,7 @@ def partner_bulk(partner: Partner):
     from pathlib import Path
 
     from crosswalk.errors import ConfigError
-    from crosswalk.orchestration.connections import connection
+    from crosswalk.orchestration.connection_types import connection
     from crosswalk.transfer import openssh
     from crosswalk.transfer.asyncssh_bulk import AsyncsshBulk
     from crosswalk.transfer.bulk import Endpoint, Tuning
