@@ -133,7 +133,7 @@ def test_the_family_rules_apply_only_where_the_data_holds_families():
     """FEBRL-style data (independent people; a duplicate may carry a wholly replaced forename): no household
     companions and no twins proved by CHIs, so such a duplicate clusters. The planted CHI twins above turn
     the rules on, which keeps W-1 and W-2 apart."""
-    from crosswalk.matching.dedupe import family_evidence
+    from crosswalk.matching.families import family_evidence
     from crosswalk.matching.normalise import prepare
 
     crowd = pd.DataFrame(index_rows(people(2000, seed=37)))
@@ -145,7 +145,7 @@ def test_the_family_rules_apply_only_where_the_data_holds_families():
         ]
     )
     records = pd.concat([crowd, replaced], ignore_index=True)
-    share, twins = family_evidence(prepare(records))
-    assert share < 0.05 and twins == 0
+    evidence = family_evidence(prepare(records))
+    assert evidence.companion_share < 0.05 and evidence.twins == 0 and not evidence.present
     clusters = dedupe(records).set_index("record_id")
     assert clusters.loc["X-1", "cluster_id"] == clusters.loc["X-2", "cluster_id"]

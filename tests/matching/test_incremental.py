@@ -48,3 +48,13 @@ def test_a_model_that_compares_a_column_the_records_lack_is_refused(population):
     model = train_link_model(extract.assign(address="1 HIGH STREET"), index.assign(address="1 HIGH STREET"))
     with pytest.raises(ConfigError, match="compares address, which these records lack: retrain"):
         link(extract, index, model=model)
+
+
+def test_a_model_saved_before_it_recorded_families_is_read_as_holding_them(population):
+    """The cautious reading: a sole candidate then waits for review, as it did when that model was trained."""
+    import json
+
+    extract, index = population
+    doc = json.loads(train_link_model(extract.head(300), index).to_json())
+    assert doc.pop("families") is False  # the demo's crowd holds no households
+    assert SavedModel.from_json(json.dumps(doc)).families is True

@@ -124,3 +124,27 @@ def test_an_extract_of_people_the_index_does_not_hold_links_nobody_and_does_not_
     index["record_id"] = index["chi_number"]
     out = link(source, index)
     assert len(out) == 200 and (out["band"] != AUTO).all()
+
+
+@pytest.mark.parametrize("with_families", [False, True])
+def test_a_sole_candidate_skips_review_only_where_the_index_holds_no_families(monkeypatch, with_families):
+    from crosswalk.matching import link as link_module
+
+    crowd = people(400, seed=12)
+    source = pd.DataFrame(client_rows(crowd[:100])).rename(columns={"source_id": "record_id"})
+    index = pd.DataFrame(index_rows(crowd))
+    index["record_id"] = index["chi_number"]
+    if with_families:  # a parent for every fifth person: same surname and postcode, born a generation before
+        parents = index.iloc[::5].assign(forename="Euphemia", date_of_birth="1930-01-01", chi_number="")
+        parents["record_id"] = "PARENT-" + parents["record_id"]
+        index = pd.concat([index, parents], ignore_index=True)
+    seen = {}
+    decide = link_module.decide
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return decide(*args, **kwargs)
+
+    monkeypatch.setattr(link_module, "decide", spy)
+    link(source, index)
+    assert seen["sole_candidate_links"] is (not with_families)

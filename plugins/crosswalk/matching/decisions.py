@@ -8,7 +8,10 @@ c. veto: two valid, different CHIs never link automatically (the pair is dropped
 d. one-to-one: a source record takes its best candidate only when it leads the runner-up by
    ``min_lead`` match weight; otherwise the pair goes to review;
 e. bands: ``upper`` and above links, ``lower`` to ``upper`` goes to review, below is no match
-   (defaults 0.90 and 0.50; per feed in config).
+   (defaults 0.90 and 0.50; per feed in config). Where the index holds no families
+   (:mod:`crosswalk.matching.families`), a sole candidate (no other index record scored at all) in the
+   review band links: the score is then a fair probability (no household's shared evidence inflates it),
+   and no one else is in the running.
 
 (b, the probabilistic scores, comes from :mod:`crosswalk.matching.link`.) Pure pandas: testable on a
 handful of hand-made scores.
@@ -35,6 +38,7 @@ SAME_CHI_FORENAMES_DISAGREE = "same_chi_forenames_disagree"
 SCORE_ABOVE_AUTO = "score_above_auto"
 LEAD_BELOW_MARGIN = "lead_below_margin"
 SCORE_IN_REVIEW_BAND = "score_in_review_band"
+SOLE_CANDIDATE = "sole_candidate"
 
 
 @dataclass(frozen=True)
@@ -131,12 +135,19 @@ def empty_scores() -> pd.DataFrame:
 
 
 def decide(
-    source: pd.DataFrame, index: pd.DataFrame, det: pd.DataFrame, scores: pd.DataFrame, t: Thresholds
+    source: pd.DataFrame,
+    index: pd.DataFrame,
+    det: pd.DataFrame,
+    scores: pd.DataFrame,
+    t: Thresholds,
+    *,
+    sole_candidate_links: bool = False,
 ) -> pd.DataFrame:
     """One row per prepared source record from the deterministic pairs ``det`` (``record_id_l``,
     ``record_id_r``, ``band``, ``reason``) and the model's ``scores`` (``record_id_l``, ``record_id_r``,
     ``match_weight``, ``match_probability``): the veto, the one-to-one best link with its lead, and the
-    bands, each with its ``reason``."""
+    bands, each with its ``reason``. ``sole_candidate_links``: a review-band candidate with no runner-up
+    links (only where the index holds no families)."""
     # Veto: two valid, different CHIs are two people.
     chi_l = scores["record_id_l"].map(source.set_index("record_id")["chi"])
     chi_r = scores["record_id_r"].map(index.set_index("record_id")["chi"])
@@ -163,6 +174,9 @@ def decide(
     out.loc[auto, ["band", "reason"]] = [AUTO, SCORE_ABOVE_AUTO]
     out.loc[has & (p >= t.upper) & ~lead_ok, ["band", "reason"]] = [REVIEW, LEAD_BELOW_MARGIN]
     out.loc[has & (p >= t.lower) & (p < t.upper), ["band", "reason"]] = [REVIEW, SCORE_IN_REVIEW_BAND]
+    if sole_candidate_links:
+        sole = has & (p >= t.lower) & (p < t.upper) & out["runner_up_weight"].isna()
+        out.loc[sole, ["band", "reason"]] = [AUTO, SOLE_CANDIDATE]
     d = det.set_index("record_id_l")
     out.loc[d.index, ["matched_record_id", "method", "band", "reason"]] = np.column_stack(
         [d["record_id_r"], np.full(len(d), DETERMINISTIC), d["band"], d["reason"]]

@@ -19,51 +19,16 @@ import numpy as np
 import pandas as pd
 
 from crosswalk.matching.decisions import Thresholds, dob_agrees_with_chi, forenames_disagree, one_keystroke
+from crosswalk.matching.families import family_evidence
 from crosswalk.matching.normalise import PERSON_COLUMNS, person_columns, prepare
 from crosswalk.matching.training import trained_linker
 
 log = logging.getLogger(__name__)
 
 
-# The family rules guard against household members, so they apply where the data holds families: twins proved
-# by their CHIs, or at least this share of records with a companion of the same surname and postcode born a
-# generation apart (15 years) whose forename is not alike. Measured: a population with households 13.5%
-# (bench/people.py, 50k); FEBRL3 0.8% and FEBRL4 0.7-2.1% (independent people, whose duplicates may carry a
-# wholly replaced forename).
-FAMILIES_PRESENT = 0.05
-GENERATION_DAYS = 15 * 365
-
-
-def family_evidence(p: pd.DataFrame) -> tuple[float, int]:
-    """The share of prepared records with a parent- or child-like companion (see FAMILIES_PRESENT), and the
-    twins the data proves: pairs with two different valid CHIs and the same surname, birthday and postcode."""
-    from crosswalk.matching.training import duckdb_connection
-
-    con = duckdb_connection()
-    con.register("p", p[["record_id", "forename", "surname", "postcode", "birth_day", "date_of_birth", "chi"]])
-    companions = con.execute(
-        "SELECT count(DISTINCT l.record_id) FROM p l JOIN p r ON l.surname = r.surname AND l.postcode = r.postcode"
-        f" AND l.record_id <> r.record_id WHERE abs(l.birth_day - r.birth_day) > {GENERATION_DAYS}"
-        " AND jaro_winkler_similarity(l.forename, r.forename) < 0.7"
-    ).fetchone()[0]
-    twins = con.execute(
-        "SELECT count(*) FROM p l JOIN p r ON l.surname = r.surname AND l.date_of_birth = r.date_of_birth"
-        " AND l.postcode = r.postcode AND l.chi < r.chi"
-    ).fetchone()[0]
-    con.close()
-    return (companions / len(p) if len(p) else 0.0), twins
-
-
 def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -> pd.DataFrame:
-    share, twins = family_evidence(people)
-    families = share >= FAMILIES_PRESENT or twins > 0
-    log.info(
-        "%.1f%% of records have a household companion and %d pair(s) are twins by their CHIs: the twin and "
-        "household rules are %s",
-        100 * share,
-        twins,
-        "on" if families else "off (no families in this data)",
-    )
+    families = family_evidence(people)
+    families.log("the twin and household rules are")
     linker = trained_linker(
         {"records": people},
         "dedupe_only",
@@ -72,7 +37,7 @@ def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -
         em_max_pairs=em_max_pairs,
     )
     scored = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
-    if families:
+    if families.present:
         scored = scored[~_two_people(scored)]
     return pd.DataFrame(
         {"a": scored["unique_id_l"].astype(str), "b": scored["unique_id_r"].astype(str),

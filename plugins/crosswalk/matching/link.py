@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crosswalk.matching.decisions import Thresholds, band_counts, decide, deterministic, empty_scores
+from crosswalk.matching.families import family_evidence
 from crosswalk.matching.model import SavedModel
 from crosswalk.matching.normalise import optional_columns, prepare
 from crosswalk.matching.training import trained_linker
@@ -47,7 +48,8 @@ def train_link_model(source_people: pd.DataFrame, index_people: pd.DataFrame, t:
     :func:`link` of a day's delta reuses instead of training again."""
     source, index = prepare(source_people), prepare(index_people)
     linker = _linker(source, index, t, None)
-    return SavedModel.from_linker(linker, "link_only", optional_columns(source, index), [source, index])
+    families = family_evidence(index).present
+    return SavedModel.from_linker(linker, "link_only", optional_columns(source, index), [source, index], families)
 
 
 def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds, model: SavedModel | None) -> pd.DataFrame:
@@ -82,6 +84,12 @@ def link(
     linked = pc.is_in(pa.array(source["record_id"]), value_set=pa.array(det["record_id_l"]))
     rest = source[~linked.to_numpy(zero_copy_only=False)]
     scores = _splink_scores(rest, index, t, model) if len(rest) and len(index) else empty_scores()
-    out = decide(source, index, det, scores, t)
+    if model is not None:  # measured on the index it was trained with: a delta's index is the same population
+        families = model.families
+    else:
+        evidence = family_evidence(index)
+        evidence.log("the review band for a sole candidate is")
+        families = evidence.present
+    out = decide(source, index, det, scores, t, sole_candidate_links=not families)
     log.info("Linked %d source record(s): %s", len(out), band_counts(out))
     return out

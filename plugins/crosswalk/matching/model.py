@@ -29,12 +29,16 @@ class SavedModel:
     link_type: str  # link_only | dedupe_only
     optional: tuple[str, ...]  # the optional columns the model compares
     splink: dict  # Splink's settings with the trained parameters
+    families: bool = True  # the index held families when trained (crosswalk.matching.families); unknown: assume so
 
     @classmethod
-    def from_linker(cls, linker, link_type: str, optional: frozenset[str], frames: list[pd.DataFrame]) -> SavedModel:
+    def from_linker(
+        cls, linker, link_type: str, optional: frozenset[str], frames: list[pd.DataFrame], families: bool = True
+    ) -> SavedModel:
         settings = linker.misc.save_model_to_json()
-        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-        return cls(f"{MODEL_VERSION}:{digest}", training_hash(frames), link_type, tuple(sorted(optional)), settings)
+        digest = hashlib.sha256(json.dumps([settings, families], sort_keys=True).encode()).hexdigest()[:16]
+        version = f"{MODEL_VERSION}:{digest}"
+        return cls(version, training_hash(frames), link_type, tuple(sorted(optional)), settings, families)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -43,7 +47,14 @@ class SavedModel:
     def from_json(cls, text: str, where: str = "model") -> SavedModel:
         try:
             doc = json.loads(text)
-            return cls(doc["version"], doc["training_hash"], doc["link_type"], tuple(doc["optional"]), doc["splink"])
+            return cls(
+                doc["version"],
+                doc["training_hash"],
+                doc["link_type"],
+                tuple(doc["optional"]),
+                doc["splink"],
+                bool(doc.get("families", True)),
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(where, "model", "not a saved Crosswalk model (crosswalk match train writes one)") from exc
 

@@ -115,7 +115,7 @@ def train(linker, em_max_pairs: float, dob_block_pairs: int) -> None:
         # No pair agrees on full name and date of birth (an extract of people the index does not hold):
         # a tiny prior instead of 0, whose log would stop EM; such pairs then score as non-matches.
         settings._probability_two_random_records_match = PRIOR_FLOOR
-    linker.training.estimate_u_using_random_sampling(max_pairs=em_max_pairs)
+    linker.training.estimate_u_using_random_sampling(max_pairs=em_max_pairs, seed=1)  # the same inputs, the same model
     for block in (em_dob_block(dob_block_pairs, em_max_pairs), block_on(*NAME_BLOCK)):
         _em(linker, block)
 
