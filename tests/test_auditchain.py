@@ -204,3 +204,14 @@ def test_deleting_the_oldest_events_without_a_purge_is_found(engine, url):
     out = cli_verify(url)
     assert out.returncode == 1
     assert "BROKEN at position 1: positions 1 to 2 missing: deleted, and no purge recorded it" in out.stdout
+
+
+def test_rates_in_a_detail_mapping_are_recorded_and_verify(engine, url):
+    """A match run's quality estimate (rates) once raised TypeError as soon as reviewers had made 20 decisions."""
+    log = AuditLog(engine, RunContext(dag_id="d", run_id="r2", task_id="t"))
+    quality = {"labelled_pairs": 25, "estimated_precision": 0.9981, "estimated_recall": 0.97}
+    log.emit("batch.matched", "succeeded", detail={"quality": quality})
+    assert json.loads(read_events(engine, event="batch.matched")[0]["detail"])["quality"] == quality
+    assert cli_verify(url).returncode == 0
+    with pytest.raises(TypeError, match="mapping of names to names, counts or rates"):
+        log.emit("batch.matched", "succeeded", detail={"quality": {"nested": {"a": 1}}})

@@ -25,7 +25,7 @@ from crosswalk.logsafety import one_line, shown_name
 log = logging.getLogger("crosswalk.audit")
 
 Scalar = str | int | float | bool | None
-Detail = dict[str, Scalar | list[str] | dict[str, str | int]]
+Detail = dict[str, Scalar | list[str] | dict[str, str | int | float]]
 
 
 @dataclass(frozen=True)
@@ -68,18 +68,22 @@ class AuditEvent:
         return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
 
+NAMED = str | int | float  # what a detail mapping may hold for each name
+
+
 def _check_detail(detail: Detail | None) -> None:
     for k, v in (detail or {}).items():
         ok = (
             isinstance(v, Scalar)
             or (isinstance(v, list) and all(isinstance(x, str) for x in v))
-            # names to names or counts, e.g. field -> transform, field -> malformed values blanked
-            or (isinstance(v, dict) and all(isinstance(n, str) and isinstance(x, str | int) for n, x in v.items()))
+            # names to names, counts or rates, e.g. field -> transform, field -> malformed values blanked,
+            # estimated_precision -> 0.998
+            or (isinstance(v, dict) and all(isinstance(n, str) and isinstance(x, NAMED) for n, x in v.items()))
         )
         if not ok:
             raise TypeError(
-                f"audit detail {k!r} must be a scalar, a list of names or a mapping of names to names or counts,"
-                f" not {type(v).__name__}"
+                f"audit detail {k!r} must be a scalar, a list of names or a mapping of names to names, counts or"
+                f" rates, not {type(v).__name__}"
             )
 
 

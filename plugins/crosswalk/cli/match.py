@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from crosswalk.cli._common import database_parent
+
 
 def register(sub) -> None:
     match = sub.add_parser("match", help="run the matching pipeline on CSV or Parquet files")
@@ -35,6 +37,17 @@ def register(sub) -> None:
     mt.add_argument(
         "--labels", help="reviewers' decisions (.csv: record_id, candidate_record_id, outcome match|no_match)"
     )
+    mr = match_sub.add_parser(
+        "retrain",
+        parents=[database_parent()],
+        help="retrain a feed's saved model on its latest batches; audited; scored against the model in use",
+        description="Train a new model for FEED on its latest staged batch and its index's, score it and the model"
+        " in use on the reviewers' decisions, and save it. It replaces the model in use only with --activate;"
+        " the next match then links every record with it.",
+    )
+    mr.add_argument("feed", help="the matching feed, e.g. council-clients")
+    mr.add_argument("--by", required=True, help="who retrains (recorded in the audit trail)")
+    mr.add_argument("--activate", action="store_true", help="make the new model the one in use")
     md = match_sub.add_parser("dedupe", help="cluster one file's records; the CHI veto holds; golden records")
     md.add_argument("input", help="CSV or .parquet with the person columns")
     md.add_argument("--out", required=True, help="record_id, person_id, cluster_id, chi per record (.csv or .parquet)")
@@ -71,7 +84,44 @@ def _compared(*frames) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"dedupe": _dedupe, "train": _train, "link": _link}[args.match_command](args)
+    return {"dedupe": _dedupe, "train": _train, "link": _link, "retrain": _retrain}[args.match_command](args)
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    from crosswalk.audit import AuditLog, RunContext
+    from crosswalk.cli._common import audit_engine
+    from crosswalk.config.loader import load_config
+    from crosswalk.errors import ConfigError
+    from crosswalk.pipeline.match import retrain
+
+    try:
+        cfg = load_config(args.config, check_descriptors=False)
+        feed = cfg.inbound(args.feed)
+        engine = audit_engine(args)
+        audit = AuditLog(engine, RunContext(task_id="crosswalk match retrain", run_type="cli", triggered_by=args.by))
+        done = retrain(engine, audit, cfg, feed, by=args.by, activate=args.activate)
+    except (LookupError, ConfigError) as exc:
+        print(f"crosswalk match retrain: {exc}", file=sys.stderr)
+        return 1
+    _print_comparison(
+        [(f"in use {done.old_version}", done.on_labels["old"]), (f"new {done.new_version}", done.on_labels["new"])]
+    )
+    state = "now in use" if done.activated else "saved, not in use (run again with --activate to switch)"
+    print(f"crosswalk match retrain: {args.feed}: model {done.new_version} {state}")
+    return 0
+
+
+def _print_comparison(rows) -> None:
+    """Models side by side on the reviewers' labelled pairs (``crosswalk.matching.quality.on_labels``)."""
+    print(f"{'model':<32} {'labelled':>8} {'true':>5} {'wrong':>5} {'missed':>6} {'precision':>9} {'recall':>7}")
+    for name, r in rows:
+        if r is None:
+            print(f"{name:<32} {'(none)':>8}")
+            continue
+        print(
+            f"{name:<32} {r['labelled_pairs']:>8} {r['true_links']:>5} {r['wrong_links']:>5} {r['missed']:>6} "
+            f"{r['precision']:>9.4f} {r['recall']:>7.4f}"
+        )
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -117,13 +167,8 @@ def _compare(args: argparse.Namespace, left, right, new) -> int:
         print(f"crosswalk match: {exc}", file=sys.stderr)
         return 1
     subset = left[left["record_id"].astype(str).isin(labels["record_id"])]
-    print(f"{'model':<32} {'labelled':>8} {'true':>5} {'wrong':>5} {'missed':>6} {'precision':>9} {'recall':>7}")
-    for name, model in (("in use " + old.version, old), ("new " + new.version, new)):
-        r = on_labels(link(subset, right, model=model), labels)
-        print(
-            f"{name:<32} {r['labelled_pairs']:>8} {r['true_links']:>5} {r['wrong_links']:>5} {r['missed']:>6} "
-            f"{r['precision']:>9.4f} {r['recall']:>7.4f}"
-        )
+    models = (("in use " + old.version, old), ("new " + new.version, new))
+    _print_comparison([(name, on_labels(link(subset, right, model=model), labels)) for name, model in models])
     return 0
 
 

@@ -91,6 +91,7 @@ def write_crosswalk(
     source_hashes: pd.Series,
     index_hashes: pd.Series,
     index_chi: pd.Series,
+    model_version: str = MODEL_VERSION,
 ) -> dict[str, int]:
     """Replace the crosswalk's rows for the records in ``result`` as one set; returns counts of rows
     written, kept unchanged and decided by an earlier clerical review.
@@ -114,7 +115,9 @@ def write_crosswalk(
         decisions["records_hash"] = decisions["records_hash"].astype("string").str.strip()
         rows = crosswalk_rows(result, decisions, source_hashes, index_hashes, index_chi)
         clerical = int((rows["method"] == CLERICAL).sum())
-        create_temp_table(conn, _NEW, _NEW_COLUMNS, numeric=("match_weight", "match_probability", "runner_up_weight"))
+        create_temp_table(
+            conn, _NEW, (*_NEW_COLUMNS, "cluster_id"), numeric=("match_weight", "match_probability", "runner_up_weight")
+        )
         load_rows(conn, _NEW, _NEW_COLUMNS, rows)
         if engine.dialect.name == "postgresql":
             conn.execute(text(f"ANALYZE {_NEW}"))  # a temporary table has no statistics: the joins need them
@@ -125,11 +128,19 @@ def write_crosswalk(
                 f" AND COALESCE(c.matched_record_id, '') = COALESCE({_NEW}.matched_record_id, '')"
                 f" AND COALESCE(c.method, '') = COALESCE({_NEW}.method, '')"
                 f" AND c.band = {_NEW}.band AND c.records_hash = {_NEW}.records_hash"
-                f" AND COALESCE(c.reason, '') = COALESCE({_NEW}.reason, ''))"
+                f" AND COALESCE(c.reason, '') = COALESCE({_NEW}.reason, '') AND c.model_version = :v)"
+            ),
+            {"s": source_system, "v": model_version},
+        )
+        changed = conn.execute(text(f"SELECT COUNT(*) FROM {_NEW}")).scalar_one()
+        # A rewritten row keeps its person id: only the person-id step (stable_ids) changes one.
+        conn.execute(
+            text(
+                f"UPDATE {_NEW} SET cluster_id = (SELECT c.cluster_id FROM crosswalk c WHERE c.source_system = :s"
+                f" AND c.source_record_id = {_NEW}.source_record_id)"
             ),
             {"s": source_system},
         )
-        changed = conn.execute(text(f"SELECT COUNT(*) FROM {_NEW}")).scalar_one()
         conn.execute(
             text(
                 "DELETE FROM crosswalk WHERE source_system = :s"
@@ -141,15 +152,83 @@ def write_crosswalk(
             text(
                 "INSERT INTO crosswalk (source_system, source_record_id, batch_id, index_batch_id,"
                 " matched_identifier, matched_record_id, method, band, match_weight, match_probability,"
-                " runner_up_weight, model_version, records_hash, decided_at, decided_by, reason)"
+                " runner_up_weight, model_version, records_hash, decided_at, decided_by, reason, cluster_id)"
                 " SELECT :s, source_record_id, :b, :ib, matched_identifier, matched_record_id, method, band,"
-                " match_weight, match_probability, runner_up_weight, :v, records_hash, :t, decided_by, reason"
+                " match_weight, match_probability, runner_up_weight, :v, records_hash, :t, decided_by, reason,"
+                " cluster_id"
                 f" FROM {_NEW}"
             ),
-            {"s": source_system, "b": batch_id, "ib": index_batch_id, "v": MODEL_VERSION, "t": now},
+            {"s": source_system, "b": batch_id, "ib": index_batch_id, "v": model_version, "t": now},
         )
         conn.execute(text(f"DROP TABLE {_NEW}"))
     return {"written": changed, "unchanged": len(rows) - changed, "clerical_reused": clerical}
+
+
+def unchanged(engine: Engine, source_system: str, source_hashes: pd.Series, index_hashes: pd.Series) -> pd.Index:
+    """The source records whose crosswalk row still stands as it is: the record and its candidate (if any)
+    unchanged, by the same records hash :func:`crosswalk_rows` wrote. Linking them again with the same model
+    against the same index would decide exactly what the row holds."""
+    with engine.connect() as conn:
+        rows = pd.DataFrame(
+            conn.execute(
+                text(
+                    "SELECT source_record_id, matched_record_id, records_hash FROM crosswalk WHERE source_system = :s"
+                ),
+                {"s": source_system},
+            ).all(),
+            columns=["source_record_id", "matched_record_id", "records_hash"],
+        )
+    rows = rows[rows["source_record_id"].isin(source_hashes.index)]
+    if rows.empty:
+        return pd.Index([], dtype=object)
+    index_side = rows["matched_record_id"].astype("string").map(index_hashes).astype("string").fillna("")
+    now = sha256_hex(rows["source_record_id"].map(source_hashes).astype("string").reset_index(drop=True) + ":"
+                     + index_side.reset_index(drop=True))  # fmt: skip
+    same = now.to_numpy() == rows["records_hash"].astype(str).str.strip().to_numpy()
+    return pd.Index(rows["source_record_id"][same].astype(str))
+
+
+def person_clusters(engine: Engine, source_system: str) -> pd.DataFrame:
+    """Each source record's person as the crosswalk now stands (``source_record_id, cluster, person_id``):
+    records linked to one index record (automatically or by a reviewer) are one person; any other record
+    is a person of its own. ``person_id`` is the stable id the last run gave it (null for a new record)."""
+    with engine.connect() as conn:
+        rows = pd.DataFrame(
+            conn.execute(
+                text(
+                    "SELECT source_record_id, matched_record_id, band, cluster_id FROM crosswalk"
+                    " WHERE source_system = :s"
+                ),
+                {"s": source_system},
+            ).all(),
+            columns=["source_record_id", "matched_record_id", "band", "cluster_id"],
+        )
+    linked = (rows["band"] == AUTO) & rows["matched_record_id"].notna()
+    cluster = ("index:" + rows["matched_record_id"].astype("string")).where(linked, "self:" + rows["source_record_id"])
+    return pd.DataFrame(
+        {"source_record_id": rows["source_record_id"], "cluster": cluster, "person_id": rows["cluster_id"]}
+    )
+
+
+_IDS = "cw_ids"
+
+
+def write_person_ids(conn, source_system: str, ids: pd.Series) -> int:
+    """Set the person id (``ids``: source record id -> person id) of every row whose id differs, as one set in
+    the caller's transaction; returns how many changed."""
+    create_temp_table(conn, _IDS, ("source_record_id", "person_id"))
+    frame = pd.DataFrame({"source_record_id": ids.index, "person_id": ids.array})
+    load_rows(conn, _IDS, ("source_record_id", "person_id"), frame)
+    conn.execute(text(f"CREATE INDEX ix_{_IDS} ON {_IDS} (source_record_id)"))
+    where = (
+        f"source_system = :s AND source_record_id IN (SELECT i.source_record_id FROM {_IDS} i"
+        f" WHERE i.source_record_id = crosswalk.source_record_id AND i.person_id IS DISTINCT FROM crosswalk.cluster_id)"
+    )
+    changed = conn.execute(text(f"UPDATE crosswalk SET cluster_id = (SELECT i.person_id FROM {_IDS} i"
+                                f" WHERE i.source_record_id = crosswalk.source_record_id) WHERE {where}"),
+                           {"s": source_system}).rowcount  # fmt: skip
+    conn.execute(text(f"DROP TABLE {_IDS}"))
+    return int(changed)
 
 
 def _nums(values: pd.Series) -> pd.Series:

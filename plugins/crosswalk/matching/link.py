@@ -27,7 +27,7 @@ from crosswalk.matching.training import trained_linker
 log = logging.getLogger(__name__)
 
 
-def _linker(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds, model: SavedModel | None):
+def _linker(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds, model: SavedModel | None, tf_from=None):
     from splink import block_on
 
     return trained_linker(
@@ -39,7 +39,7 @@ def _linker(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds, model: Sav
         ),
         em_max_pairs=t.em_max_pairs,
         model=model,
-        tf_from=index,
+        tf_from=index if tf_from is None else tf_from,
     )
 
 
@@ -52,8 +52,10 @@ def train_link_model(source_people: pd.DataFrame, index_people: pd.DataFrame, t:
     return SavedModel.from_linker(linker, "link_only", optional_columns(source, index), [source, index], families)
 
 
-def _splink_scores(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds, model: SavedModel | None) -> pd.DataFrame:
-    linker = _linker(source, index, t, model)
+def _splink_scores(
+    source: pd.DataFrame, index: pd.DataFrame, t: Thresholds, model: SavedModel | None, tf_from=None
+) -> pd.DataFrame:
+    linker = _linker(source, index, t, model, tf_from)
     # Score down to half the review threshold: enough to see every runner-up that matters for the lead.
     scored = linker.inference.predict(threshold_match_probability=t.lower / 2).as_pandas_dataframe()
     # Orient each pair as (source, index) whichever way round Splink put them.
@@ -77,13 +79,26 @@ def link(
     """One row per source record: ``record_id, matched_record_id, matched_chi, method, band, match_weight,
     match_probability, runner_up_weight, reason``. With a saved ``model`` nothing is trained: only the source
     records (a day's delta) are scored against the index."""
-    source, index = prepare(source_people), prepare(index_people)
+    return link_prepared(prepare(source_people), prepare(index_people), t, model)
+
+
+def link_prepared(
+    source: pd.DataFrame,
+    index: pd.DataFrame,
+    t: Thresholds = Thresholds(),
+    model: SavedModel | None = None,
+    *,
+    tf_from: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """:func:`link` on records already prepared (:func:`~crosswalk.matching.normalise.prepare`), so a caller
+    linking several parts against one index prepares it once. ``tf_from``: the prepared population whose
+    name frequencies the scores use, when ``index`` is only part of it (the index records that changed)."""
     det = deterministic(source, index)
     det = det.drop_duplicates("record_id_l")  # the same CHI twice in the index is the index's problem, not ours
     # Arrow's is_in: pandas' isin on Arrow strings makes a Python object of every value looked for (2 s at 1M).
     linked = pc.is_in(pa.array(source["record_id"]), value_set=pa.array(det["record_id_l"]))
     rest = source[~linked.to_numpy(zero_copy_only=False)]
-    scores = _splink_scores(rest, index, t, model) if len(rest) and len(index) else empty_scores()
+    scores = _splink_scores(rest, index, t, model, tf_from) if len(rest) and len(index) else empty_scores()
     if model is not None:  # measured on the index it was trained with: a delta's index is the same population
         families = model.families
     else:

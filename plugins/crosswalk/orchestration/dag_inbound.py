@@ -168,4 +168,10 @@ def match(feed_id: str, ingested: dict, context: Any) -> dict:
         # drop still in the outbox) costs this run nothing.
         if ingested.get("batch_status") != "staged":
             return {"batch_id": ingested["batch_id"], "outcome": "not staged"}
-        return asdict(match_batch(audit.engine, audit, cfg, feed, ingested["batch_id"]))
+        result = match_batch(audit.engine, audit, cfg, feed, ingested["batch_id"])
+        if result.person_id_changes:  # offered to the partner: their people we now see merged or split
+            from crosswalk.pipeline.match import send_person_id_feedback
+
+            with partner_sftp(cfg.partners[feed.partner]) as sftp:
+                send_person_id_feedback(sftp, cfg.partners[feed.partner], result)
+        return asdict(result)
