@@ -99,7 +99,8 @@ def test_link_review_decide_and_rerun_with_the_decision_reused(project):
     assert json.loads(event["detail"])["approved_by"] == "Ailsa Reviewer" and event["triggered_by"] == "Ailsa Reviewer"
     assert "LOOKALIKE" not in json.dumps(event, default=str)  # the pair by hash, not by record id
 
-    # Rerun: the same drop is skipped, matching runs again, and the reviewer's decision is reused.
+    # Rerun: the same drop is skipped, matching runs again: nothing changed, so nothing is linked again and the
+    # reviewer's decision stands.
     state, tis = run_dag("inbound_council_clients")
     assert state == "success", tis
     with engine.connect() as conn:
@@ -111,9 +112,9 @@ def test_link_review_decide_and_rerun_with_the_decision_reused(project):
         ).one()
     assert (row.method, row.band, row.decided_by) == ("clerical", "auto", "Ailsa Reviewer")
     assert row.matched_identifier == pending.matched_record_id
-    second = read_events(engine, event="batch.matched")[-1]
-    assert json.loads(second["detail"])["clerical_reused"] == 1
-    assert json.loads(second["detail"])["quality"]["labelled_pairs"] == 1  # the decision is a label now
+    second = json.loads(read_events(engine, event="batch.matched")[-1]["detail"])
+    assert second["delta"]["linked"] == 0 and second["clerical_in_force"] == 1
+    assert second["quality"]["labelled_pairs"] == 1  # the decision is a label now
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -169,6 +170,6 @@ def test_review_in_the_airflow_ui_records_the_decision_and_a_rerun_reuses_it(pro
 
     # A rerun of the inbound flow reuses the decision made in the UI.
     assert run_dag("inbound_council_clients")[0] == "success"
-    second = read_events(engine, event="batch.matched")[-1]
-    assert json.loads(second["detail"])["clerical_reused"] == 1
-    assert json.loads(second["detail"])["quality"]["labelled_pairs"] == 1  # the decision is a label now
+    second = json.loads(read_events(engine, event="batch.matched")[-1]["detail"])
+    assert second["delta"]["linked"] == 0 and second["clerical_in_force"] == 1
+    assert second["quality"]["labelled_pairs"] == 1  # the decision is a label now

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from crosswalk.matching.normalise import IDENTIFIER, POSTCODE_PARTS
 
+# Our own SQL is written for DuckDB and translated for another engine by Splink (through sqlglot): written with
+# functions both know under a name sqlglot maps (array_intersect, not DuckDB's list_intersect).
+SQL = "duckdb"
+
 
 def name_comparison(col: str, other: str):
     """A name compared with Splink's standard levels (exact with term frequencies, Jaro-Winkler 0.92,
@@ -59,6 +63,7 @@ def one_character_out(col: str):
     return cll.CustomLevel(
         f"case when levenshtein({pair}) <= 2 then damerau_levenshtein({pair}) <= 1 else false end",
         label_for_charts="One character out",
+        base_dialect_str=SQL,
     )
 
 
@@ -83,9 +88,9 @@ def dob_comparison():
             cll.NullLevel("date_of_birth"),
             cll.ExactMatchLevel("date_of_birth"),
             cll.LevenshteinLevel("date_of_birth", 1),
-            cll.CustomLevel(f"{days} <= 30.4375", label_for_charts="Within a month"),
-            cll.CustomLevel(f"{days} <= 365.25", label_for_charts="Within a year"),
-            cll.CustomLevel(f"{days} <= 3652.5", label_for_charts="Within ten years"),
+            cll.CustomLevel(f"{days} <= 30.4375", label_for_charts="Within a month", base_dialect_str=SQL),
+            cll.CustomLevel(f"{days} <= 365.25", label_for_charts="Within a year", base_dialect_str=SQL),
+            cll.CustomLevel(f"{days} <= 3652.5", label_for_charts="Within ten years", base_dialect_str=SQL),
             cll.ElseLevel(),
         ],
     )
@@ -125,9 +130,10 @@ def words_in_common(k: int):
         f"bit_count(address_signature_l & address_signature_r) >= {k} or (address_crowded_l and address_crowded_r)"
     )
     return cll.CustomLevel(
-        f"case when {possible} then array_length(list_intersect(address_tokens_l, address_tokens_r)) >= {k} "
+        f"case when {possible} then array_length(array_intersect(address_tokens_l, address_tokens_r)) >= {k} "
         "else false end",
         label_for_charts=f"{k} words in common",
+        base_dialect_str=SQL,
     )
 
 

@@ -28,6 +28,7 @@ MODEL_VERSION = "link-v1"
 
 
 AUTO, REVIEW, NONE = "auto", "review", "none"
+WEIGHT_DECIMALS = 9  # match weights agree to about 1e-14 between DuckDB and Spark: order by them to 1e-9
 
 
 DETERMINISTIC, PROBABILISTIC = "deterministic", "probabilistic"
@@ -152,7 +153,10 @@ def decide(
     chi_l = scores["record_id_l"].map(source.set_index("record_id")["chi"])
     chi_r = scores["record_id_r"].map(index.set_index("record_id")["chi"])
     vetoed = (chi_l.notna() & chi_r.notna() & (chi_l != chi_r)).to_numpy()
-    scores = scores[~vetoed].sort_values(["record_id_l", "match_weight"], ascending=[True, False])
+    # Best first; equal weights (twins' records score alike) by candidate id, so the choice depends on neither the
+    # engine's row order nor the last bits of its arithmetic (weights rounded for the order only).
+    scores = scores[~vetoed].assign(_order=lambda f: f["match_weight"].round(WEIGHT_DECIMALS))
+    scores = scores.sort_values(["record_id_l", "_order", "record_id_r"], ascending=[True, False, True])
     best = scores.groupby("record_id_l", sort=False).head(1).set_index("record_id_l")
     runner = scores.groupby("record_id_l", sort=False).nth(1).set_index("record_id_l")["match_weight"]
 

@@ -18,25 +18,33 @@ import logging
 import numpy as np
 import pandas as pd
 
-from crosswalk.matching.decisions import Thresholds, dob_agrees_with_chi, forenames_disagree, one_keystroke
+from crosswalk.matching.decisions import (
+    WEIGHT_DECIMALS,
+    Thresholds,
+    dob_agrees_with_chi,
+    forenames_disagree,
+    one_keystroke,
+)
+from crosswalk.matching.engines import DEFAULT, Backend
 from crosswalk.matching.families import family_evidence
 from crosswalk.matching.normalise import PERSON_COLUMNS, person_columns, prepare
-from crosswalk.matching.training import trained_linker
+from crosswalk.matching.training import scoring_linker
 
 log = logging.getLogger(__name__)
 
 
-def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float) -> pd.DataFrame:
+def _splink_pairs(people: pd.DataFrame, threshold: float, em_max_pairs: float, backend: Backend) -> pd.DataFrame:
     families = family_evidence(people)
     families.log("the twin and household rules are")
-    linker = trained_linker(
+    with scoring_linker(
         {"records": people},
         "dedupe_only",
+        backend=backend,
         sex=True,
         retain_matching_columns=True,  # the rules in _two_people read the names
         em_max_pairs=em_max_pairs,
-    )
-    scored = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
+    ) as linker:
+        scored = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
     if families.present:
         scored = scored[~_two_people(scored)]
     return pd.DataFrame(
@@ -81,9 +89,14 @@ def _two_people(scored: pd.DataFrame) -> pd.Series:
 
 
 def dedupe(
-    people: pd.DataFrame, *, threshold: float = Thresholds.upper, em_max_pairs: float = Thresholds.em_max_pairs
+    people: pd.DataFrame,
+    *,
+    threshold: float = Thresholds.upper,
+    em_max_pairs: float = Thresholds.em_max_pairs,
+    backend: Backend = DEFAULT,
 ) -> pd.DataFrame:
-    """``record_id, cluster_id, chi`` per record (cluster id: the smallest record id in the cluster)."""
+    """``record_id, cluster_id, chi`` per record (cluster id: the smallest record id in the cluster). ``backend``:
+    where the pairs are scored (:mod:`crosswalk.matching.engines`)."""
     p = prepare(people[person_columns(people)]).reset_index(drop=True)
     ids = p["record_id"].astype(str).tolist()
     # Deterministic edges: records sharing a valid CHI with compatible dates of birth.
@@ -98,10 +111,16 @@ def dedupe(
             pd.DataFrame(
                 {"a": same["record_id_l"].astype(str), "b": same["record_id_r"].astype(str), "weight": np.inf}
             ),
-            _splink_pairs(p, threshold, em_max_pairs) if len(p) > 1 else pd.DataFrame(columns=["a", "b", "weight"]),
+            _splink_pairs(p, threshold, em_max_pairs, backend)
+            if len(p) > 1
+            else pd.DataFrame(columns=["a", "b", "weight"]),
         ],
         ignore_index=True,
-    ).sort_values("weight", ascending=False, kind="stable")
+    )
+    # Strongest first; equal weights in a fixed order (see decisions.WEIGHT_DECIMALS), whatever engine scored them.
+    edges = edges.assign(_order=edges["weight"].round(WEIGHT_DECIMALS)).sort_values(
+        ["_order", "a", "b"], ascending=[False, True, True]
+    )
 
     chi_of = {i: c for i, c in zip(ids, p["chi"].tolist(), strict=True) if isinstance(c, str)}
     # Only records on an edge can join a cluster: the rest, most of a large source, stay on their own.

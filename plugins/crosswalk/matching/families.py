@@ -43,7 +43,7 @@ class FamilyEvidence:
 
 def family_evidence(p: pd.DataFrame) -> FamilyEvidence:
     """Measured on prepared records (:func:`crosswalk.matching.normalise.prepare`)."""
-    from crosswalk.matching.training import duckdb_connection
+    from crosswalk.matching.engines import duckdb_connection
 
     con = duckdb_connection()
     con.register("p", p[["record_id", "forename", "surname", "postcode", "birth_day", "date_of_birth", "chi"]])

@@ -19,45 +19,51 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crosswalk.matching.decisions import Thresholds, band_counts, decide, deterministic, empty_scores
+from crosswalk.matching.engines import DEFAULT, Backend
 from crosswalk.matching.families import family_evidence
 from crosswalk.matching.model import SavedModel
 from crosswalk.matching.normalise import optional_columns, prepare
-from crosswalk.matching.training import trained_linker
+from crosswalk.matching.training import scoring_linker, trained_linker
 
 log = logging.getLogger(__name__)
 
 
-def _linker(source: pd.DataFrame, index: pd.DataFrame, t: Thresholds, model: SavedModel | None, tf_from=None):
+def _link_args(index: pd.DataFrame, t: Thresholds, model: SavedModel | None, tf_from=None) -> dict:
     from splink import block_on
 
-    return trained_linker(
-        {"source_records": source, "index_records": index},
-        "link_only",
-        more_blocks=(
+    return {
+        "more_blocks": (
             block_on("forename", "postcode"),
             "l.forename = r.surname and l.surname = r.forename",  # names entered the wrong way round
         ),
-        em_max_pairs=t.em_max_pairs,
-        model=model,
-        tf_from=index if tf_from is None else tf_from,
-    )
+        "em_max_pairs": t.em_max_pairs,
+        "model": model,
+        "tf_from": index if tf_from is None else tf_from,
+    }
 
 
 def train_link_model(source_people: pd.DataFrame, index_people: pd.DataFrame, t: Thresholds = Thresholds()):
     """Train the link model on both sides and return it, saved (:class:`SavedModel`): what a later
     :func:`link` of a day's delta reuses instead of training again."""
     source, index = prepare(source_people), prepare(index_people)
-    linker = _linker(source, index, t, None)
+    frames = {"source_records": source, "index_records": index}
+    linker = trained_linker(frames, "link_only", **_link_args(index, t, None))
     families = family_evidence(index).present
     return SavedModel.from_linker(linker, "link_only", optional_columns(source, index), [source, index], families)
 
 
 def _splink_scores(
-    source: pd.DataFrame, index: pd.DataFrame, t: Thresholds, model: SavedModel | None, tf_from=None
+    source: pd.DataFrame,
+    index: pd.DataFrame,
+    t: Thresholds,
+    model: SavedModel | None,
+    tf_from=None,
+    backend: Backend = DEFAULT,
 ) -> pd.DataFrame:
-    linker = _linker(source, index, t, model, tf_from)
-    # Score down to half the review threshold: enough to see every runner-up that matters for the lead.
-    scored = linker.inference.predict(threshold_match_probability=t.lower / 2).as_pandas_dataframe()
+    frames = {"source_records": source, "index_records": index}
+    with scoring_linker(frames, "link_only", backend=backend, **_link_args(index, t, model, tf_from)) as linker:
+        # Score down to half the review threshold: enough to see every runner-up that matters for the lead.
+        scored = linker.inference.predict(threshold_match_probability=t.lower / 2).as_pandas_dataframe()
     # Orient each pair as (source, index) whichever way round Splink put them.
     flip = scored["source_dataset_l"] != "source_records"
     return pd.DataFrame(
@@ -75,11 +81,14 @@ def link(
     index_people: pd.DataFrame,
     t: Thresholds = Thresholds(),
     model: SavedModel | None = None,
+    *,
+    backend: Backend = DEFAULT,
 ) -> pd.DataFrame:
     """One row per source record: ``record_id, matched_record_id, matched_chi, method, band, match_weight,
     match_probability, runner_up_weight, reason``. With a saved ``model`` nothing is trained: only the source
-    records (a day's delta) are scored against the index."""
-    return link_prepared(prepare(source_people), prepare(index_people), t, model)
+    records (a day's delta) are scored against the index. ``backend``: where the pairs are scored
+    (:mod:`crosswalk.matching.engines`)."""
+    return link_prepared(prepare(source_people), prepare(index_people), t, model, backend=backend)
 
 
 def link_prepared(
@@ -89,6 +98,7 @@ def link_prepared(
     model: SavedModel | None = None,
     *,
     tf_from: pd.DataFrame | None = None,
+    backend: Backend = DEFAULT,
 ) -> pd.DataFrame:
     """:func:`link` on records already prepared (:func:`~crosswalk.matching.normalise.prepare`), so a caller
     linking several parts against one index prepares it once. ``tf_from``: the prepared population whose
@@ -98,7 +108,7 @@ def link_prepared(
     # Arrow's is_in: pandas' isin on Arrow strings makes a Python object of every value looked for (2 s at 1M).
     linked = pc.is_in(pa.array(source["record_id"]), value_set=pa.array(det["record_id_l"]))
     rest = source[~linked.to_numpy(zero_copy_only=False)]
-    scores = _splink_scores(rest, index, t, model, tf_from) if len(rest) and len(index) else empty_scores()
+    scores = _splink_scores(rest, index, t, model, tf_from, backend) if len(rest) and len(index) else empty_scores()
     if model is not None:  # measured on the index it was trained with: a delta's index is the same population
         families = model.families
     else:

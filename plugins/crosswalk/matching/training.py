@@ -1,39 +1,25 @@
 """Blocking rules and training: which pairs the model scores, and how its parameters are estimated.
 
-Also the DuckDB connection Splink runs on (memory-capped, spilling to the work root). Splink is imported
-inside the functions, for the reason :mod:`crosswalk.matching.comparisons` gives.
+Training runs on DuckDB (:mod:`crosswalk.matching.engines` says why); :func:`scoring_linker` gives the
+linker that scores, on the configured engine. Splink is imported inside the functions, for the reason
+:mod:`crosswalk.matching.comparisons` gives.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+from collections.abc import Iterator
 
 import pandas as pd
 
 from crosswalk.matching.comparisons import comparisons, model_columns
+from crosswalk.matching.engines import DEFAULT, DUCKDB, Backend, duckdb_api, for_dialect, spark_api
 from crosswalk.matching.model import SavedModel
 from crosswalk.matching.normalise import IDENTIFIER, optional_columns
 
 log = logging.getLogger(__name__)
-
-MEMORY_LIMIT = "2GB"  # DuckDB's own cap; it spills to disk beyond it (its default is 80% of RAM)
-
-
-def duckdb_connection():
-    """A DuckDB connection with a memory cap, so a national-size link stays within a worker's memory."""
-
-    import duckdb
-
-    from crosswalk import workroot
-
-    # Spill files hold records: they go to this process's private directory in the work root (swept once the
-    # process is gone), not DuckDB's default of ".tmp" in whatever directory the worker happens to run in.
-    spill = str(workroot.process_dir("duckdb"))
-    return duckdb.connect(
-        config={"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False, "temp_directory": spill}
-    )
-
 
 # Full name within a birth decade: full name alone gave 1.27 billion comparisons at 1M (bench/README.md).
 NAME_BLOCK = ("surname", "forename", "substr(date_of_birth, 1, 3)")
@@ -156,37 +142,86 @@ def trained_linker(
     model: SavedModel | None = None,
     tf_from: pd.DataFrame | None = None,
 ):
-    """A Splink linker over the prepared ``frames`` (by table name: two to link, one to deduplicate) with the
-    person model's comparisons on the optional columns every frame carries, blocked by
+    """A Splink linker on DuckDB over the prepared ``frames`` (by table name: two to link, one to deduplicate)
+    with the person model's comparisons on the optional columns every frame carries, blocked by
     :func:`prediction_blocks` and ``more_blocks``, and trained (:func:`train`); or, given a saved ``model``,
     with its comparisons and parameters and no training at all. Names' term frequencies come from ``tf_from``
     where given (a link: the index, the population), so a pair scores the same whichever source records
     came with it: a day's delta scores as it would in the whole extract."""
-    from splink import Linker, SettingsCreator
-    from splink.backends.duckdb import DuckDBAPI
+    from splink import Linker
 
-    optional = optional_columns(*frames.values())
-    if model is not None:  # the model's columns; a derived one (the CHI as typed) may be all empty today
-        model.check_columns(frozenset(c for c in model.optional if all(c in f.columns for f in frames.values())))
-        optional = frozenset(model.optional)
-    cols = model_columns(optional, sex=sex)
-    db = DuckDBAPI(duckdb_connection())
+    optional, cols = _columns(frames, model, sex)
+    db = duckdb_api()
     tables = [db.register(for_splink(f[cols]), table_name=name) for name, f in frames.items()]
     if model is not None:
         settings = {**model.splink, "retain_matching_columns": retain_matching_columns}
         linker = Linker(tables if len(tables) > 1 else tables[0], settings, log_level=logging.WARNING)
         _name_frequencies(linker, db, tf_from)
         return linker
-    settings = SettingsCreator(
-        link_type=link_type,
-        comparisons=comparisons(optional, sex=sex),
-        blocking_rules_to_generate_predictions=[*prediction_blocks(optional), *more_blocks],
-        retain_matching_columns=retain_matching_columns,
-    )
+    settings = _settings(link_type, optional, sex, more_blocks, retain_matching_columns)
     linker = Linker(tables if len(tables) > 1 else tables[0], settings, log_level=logging.WARNING)
     _name_frequencies(linker, db, tf_from)
     train(linker, em_max_pairs, dob_pairs(*(f["date_of_birth"] for f in frames.values())))
     return linker
+
+
+@contextlib.contextmanager
+def scoring_linker(
+    frames: dict[str, pd.DataFrame],
+    link_type: str,
+    *,
+    backend: Backend = DEFAULT,
+    more_blocks: tuple = (),
+    sex: bool = False,
+    retain_matching_columns: bool = False,
+    em_max_pairs: float,
+    model: SavedModel | None = None,
+    tf_from: pd.DataFrame | None = None,
+) -> Iterator:
+    """The linker that scores: :func:`trained_linker` itself on DuckDB; on Spark, a linker whose comparisons
+    and blocking rules are built for Spark's SQL and whose parameters are the DuckDB-trained (or saved) model's.
+    Spark's intermediate tables go when the block ends."""
+    if backend.kind == DUCKDB:
+        yield trained_linker(
+            frames, link_type, more_blocks=more_blocks, sex=sex, retain_matching_columns=retain_matching_columns,
+            em_max_pairs=em_max_pairs, model=model, tf_from=tf_from,
+        )  # fmt: skip
+        return
+    from splink import Linker
+
+    if model is None:
+        trained = trained_linker(
+            frames, link_type, more_blocks=more_blocks, sex=sex, em_max_pairs=em_max_pairs, tf_from=tf_from
+        ).misc.save_model_to_json()
+    else:
+        trained = model.splink
+    optional, cols = _columns(frames, model, sex)
+    settings = _settings(link_type, optional, sex, more_blocks, retain_matching_columns)
+    with spark_api(backend) as db:
+        settings = for_dialect(settings.create_settings_dict(db.sql_dialect.sql_dialect_str), trained)
+        tables = [db.register(for_splink(f[cols]), table_name=name) for name, f in frames.items()]
+        linker = Linker(tables if len(tables) > 1 else tables[0], settings, log_level=logging.WARNING)
+        _name_frequencies(linker, db, tf_from)
+        yield linker
+
+
+def _columns(frames: dict[str, pd.DataFrame], model: SavedModel | None, sex: bool) -> tuple[frozenset[str], list[str]]:
+    optional = optional_columns(*frames.values())
+    if model is not None:  # the model's columns; a derived one (the CHI as typed) may be all empty today
+        model.check_columns(frozenset(c for c in model.optional if all(c in f.columns for f in frames.values())))
+        optional = frozenset(model.optional)
+    return optional, model_columns(optional, sex=sex)
+
+
+def _settings(link_type: str, optional: frozenset[str], sex: bool, more_blocks: tuple, retain: bool):
+    from splink import SettingsCreator
+
+    return SettingsCreator(
+        link_type=link_type,
+        comparisons=comparisons(optional, sex=sex),
+        blocking_rules_to_generate_predictions=[*prediction_blocks(optional), *more_blocks],
+        retain_matching_columns=retain,
+    )
 
 
 def _name_frequencies(linker, db, frame: pd.DataFrame | None) -> None:

@@ -32,6 +32,7 @@ from crosswalk.matching.crosswalk_table import (
     write_person_ids,
 )
 from crosswalk.matching.decisions import AUTO, REVIEW, Thresholds, band_counts
+from crosswalk.matching.engines import Backend
 from crosswalk.matching.link import link_prepared, train_link_model
 from crosswalk.matching.model import SavedModel
 from crosswalk.matching.normalise import prepare
@@ -62,6 +63,12 @@ def _people(engine: Engine, table: str, batch_id: str, id_column: str) -> pd.Dat
     frame = pd.DataFrame(rows, columns=cols, dtype=object)
     frame["record_id"] = frame[id_column].astype("string")
     return frame
+
+
+def backend(cfg: ProjectConfig) -> Backend:
+    """Where this deployment scores its pairs (``settings.matching``)."""
+    s = cfg.settings.matching
+    return Backend(s.backend, s.spark_master, s.checkpoint_dir, dict(s.spark_conf))
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ def match_batch(engine: Engine, audit: AuditLog, cfg: ProjectConfig, feed: Inbou
     t = Thresholds(upper=m.upper, lower=m.lower, min_lead=m.min_lead)
     model = _model(engine, audit, feed, sides, t, ids)
     relink, delta = _to_link(engine, feed.id, model, sides, [b.batch_id for b in staged], index_people, t)
-    result = link_prepared(sides.prepared_source[relink], sides.prepared_index, t, model)
+    result = link_prepared(sides.prepared_source[relink], sides.prepared_index, t, model, backend=backend(cfg))
     written = write_crosswalk(
         engine, feed.id, batch_id, index_batch, result, sides.source_hashes, sides.index_hashes,
         sides.index.set_index("record_id")["chi_number"], model.version,
@@ -125,6 +132,7 @@ def match_batch(engine: Engine, audit: AuditLog, cfg: ProjectConfig, feed: Inbou
             "delta": delta,  # how many records were linked, and how many decisions carried unchanged
             "bands": band_counts(result),  # of the records linked this time
             "person_ids": persons,
+            "clerical_in_force": final["clerical"],  # reviewers' decisions standing in the crosswalk
             "chi_defects": defects,
             "quality": quality,  # estimated from the reviewers' decisions (crosswalk.matching.quality)
             **written,
@@ -362,6 +370,10 @@ def _bands_after_review(engine: Engine, source_system: str) -> dict[str, int]:
         rows = conn.execute(
             text("SELECT band, COUNT(*) FROM crosswalk WHERE source_system = :s GROUP BY band"), {"s": source_system}
         ).all()
+        clerical = conn.execute(
+            text("SELECT COUNT(*) FROM crosswalk WHERE source_system = :s AND method = 'clerical'"),
+            {"s": source_system},
+        ).scalar_one()
     counts = {"auto": 0, "review": 0, "none": 0}
     counts.update({b: int(n) for b, n in rows})
-    return counts
+    return {**counts, "clerical": int(clerical)}

@@ -88,6 +88,30 @@ class GraduationSettings(ConfigModel):
     )
 
 
+class MatchingSettings(ConfigModel):
+    """Where matching scores its pairs (:mod:`crosswalk.matching.engines`). Training always runs on the worker."""
+
+    backend: Literal["duckdb", "spark"] = Field(
+        default="duckdb",
+        description="duckdb: on the worker (Splink's advice: up to about 5 million records). spark: through "
+        "Splink's Spark support, for a national index (needs pyspark, requirements-spark.txt, and Java 17).",
+    )
+    spark_master: str = Field(
+        default="local[2]",
+        description="Spark's master URL: local[N] runs Spark inside the worker with N cores; spark://host:7077, "
+        "yarn or k8s://... sends the scoring to a cluster.",
+    )
+    checkpoint_dir: str | None = Field(
+        default=None,
+        description="Where Spark writes its intermediate tables (they hold records; each run's are removed when "
+        "it ends). Local mode: the worker's work root when unset. A cluster: required, on storage every executor "
+        "reaches (hdfs://..., s3a://...), inside the organisation's boundary.",
+    )
+    spark_conf: dict[str, str] = Field(
+        default={}, description="More Spark settings, e.g. spark.executor.memory: 8g, spark.driver.memory: 8g."
+    )
+
+
 class Settings(ConfigModel):
     """``config/crosswalk.yaml``: settings for the whole deployment."""
 
@@ -100,6 +124,7 @@ class Settings(ConfigModel):
     audit: AuditSettings = AuditSettings()
     staging: StagingSettings = StagingSettings()
     graduation: GraduationSettings = GraduationSettings()
+    matching: MatchingSettings = MatchingSettings()
     notifications: list[NotificationChannel] = Field(
         default=[], description="Webhooks told about failures, quarantines and approvals needed."
     )
