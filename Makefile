@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast lint check lock clean bench-transfer bench-matching bench-delta bench-staging bench-e2e bench-discovery compose-keys compose-images compose-up compose-down compose-test bench-stack
+.PHONY: install demo test test-fast lint check lock clean bench-transfer bench-matching bench-delta bench-national bench-staging bench-e2e bench-discovery compose-keys compose-images compose-up compose-down compose-test bench-stack
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-spark.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ bench-matching: install
 ## A day's delta (10k) against a 1M index with a saved model, and without one.
 bench-delta: install
 	$(BIN)/python bench/delta.py --index 1000000 --delta 10000
+
+## National scale (issue 23): a 5.5M index deduplicated and a 500k extract linked to it, on DuckDB and Spark local.
+bench-national: install
+	$(BIN)/python bench/national.py
 
 ## Staging benchmark: 1M and 5M client rows into PostgreSQL, ours vs psql \copy (needs the local PostgreSQL).
 bench-staging: install

@@ -27,6 +27,7 @@ def register(sub) -> None:
     ml.add_argument(
         "--model", help="a saved model (crosswalk match train): LEFT, a day's delta, is scored without training"
     )
+    _engine_options(ml)
     mt = match_sub.add_parser(
         "train", help="train the link model on LEFT and RIGHT and save it, for later links of a delta (--model)"
     )
@@ -58,7 +59,26 @@ def register(sub) -> None:
     md.add_argument("--changes", help="write each merge and split here (kind, old_id, new_id, records)")
     md.add_argument("--golden", help="also write one golden record per cluster here")
     md.add_argument("--threshold", type=float, default=0.90, help="match probability for a probabilistic edge")
+    _engine_options(md)
     match.set_defaults(func=run)
+
+
+def _engine_options(parser) -> None:
+    parser.add_argument(
+        "--backend", choices=["duckdb", "spark"], default="duckdb", help="where the pairs are scored (training: DuckDB)"
+    )
+    parser.add_argument("--spark-master", default="local[2]", help="with --backend spark: local[N] or a cluster's URL")
+    parser.add_argument("--checkpoint-dir", help="with --backend spark on a cluster: storage every executor reaches")
+    parser.add_argument(
+        "--spark-conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark setting (repeatable)"
+    )
+
+
+def _backend(args: argparse.Namespace):
+    from crosswalk.matching.engines import Backend
+
+    conf = dict(item.split("=", 1) for item in args.spark_conf if "=" in item)
+    return Backend(args.backend, args.spark_master, args.checkpoint_dir, conf)
 
 
 def _read_people(path: str):
@@ -190,7 +210,7 @@ def _dedupe(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"crosswalk match: --previous: {exc}", file=sys.stderr)
         return 1
-    clusters = dedupe(people, threshold=args.threshold)
+    clusters = dedupe(people, threshold=args.threshold, backend=_backend(args))
     ids, changes = stable_ids(previous, dict(zip(clusters["record_id"], clusters["cluster_id"], strict=True)))
     clusters.insert(1, "person_id", clusters["record_id"].map(ids))
     golden = golden_records(people, clusters)
@@ -229,7 +249,8 @@ def _link(args: argparse.Namespace) -> int:
     try:
         left, right = _read_people(args.left), _read_people(args.right)
         model = SavedModel.load(Path(args.model)) if args.model else None
-        result = link(left, right, Thresholds(upper=args.upper, lower=args.lower, min_lead=args.min_lead), model)
+        thresholds = Thresholds(upper=args.upper, lower=args.lower, min_lead=args.min_lead)
+        result = link(left, right, thresholds, model, backend=_backend(args))
     except (OSError, ValueError, ConfigError) as exc:
         print(f"crosswalk match: {exc}", file=sys.stderr)
         return 1
