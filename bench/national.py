@@ -69,14 +69,28 @@ def _child(engine: str, task: str, d: Path) -> None:
         )
         rows = len(records)
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if engine == "spark":
-        from crosswalk.matching import engines
-
-        engines.spark_session(_backend(engine)).stop()  # the JVM exits, so its peak RSS is counted below
-        time.sleep(2)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "rss_mb": me, "jvm_rss_mb": children, "rows": rows,
+    print(json.dumps({"seconds": seconds, "rss_mb": me, "jvm_rss_mb": _descendants_peak_mb(), "rows": rows,
                       "precision": p, "recall": r, "f1": f1}))  # fmt: skip
+
+
+def _descendants_peak_mb() -> float:
+    """The peak RSS (VmHWM) of this process's descendants, summed: Spark's JVM and its Python workers, which
+    py4j never reaps, so getrusage cannot see them."""
+    parents: dict[int, int] = {}
+    peaks: dict[int, int] = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        pid = int(status.parent.name)
+        parents[pid] = int(fields.get("PPid", "0").strip())
+        peaks[pid] = int(fields.get("VmHWM", "0 kB").split()[0])
+    mine, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - mine
+        mine |= frontier
+    return sum(peaks[pid] for pid in mine) / 1024
 
 
 def _prepare(size: int, extract_size: int, d: Path) -> None:

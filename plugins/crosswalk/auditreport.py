@@ -32,6 +32,8 @@ class Report:
     chain: auditchain.Verification
     rows: list[dict[str, Any]] = field(default_factory=list)  # one per file crossing the boundary, or quarantined
     task_failures: list[dict[str, Any]] = field(default_factory=list)
+    matching: list[dict[str, Any]] = field(default_factory=list)  # one per matching run (batch.matched)
+    models: list[dict[str, Any]] = field(default_factory=list)  # each model trained or retrained
 
 
 def _detail(ev: dict[str, Any]) -> dict[str, Any]:
@@ -98,6 +100,10 @@ def build(
             row = {**base, "direction": "in (quarantined)", "rows": "", "agreement": "", "version": "", "level": ""}
             row.update(fields_sent="", fields_removed="", fields_transformed="")
         else:
+            if ev["event"] == "batch.matched" and (not partner or ev["partner"] == partner):
+                report.matching.append(_matched(base, d, ev))
+            elif ev["event"] in ("model.trained", "model.retrained") and (not partner or ev["partner"] == partner):
+                report.models.append(_model(base, d, ev))
             if ev["event"] == "task.failed":
                 report.task_failures.append(
                     {"time": base["time"], "task": f"{ev['dag_id']}.{ev['task_id']}", "reason": base["reason"]}
@@ -109,6 +115,46 @@ def build(
             continue
         report.rows.append(row)
     return report
+
+
+def _matched(base: dict, d: dict, ev: dict) -> dict[str, Any]:
+    """One matching run as the report shows it: counts, the model, and the estimate from reviewers' decisions."""
+    q, delta, persons = d.get("quality") or {}, d.get("delta") or {}, d.get("person_ids") or {}
+    if "estimated_precision" in q:
+        quality = (
+            f"precision {q['estimated_precision']:.4f}, recall {q['estimated_recall']:.4f}"
+            f" (from {q['labelled_pairs']} clerical decisions)"
+        )
+    else:
+        quality = str(q.get("estimate", "not recorded"))
+    bands = d.get("bands") or {}
+    return {
+        "time": base["time"], "feed": base["feed"], "partner": base["partner"], "model": d.get("model_version", ""),
+        "records": f"{ev['rows_in']} in the batch; {delta.get('linked', ev['rows_in'])} linked,"
+                   f" {delta.get('carried', 0)} carried",
+        "decisions": ", ".join(f"{k} {v}" for k, v in sorted(bands.items())) or "none",
+        "linked_now": ev["rows_out"], "quality": quality,
+        "persons": f"{persons.get('merges', 0)} merge(s), {persons.get('splits', 0)} split(s)" if persons else "",
+        "triggered_by": base["triggered_by"],
+    }  # fmt: skip
+
+
+def _model(base: dict, d: dict, ev: dict) -> dict[str, Any]:
+    if ev["event"] == "model.trained":
+        what = f"trained {d.get('model_version', '')}: {d.get('why', '')}"
+    else:
+        state = "now in use" if d.get("activated") else "saved, not in use"
+        old, new = d.get("on_labels_old") or {}, d.get("on_labels_new") or {}
+
+        def scored(r: dict) -> str:
+            return f"precision {r['precision']}, recall {r['recall']}" if r else "no model"
+
+        what = (
+            f"retrained by {d.get('by', '')}: {d.get('new_model_version', '')} ({state}; on"
+            f" {new.get('labelled_pairs', 0)} reviewers' decisions: {scored(new)}) replacing"
+            f" {d.get('old_model_version') or 'none'} ({scored(old)})"
+        )
+    return {"time": base["time"], "feed": base["feed"], "what": what}
 
 
 def to_csv(report: Report) -> str:
@@ -176,6 +222,18 @@ def to_html(report: Report) -> str:
     out.append("<h2>Quarantined</h2>")
     cells = [[r["time"], r["partner"], _file(r), r["reason"]] for r in quarantined]
     out.append(_table(["when", "from", "file (sha256)", "reason"], cells))
+    out.append("<h2>Matching</h2>")
+    header = ["when", "feed", "records", "decisions this run", "linked in the feed", "estimated quality",
+              "person ids", "model", "triggered by"]  # fmt: skip
+    cells = [
+        [m["time"], m["feed"], m["records"], m["decisions"], str(m["linked_now"]), m["quality"], m["persons"],
+         m["model"], m["triggered_by"]]
+        for m in report.matching
+    ]  # fmt: skip
+    out.append(_table(header, cells))
+    if report.models:
+        out.append("<h3>Models trained and retrained</h3>")
+        out.append(_table(["when", "feed", "what"], [[m["time"], m["feed"], m["what"]] for m in report.models]))
     out.append("<h2>Task failures</h2>")
     out.append(_table(["when", "task", "reason"], [[f["time"], f["task"], f["reason"]] for f in report.task_failures]))
     out.append('<p class="muted">Built from Crosswalk\'s audit store alone; values of records never appear in it.</p>')

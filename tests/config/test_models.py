@@ -390,3 +390,15 @@ def test_open_data_needs_a_target():
         OpenDataTargets()
     with pytest.raises(ValueError, match="String should match pattern"):
         OpenDataTargets(sftp={"partner": "northshire-council", "path": "relative/dir"})
+
+
+def test_check_refuses_a_spark_cluster_with_nowhere_to_checkpoint_and_passes_local_spark(cfg_dir):
+    cli = str(REPO / ".venv" / "bin" / "crosswalk")
+    args = [cli, "check", "--offline", "--config", str(cfg_dir / "config"), "--schemas", str(cfg_dir / "schemas")]
+    edit_yaml(cfg_dir / "config/crosswalk.yaml", lambda d: d.update(matching={"backend": "spark"}))
+    assert subprocess.run(args, capture_output=True, text=True).returncode == 0  # local[2]: pyspark and Java here
+    cluster = {"backend": "spark", "spark_master": "spark://spark.internal:7077"}
+    edit_yaml(cfg_dir / "config/crosswalk.yaml", lambda d: d.update(matching=cluster))
+    bad = subprocess.run(args, capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "crosswalk.yaml: matching.checkpoint_dir: a Spark cluster needs storage every executor reaches" in bad.stderr

@@ -132,6 +132,7 @@ def test_the_ig_report_of_the_demo_run_renders_in_headless_chromium(demo_run, tm
     html = report.read_text()
     assert 'Audit chain: <span class="ok">chain intact' in html
     assert "northshire-isp v2" in html and "northshire-isp-health-to-council v1" in html
+    assert "<h2>Matching</h2>" in html and "Models trained and retrained" in html  # the demo's match, its model
     rows = list(csv.DictReader(report.with_suffix(".csv").open()))
     assert sorted(r["direction"] for r in rows) == ["in", "in", "out", "out"]
     chromium = shutil.which("chromium")

@@ -178,3 +178,61 @@ def test_a_retrained_model_replaces_the_saved_one_only_when_asked(days):
     assert detail["on_labels_new"]["labelled_pairs"] == 0  # nobody has reviewed a pair of this feed yet
     _match(offline, day2, "run-2")
     assert _detail(offline, "run-2")["model_version"] == report.new_version
+
+
+def test_the_ig_report_shows_each_matching_run_its_model_and_its_estimated_quality(days):
+    from datetime import datetime, timedelta
+
+    from crosswalk import auditreport
+
+    offline, day1, day2 = days
+    _match(offline, day1, "run-1")
+    _match(offline, day2, "run-2")
+    now = datetime.now()
+    report = auditreport.build(offline.engine, now - timedelta(days=1), now + timedelta(days=1))
+    first, second = report.matching
+    assert second["records"] == "44 in the batch; 4 linked, 40 carried"
+    assert second["persons"] == "1 merge(s), 1 split(s)"
+    assert first["quality"] == "none: fewer than 20 clerical decisions"
+    (model,) = report.models
+    assert model["what"].startswith("trained link-v1:") and model["what"].endswith("first match of this feed")
+    html = auditreport.to_html(report)
+    assert "<h2>Matching</h2>" in html and "4 linked, 40 carried" in html
+
+
+def test_a_retrained_model_that_does_worse_on_the_reviewers_decisions_is_not_switched_to(days, monkeypatch):
+    from crosswalk.matching import model_store
+    from crosswalk.pipeline import match as match_module
+
+    offline, day1, _ = days
+    _match(offline, day1, "run-1")
+    in_use = model_store.active(offline.engine, CLIENTS).version
+    calls = iter([1.0, 0.5])  # the model in use is scored first, then the new one
+
+    def scored(result, labels):
+        r = next(calls)
+        return {"labelled_pairs": 30, "true_links": 0, "wrong_links": 0, "missed": 0, "precision": r, "recall": r}
+
+    monkeypatch.setattr(match_module, "on_labels", scored)
+    feed = offline.cfg.inbound(CLIENTS)
+    report = match_module.retrain(offline.engine, offline.audit("retrain"), offline.cfg, feed, by="a", activate=True)
+    assert not report.activated and "F1 0.5000 against 1.0000" in report.refused
+    assert model_store.active(offline.engine, CLIENTS).version == in_use
+    (event,) = read_events(offline.engine, event="model.retrained")
+    assert json.loads(event["detail"])["activated"] is False and event["reason"] == report.refused
+
+
+def test_crosswalk_match_retrain_from_the_command_line(days):
+    import subprocess
+
+    from tests.conftest import REPO
+
+    offline, day1, _ = days
+    _match(offline, day1, "run-1")
+    cli = [str(REPO / ".venv/bin/crosswalk"), "match", "retrain", CLIENTS, "--by", "A Analyst",
+           "--url", str(offline.engine.url), "--config", str(offline.cfg.config_dir)]  # fmt: skip
+    saved = subprocess.run(cli, capture_output=True, text=True)
+    assert saved.returncode == 0, saved.stderr
+    assert "saved, not in use (--activate to switch)" in saved.stdout and "labelled" in saved.stdout
+    unknown = subprocess.run([*cli[:3], "no-such-feed", *cli[4:]], capture_output=True, text=True)
+    assert unknown.returncode == 1 and "no-such-feed" in unknown.stderr and "Traceback" not in unknown.stderr

@@ -36,6 +36,10 @@ def run_check(args: argparse.Namespace) -> int:
 
     try:
         cfg = load_config(args.config, args.schemas)
+        from crosswalk.matching.engines import backend_of, unavailable
+
+        if engine := unavailable(backend_of(cfg.settings.matching)):
+            raise ConfigErrors(engine)
         if not args.offline:
             from crosswalk.orchestration.connections import connection_problems
             from crosswalk.orchestration.resources import missing_pools

@@ -48,7 +48,12 @@ def register(sub) -> None:
     )
     mr.add_argument("feed", help="the matching feed, e.g. council-clients")
     mr.add_argument("--by", required=True, help="who retrains (recorded in the audit trail)")
-    mr.add_argument("--activate", action="store_true", help="make the new model the one in use")
+    mr.add_argument(
+        "--activate",
+        action="store_true",
+        help="make it the one in use, if it does no worse on the reviewers' decisions",
+    )
+    mr.add_argument("--force", action="store_true", help="with --activate: switch even if it does worse on them")
     md = match_sub.add_parser("dedupe", help="cluster one file's records; the CHI veto holds; golden records")
     md.add_argument("input", help="CSV or .parquet with the person columns")
     md.add_argument("--out", required=True, help="record_id, person_id, cluster_id, chi per record (.csv or .parquet)")
@@ -119,16 +124,16 @@ def _retrain(args: argparse.Namespace) -> int:
         feed = cfg.inbound(args.feed)
         engine = audit_engine(args)
         audit = AuditLog(engine, RunContext(task_id="crosswalk match retrain", run_type="cli", triggered_by=args.by))
-        done = retrain(engine, audit, cfg, feed, by=args.by, activate=args.activate)
+        done = retrain(engine, audit, cfg, feed, by=args.by, activate=args.activate, force=args.force)
     except (LookupError, ConfigError) as exc:
         print(f"crosswalk match retrain: {exc}", file=sys.stderr)
         return 1
     _print_comparison(
         [(f"in use {done.old_version}", done.on_labels["old"]), (f"new {done.new_version}", done.on_labels["new"])]
     )
-    state = "now in use" if done.activated else "saved, not in use (run again with --activate to switch)"
+    state = "now in use" if done.activated else done.refused or "saved, not in use (--activate to switch)"
     print(f"crosswalk match retrain: {args.feed}: model {done.new_version} {state}")
-    return 0
+    return 1 if done.refused else 0
 
 
 def _print_comparison(rows) -> None:

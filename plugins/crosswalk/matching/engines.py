@@ -43,6 +43,32 @@ class Backend:
 DEFAULT = Backend()
 
 
+def backend_of(settings) -> Backend:
+    """The backend ``settings.matching`` (:class:`crosswalk.config.models.settings.MatchingSettings`) names."""
+    return Backend(settings.backend, settings.spark_master, settings.checkpoint_dir, dict(settings.spark_conf))
+
+
+def unavailable(backend: Backend, where: str = "crosswalk.yaml") -> list[ConfigError]:
+    """What this machine lacks to score on ``backend`` (``crosswalk check`` reports it before a run fails)."""
+    import importlib.util
+    import shutil
+
+    if backend.kind != SPARK:
+        return []
+    problems = []
+    if importlib.util.find_spec("pyspark") is None:
+        problems.append(
+            ConfigError(where, "matching.backend", "spark needs pyspark: pip install -r requirements-spark.txt")
+        )
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        problems.append(ConfigError(where, "matching.backend", "spark needs Java 17 (java on PATH, or JAVA_HOME)"))
+    if not backend.spark_master.startswith("local") and not backend.checkpoint_dir:
+        problems.append(
+            ConfigError(where, "matching.checkpoint_dir", "a Spark cluster needs storage every executor reaches")
+        )
+    return problems
+
+
 def duckdb_connection():
     """A DuckDB connection with a memory cap, so a national-size link stays within a worker's memory."""
 

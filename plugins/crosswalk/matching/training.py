@@ -167,41 +167,31 @@ def trained_linker(
 
 @contextlib.contextmanager
 def scoring_linker(
-    frames: dict[str, pd.DataFrame],
-    link_type: str,
-    *,
-    backend: Backend = DEFAULT,
-    more_blocks: tuple = (),
-    sex: bool = False,
-    retain_matching_columns: bool = False,
-    em_max_pairs: float,
-    model: SavedModel | None = None,
-    tf_from: pd.DataFrame | None = None,
+    frames: dict[str, pd.DataFrame], link_type: str, *, backend: Backend = DEFAULT, **options
 ) -> Iterator:
-    """The linker that scores: :func:`trained_linker` itself on DuckDB; on Spark, a linker whose comparisons
-    and blocking rules are built for Spark's SQL and whose parameters are the DuckDB-trained (or saved) model's.
-    Spark's intermediate tables go when the block ends."""
+    """The linker that scores, with :func:`trained_linker`'s ``options``: that linker itself on DuckDB; on Spark, a
+    linker whose comparisons and blocking rules are built for Spark's SQL and whose parameters are the
+    DuckDB-trained (or saved) model's. Spark's intermediate tables go when the block ends."""
     if backend.kind == DUCKDB:
-        yield trained_linker(
-            frames, link_type, more_blocks=more_blocks, sex=sex, retain_matching_columns=retain_matching_columns,
-            em_max_pairs=em_max_pairs, model=model, tf_from=tf_from,
-        )  # fmt: skip
+        yield trained_linker(frames, link_type, **options)
         return
     from splink import Linker
 
+    model, sex = options.get("model"), options.get("sex", False)
     if model is None:
-        trained = trained_linker(
-            frames, link_type, more_blocks=more_blocks, sex=sex, em_max_pairs=em_max_pairs, tf_from=tf_from
-        ).misc.save_model_to_json()
+        untrained = {k: v for k, v in options.items() if k != "retain_matching_columns"}
+        trained = trained_linker(frames, link_type, **untrained).misc.save_model_to_json()
     else:
         trained = model.splink
     optional, cols = _columns(frames, model, sex)
-    settings = _settings(link_type, optional, sex, more_blocks, retain_matching_columns)
+    settings = _settings(
+        link_type, optional, sex, options.get("more_blocks", ()), options.get("retain_matching_columns", False)
+    )
     with spark_api(backend) as db:
         settings = for_dialect(settings.create_settings_dict(db.sql_dialect.sql_dialect_str), trained)
         tables = [db.register(for_splink(f[cols]), table_name=name) for name, f in frames.items()]
         linker = Linker(tables if len(tables) > 1 else tables[0], settings, log_level=logging.WARNING)
-        _name_frequencies(linker, db, tf_from)
+        _name_frequencies(linker, db, options.get("tf_from"))
         yield linker
 
 

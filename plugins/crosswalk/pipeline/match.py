@@ -32,7 +32,7 @@ from crosswalk.matching.crosswalk_table import (
     write_person_ids,
 )
 from crosswalk.matching.decisions import AUTO, REVIEW, Thresholds, band_counts
-from crosswalk.matching.engines import Backend
+from crosswalk.matching.engines import backend_of
 from crosswalk.matching.link import link_prepared, train_link_model
 from crosswalk.matching.model import SavedModel
 from crosswalk.matching.normalise import prepare
@@ -63,12 +63,6 @@ def _people(engine: Engine, table: str, batch_id: str, id_column: str) -> pd.Dat
     frame = pd.DataFrame(rows, columns=cols, dtype=object)
     frame["record_id"] = frame[id_column].astype("string")
     return frame
-
-
-def backend(cfg: ProjectConfig) -> Backend:
-    """Where this deployment scores its pairs (``settings.matching``)."""
-    s = cfg.settings.matching
-    return Backend(s.backend, s.spark_master, s.checkpoint_dir, dict(s.spark_conf))
 
 
 @dataclass(frozen=True)
@@ -107,7 +101,9 @@ def match_batch(engine: Engine, audit: AuditLog, cfg: ProjectConfig, feed: Inbou
     t = Thresholds(upper=m.upper, lower=m.lower, min_lead=m.min_lead)
     model = _model(engine, audit, feed, sides, t, ids)
     relink, delta = _to_link(engine, feed.id, model, sides, [b.batch_id for b in staged], index_people, t)
-    result = link_prepared(sides.prepared_source[relink], sides.prepared_index, t, model, backend=backend(cfg))
+    result = link_prepared(
+        sides.prepared_source[relink], sides.prepared_index, t, model, backend=backend_of(cfg.settings.matching)
+    )
     written = write_crosswalk(
         engine, feed.id, batch_id, index_batch, result, sides.source_hashes, sides.index_hashes,
         sides.index.set_index("record_id")["chi_number"], model.version,
@@ -287,15 +283,28 @@ class Retrained:
     new_version: str
     activated: bool
     on_labels: dict  # "old" and "new": each model's links scored on the reviewers' decisions
+    refused: str | None = None  # why it was not activated when asked to be
 
 
 def retrain(
-    engine: Engine, audit: AuditLog, cfg: ProjectConfig, feed: InboundFeed, *, by: str, activate: bool
+    engine: Engine,
+    audit: AuditLog,
+    cfg: ProjectConfig,
+    feed: InboundFeed,
+    *,
+    by: str,
+    activate: bool,
+    force: bool = False,
 ) -> Retrained:
     """Train a new model on the feed's latest batch and its index's latest, score it and the model in use on the
     reviewers' decisions (:func:`crosswalk.matching.quality.on_labels`), save it, and make it the one in use only
-    with ``activate``. Audited as ``model.retrained``, with who asked. The next match relinks every record with
-    the new model (no decision is carried across models)."""
+    with ``activate``, and then only if it does no worse than the one in use on those decisions (F1), unless
+    ``force``. Audited as ``model.retrained``, with who asked. The next match relinks every record with the new
+    model (no decision is carried across models).
+
+    The decisions judge the model; they do not fit it. They are pairs a reviewer saw, so pairs from the review
+    band: a sample of the hardest cases, not of matches at large, which is what m estimated from labels
+    (Splink's ``estimate_m_from_pairwise_labels``) assumes."""
     m = feed.matching
     if m is None:
         raise LookupError(f"{feed.id} has no matching section: nothing to retrain")
@@ -319,16 +328,28 @@ def retrain(
         name: on_labels(link_prepared(labelled, sides.prepared_index, t, model), labels) if model else None
         for name, model in (("old", old), ("new", new))
     }
+    refused = None
+    if activate and not force and scored["old"] and _f1(scored["new"]) < _f1(scored["old"]):
+        refused = (
+            f"not activated: on {scored['new']['labelled_pairs']} reviewers' decisions it scores F1"
+            f" {_f1(scored['new']):.4f} against {_f1(scored['old']):.4f} for the model in use (--force to switch)"
+        )
+    activated = activate and refused is None
     with engine.begin() as conn:
-        model_store.save(conn, feed.id, new, by, activate=activate)
+        model_store.save(conn, feed.id, new, by, activate=activated)
         audit.append(
             conn, "model.retrained", "succeeded", feed_id=feed.id, partner=feed.partner, batch_id=batch_id,
-            rows_in=len(sides.source) + len(sides.index),
+            rows_in=len(sides.source) + len(sides.index), reason=refused,
             detail={"old_model_version": old.version if old else None, "new_model_version": new.version,
-                    "training_hash": new.training_hash, "by": by, "activated": activate,
+                    "training_hash": new.training_hash, "by": by, "activated": activated, "forced": force,
                     "on_labels_old": scored["old"], "on_labels_new": scored["new"]},
         )  # fmt: skip
-    return Retrained(feed.id, old.version if old else None, new.version, activate, scored)
+    return Retrained(feed.id, old.version if old else None, new.version, activated, scored, refused)
+
+
+def _f1(scores: dict) -> float:
+    p, r = scores["precision"], scores["recall"]
+    return 2 * p * r / (p + r) if p + r else 0.0
 
 
 def _labelled_pairs(engine: Engine, source_system: str) -> pd.DataFrame:
