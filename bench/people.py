@@ -56,19 +56,40 @@ def _addresses(rng, n: int) -> np.ndarray:
 
 
 def _chi(rng, dob: pd.Series, sex: np.ndarray) -> np.ndarray:
-    serial = rng.integers(0, 100, len(dob))
-    sexdigit = np.where(sex == "M", rng.choice([1, 3, 5, 7, 9], len(dob)), rng.choice([0, 2, 4, 6, 8], len(dob)))
+    """A valid CHI per person, unique, as the CHI register allocates them: the date of birth (DDMMYY), then among
+    that date's numbers of the person's sex (serial 00-99, sex digit odd for men, even for women) one no one else
+    holds, in a random order, skipping the bodies whose check digit would be 10. At Scotland's size a date has
+    about 150 people and each sex 455 valid numbers: drawing serials at random instead gave hundreds of
+    thousands of people another's CHI, which no register does."""
+    weights = np.arange(10, 1, -1)
     body = dob.dt.strftime("%d%m%y").to_numpy().astype(str)
-    digits = np.array([list(b) for b in body], dtype=int)
-    nine = np.column_stack([digits, serial // 10, serial % 10, sexdigit])
-    check = 11 - (nine @ np.arange(10, 1, -1)) % 11
+    frame = pd.DataFrame({"body": body, "male": sex == "M"})
+    # Each person's rank within (date, sex), in a random order: the k-th person takes the k-th free number.
+    frame["rank"] = frame.assign(r=rng.random(len(frame))).groupby(["body", "male"])["r"].rank(method="first")
+    frame["rank"] = frame["rank"].astype(int) - 1
+    # The valid (serial, sex digit) choices of each sex, shuffled once, and their weighted sums.
+    choices = {}
+    for male in (True, False):
+        digits = [1, 3, 5, 7, 9] if male else [0, 2, 4, 6, 8]
+        pairs = np.array([(serial, d) for serial in range(100) for d in digits])
+        choices[male] = pairs[rng.permutation(len(pairs))]
+    date_sum = np.array([list(b) for b in body], dtype=int) @ weights[:6]
+    rank = frame["rank"].to_numpy()
+    serial, digit = np.zeros(len(frame), dtype=int), np.zeros(len(frame), dtype=int)
+    for male in (True, False):
+        pairs = choices[male]
+        tail = np.column_stack([pairs[:, 0] // 10, pairs[:, 0] % 10, pairs[:, 1]]) @ weights[6:]
+        # Whether a check digit is 10 depends only on the date's weighted sum mod 11: eleven lists per sex.
+        for residue in range(11):
+            rows = np.flatnonzero((frame["male"].to_numpy() == male) & (date_sum % 11 == residue))
+            usable = np.flatnonzero((11 - (residue + tail) % 11) != 10)
+            if len(rows) and rank[rows].max() >= len(usable):
+                raise ValueError("more people share a date of birth and sex than the CHI has numbers for")
+            serial[rows], digit[rows] = pairs[usable[rank[rows]], 0], pairs[usable[rank[rows]], 1]
+    check = 11 - (date_sum + (serial // 10) * 4 + (serial % 10) * 3 + digit * 2) % 11
     check = np.where(check == 11, 0, check)
-    ok = check != 10
-    nine[~ok, 8] = (nine[~ok, 8] + 2) % 10  # keep the sex parity, move off the invalid check
-    check = 11 - (nine @ np.arange(10, 1, -1)) % 11
-    check = np.where(check == 11, 0, check)
-    assert (check != 10).all()
-    return np.array(["".join(map(str, r)) + str(c) for r, c in zip(nine, check, strict=True)])
+    return np.char.add(np.char.add(np.char.add(body, np.char.zfill(serial.astype(str), 2)), digit.astype(str)),
+                       check.astype(str))  # fmt: skip
 
 
 def population(n: int, seed: int = 1) -> pd.DataFrame:

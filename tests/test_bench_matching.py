@@ -35,3 +35,16 @@ def test_the_best_threshold_is_the_one_with_the_best_f1():
     assert matching._best(pair_scores) == (0.9, (1.0, 0.95, 0.974))
     cluster_scores = {0.5: ((0.9, 1.0, 0.95), (0, 0, 0)), 0.95: ((1.0, 0.9, 0.96), (1, 1, 1))}
     assert matching._best(cluster_scores)[0] == 0.95
+
+
+def test_the_synthetic_population_gives_everyone_a_valid_chi_of_their_own():
+    """As the CHI register allocates them; drawing serials at random gave about 2,000 of 200,000 people another's
+    CHI, and at Scotland's size hundreds of thousands."""
+    from people import population
+
+    from crosswalk.identifiers import chi_status
+
+    pop = population(200_000, seed=9)
+    assert pop["chi_number"].is_unique
+    status = chi_status(pop["chi_number"], dob=pop["date_of_birth"], sex=pop["sex"])
+    assert set(status) == {"valid"}

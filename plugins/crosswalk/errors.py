@@ -8,6 +8,8 @@ names, counts and hashes, never a record's values.
 
 from __future__ import annotations
 
+import re
+
 from crosswalk.logsafety import one_line
 
 
@@ -34,12 +36,68 @@ class ConfigError(FatalError):
 
 
 class ConfigErrors(FatalError):
-    """Several configuration problems found in one pass, reported together."""
+    """Several configuration problems found in one pass, reported together: the root causes first (the first line
+    is the first of them), then, folded, the problems that only follow from them (a feed naming a partner whose
+    file is broken, an agreement naming a dataset whose schema is misspelt)."""
 
     def __init__(self, errors: list[ConfigError]) -> None:
         self.errors = errors
-        lines = "\n".join(f"  - {e}" for e in errors)
-        super().__init__(f"{len(errors)} configuration problem(s):\n{lines}")
+        self.roots, self.follow = fold(errors)
+        lines = [str(e) for e in self.roots]
+        if self.follow:
+            lines.append(
+                f"and {len(self.follow)} problem(s) that follow from {'it' if len(self.roots) == 1 else 'them'}:"
+            )
+            lines += [f"  - {e}" for e in self.follow]
+        super().__init__("\n".join(lines))
+
+
+_KNOCK_ON = ("is invalid (see the problems in", "is left out: fix it first")
+_MISSING_NAME = re.compile(r"\bno (?:table schema|partner|feed|agreement|dataset) '([^']+)'")
+_UNKNOWN_KEY = "unknown key (check the spelling; unknown keys are not ignored)"
+_REQUIRED = "required but missing"
+
+
+def fold(errors: list[ConfigError]) -> tuple[list[ConfigError], list[ConfigError]]:
+    """Root causes and the problems that follow from them. A problem follows when it names another file's
+    item as invalid, or names (in quotes) something a root cause says does not exist. A misspelt key and the
+    required key it was meant to be, side by side in one mapping, are one root cause (see :func:`_shown`)."""
+    missing = {m.group(1) for e in errors if (m := _MISSING_NAME.search(e.reason))}
+    roots, follow = [], []
+    for e in errors:
+        knock_on = any(k in e.reason for k in _KNOCK_ON) or (
+            not _MISSING_NAME.search(e.reason) and any(f"'{name}'" in e.reason for name in missing)
+        )
+        (follow if knock_on else roots).append(e)
+    meant = {id(e): m for e in roots if (m := _meant(e, roots)) is not None}
+    merged = {id(m) for m in meant.values()}
+    shown = []
+    for e in roots:
+        if id(e) in merged:
+            continue
+        if id(e) in meant:
+            key = meant[id(e)].field.rpartition(".")[2]
+            e = ConfigError(e.file, e.field, f"unknown key: did you mean {key!r}? ({key!r} is required and missing)")
+        shown.append(e)
+    return shown, follow
+
+
+def _meant(e: ConfigError, others: list[ConfigError]) -> ConfigError | None:
+    """For an unknown key, the required key missing beside it that it is most likely a misspelling of."""
+    if e.reason != _UNKNOWN_KEY:
+        return None
+    parent, _, key = e.field.rpartition(".")
+    for o in others:
+        o_parent, _, o_key = o.field.rpartition(".")
+        if o.file == e.file and o.reason == _REQUIRED and o_parent == parent and _close(key, o_key):
+            return o
+    return None
+
+
+def _close(a: str, b: str) -> bool:
+    from difflib import SequenceMatcher
+
+    return SequenceMatcher(None, a, b).ratio() >= 0.75
 
 
 class DropRejected(FatalError):

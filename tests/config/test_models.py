@@ -402,3 +402,79 @@ def test_check_refuses_a_spark_cluster_with_nowhere_to_checkpoint_and_passes_loc
     bad = subprocess.run(args, capture_output=True, text=True)
     assert bad.returncode == 1
     assert "crosswalk.yaml: matching.checkpoint_dir: a Spark cluster needs storage every executor reaches" in bad.stderr
+
+
+@pytest.mark.parametrize("field", ["host_keys", "signing_keys"])
+def test_a_key_line_cut_short_fails_the_config_though_it_is_still_valid_base64(cfg_dir, field):
+    path = cfg_dir / "config/partners/northshire-council.yaml"
+
+    def cut(doc):
+        keys = doc["sftp"]["host_keys"] if field == "host_keys" else doc["signing_keys"]
+        key_type, b64 = keys[0].split()[:2]
+        keys[0] = f"{key_type} {b64[: len(b64) // 2 // 4 * 4]}"
+
+    edit_yaml(path, cut)
+    assert any("key data is cut short or damaged" in p for p in _problems(cfg_dir)), _problems(cfg_dir)
+
+
+def test_an_openpgp_partner_without_an_openpgp_key_of_ours_fails_the_check(cfg_dir):
+    """Else the check passes and the partner's first drop cannot be opened."""
+    armored = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZ\n-----END PGP PUBLIC KEY BLOCK-----\n"
+    edit_yaml(
+        cfg_dir / "config/partners/northshire-council.yaml",
+        lambda d: d.update(encryption={"method": "openpgp", "openpgp_keys": [armored]}),
+    )
+    edit_yaml(cfg_dir / "config/crosswalk.yaml", lambda d: d["keys"].pop("openpgp_key_conn_id", None))
+    assert any(
+        p.endswith(
+            "northshire-council.yaml: encryption.method: northshire-council encrypts with OpenPGP, but crosswalk.yaml"
+            " names no OpenPGP key of ours: set keys.openpgp_key_conn_id (docs: our keys), or give this partner"
+            " method 'age'"
+        )
+        for p in _problems(cfg_dir)
+    ), _problems(cfg_dir)
+
+
+def _check_output(cfg_dir) -> str:
+    cli = str(REPO / ".venv" / "bin" / "crosswalk")
+    args = [cli, "check", "--offline", "--config", str(cfg_dir / "config"), "--schemas", str(cfg_dir / "schemas")]
+    done = subprocess.run(args, capture_output=True, text=True)
+    assert done.returncode == 1
+    return done.stderr
+
+
+def _break_key(d):
+    key_type, b64 = d["sftp"]["host_keys"][0].split()[:2]
+    d["sftp"]["host_keys"][0] = f"{key_type} {b64[:44]}"  # cut short, still valid base64
+
+
+BROKEN = {
+    "a typo in a partner key": (
+        "partners/northshire-council.yaml",
+        lambda d: d["sftp"]["paths"].update(inbx=d["sftp"]["paths"].pop("inbox")),
+        "northshire-council.yaml: sftp.paths.inbx: unknown key: did you mean 'inbox'?"
+        " ('inbox' is required and missing)",
+        5,
+    ),
+    "an unknown schema": (
+        "feeds/council-clients.yaml",
+        lambda d: d.update(schema="social_care_clint"),
+        "council-clients.yaml: schema: no table schema 'social_care_clint'",
+        4,
+    ),
+    "a truncated host key": (
+        "partners/northshire-council.yaml",
+        _break_key,
+        "northshire-council.yaml: sftp.host_keys: host key 1: key data is cut short or damaged",
+        5,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN)
+def test_check_puts_the_root_cause_first_and_folds_what_follows_from_it(cfg_dir, case):
+    file, edit, root, following = BROKEN[case]
+    edit_yaml(cfg_dir / "config" / file, edit)
+    first, second, *rest = _check_output(cfg_dir).splitlines()
+    assert first.startswith("crosswalk check: FAILED: ") and root in first, first
+    assert second == f"  and {following} problem(s) that follow from it:" and len(rest) == following

@@ -80,3 +80,24 @@ def test_cli_sign_and_verify(tmp_path):
     (tmp_path / "m").write_bytes(MANIFEST + b" ")
     bad = subprocess.run([cli, "verify", "--allowed-key", pub, str(tmp_path / "m")], capture_output=True, text=True)
     assert bad.returncode == 1 and "BAD" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "kind", [("rsa", "3072"), ("ecdsa", "256"), ("ecdsa", "384"), ("ecdsa", "521")], ids=lambda k: "-".join(k)
+)
+def test_a_partners_rsa_or_ecdsa_login_key_signs_and_verifies_with_ours(tmp_path, kind):
+    """Many small organisations already log in with an RSA key: ssh-keygen -Y sign with it, verified by ours."""
+    key_type, bits = kind
+    key = tmp_path / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", key_type, "-b", bits, "-N", "", "-f", str(key)], check=True)
+    (tmp_path / "m").write_bytes(b'{"rows": 3}\n')
+    sign = ["ssh-keygen", "-Y", "sign", "-f", str(key), "-n", "crosswalk-manifest", str(tmp_path / "m")]
+    subprocess.run(sign, check=True, capture_output=True)
+    pub, sig = (tmp_path / "k.pub").read_text().strip(), (tmp_path / "m.sig").read_text()
+    assert sshsig.verify(io.BytesIO(b'{"rows": 3}\n'), sig, [pub]) == sshsig.fingerprint(pub)
+    with pytest.raises(SignatureInvalid, match="does not match"):
+        sshsig.verify(io.BytesIO(b'{"rows": 4}\n'), sig, [pub])
+    other = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", key_type, "-b", bits, "-N", "", "-f", str(other)], check=True)
+    with pytest.raises(UnknownSigner):
+        sshsig.verify(io.BytesIO(b'{"rows": 3}\n'), sig, [(tmp_path / "other.pub").read_text().strip()])

@@ -19,6 +19,7 @@ from crosswalk import auditchain
 from crosswalk.audit import read_events
 from tests.conftest import REPO
 from tests.support.env import require
+from tests.support.inbox import inbox_entries
 
 pytestmark = pytest.mark.airflow
 
@@ -60,7 +61,7 @@ def test_demo_runs_end_to_end_and_stops_what_it_started(demo_run):
     assert "nhs-northshire opens it with its own age key; columns: source_id," in stdout
     assert "northshire-council opens it with its own age key; columns: chi_number," in stdout
     assert "Crosswalk demo: complete" in stdout
-    delivered = sorted(p.name for p in (work / "sftp" / "nhs-northshire" / "inbox").iterdir())
+    delivered = sorted(p.name for p in inbox_entries(work / "sftp" / "nhs-northshire" / "inbox"))
     assert [n.split(".csv.age")[1] for n in delivered] == ["", ".manifest.json", ".manifest.json.sig"]
     # Every process it started is gone: its SFTP servers are the ones whose command line names its workdir
     # (other demos may be running on the machine at the same time).

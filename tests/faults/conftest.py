@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import PARTNERS
 from tests.support.env import require
 from tests.support.faults import PrivatePostgres, Throttle, private_postgres_unavailable_reason
+from tests.support.inbox import inbox_entries
 from tests.support.project import EnvPatch, Project, edit_yaml, make_project
 from tests.support.sshd import Sshd, sshd_unavailable_reason, start_sshd
 
@@ -103,7 +104,7 @@ def assert_recovered(faulty: Faulty) -> None:
 
     assert faulty.left_behind() == []
     for code in faulty.sshd.users:
-        names = {p.name for p in faulty.project.inbox(code).iterdir()}
+        names = {p.name for p in inbox_entries(faulty.project.inbox(code))}
         assert not [n for n in names if n.endswith(".part")], names
         data = {n for n in names if n.endswith((".age", ".gpg", ".pgp"))}
         assert all(f"{n}.manifest.json" in names and f"{n}.manifest.json.sig" in names for n in data), names

@@ -18,6 +18,7 @@ from tests.faults.conftest import assert_recovered
 from tests.faults.test_sftp_outages import COUNCIL, DELIVER, INBOUND, INGEST, NHS, OUTBOUND, _largest
 from tests.support.airflow import task_context as context
 from tests.support.faults import Attempt, attempt, wait_for
+from tests.support.inbox import inbox_entries
 from tests.support.project import clients_csv
 from tests.support.sshd import descendants
 
@@ -143,7 +144,7 @@ def test_a_task_killed_mid_upload_leaves_no_orphan_and_its_retry_delivers_once(f
     # The client dies with the task: an orphan would carry on, and rename the data file into place.
     wait_for(lambda: not [pid for pid in clients if _running(pid)], 10, "the clients' end")
     time.sleep(2)
-    assert [p.name for p in inbox.iterdir()] == [p.name for p in inbox.glob("*.part")]
+    assert [p.name for p in inbox_entries(inbox)] == [p.name for p in inbox.glob("*.part")]
 
     faulty.link.rate = 100 * 1024 * 1024
     second = attempt(
@@ -151,7 +152,7 @@ def test_a_task_killed_mid_upload_leaves_no_orphan_and_its_retry_delivers_once(f
     )
     assert second.result()["outcome"] == "delivered"
     assert not [pid for pid in agents if _running(pid)]  # the dead attempt's key agent: stopped by the sweep
-    assert len(list(inbox.iterdir())) == 3
+    assert len(list(inbox_entries(inbox))) == 3
     engine = engine_for("crosswalk_db")
     assert len(read_events(engine, event="file.delivered")) == 1
     assert [e["task_id"] for e in read_events(engine, event="task.abandoned")] == ["deliver_batch[0]"]

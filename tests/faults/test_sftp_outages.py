@@ -15,6 +15,7 @@ from crosswalk.staging import ledger
 from tests.faults.conftest import assert_recovered
 from tests.support.airflow import task_context as context
 from tests.support.faults import attempt, wait_for
+from tests.support.inbox import inbox_entries
 from tests.support.project import clients_csv
 
 pytestmark = [pytest.mark.sshd]
@@ -73,12 +74,12 @@ def test_sshd_killed_mid_upload_the_next_run_takes_back_the_partial_and_delivers
     wait_for(lambda: _largest(inbox.glob("*.part")) > 100_000, what="a partial upload")
     faulty.sshd.kill()
     assert first.wait() != 0
-    assert [p.name for p in inbox.iterdir() if p.name.endswith(".part")]  # it could not take it back
+    assert [p.name for p in inbox_entries(inbox) if p.name.endswith(".part")]  # it could not take it back
 
     faulty.sshd.start()
     faulty.link.rate = 50 * 1024 * 1024
     assert dag_outbound.plan("clients-to-health", context(OUTBOUND, "plan_deliveries", "out-2")) == [batch]
-    assert list(inbox.iterdir()) == []  # before anything else, the next run took back the partial file
+    assert list(inbox_entries(inbox)) == []  # before anything else, the next run took back the partial file
     engine = engine_for("crosswalk_db")
     [taken_back] = read_events(engine, event="delivery.taken_back")
     assert taken_back["run_id"] == "out-2" and taken_back["batch_id"] == batch
@@ -87,7 +88,7 @@ def test_sshd_killed_mid_upload_the_next_run_takes_back_the_partial_and_delivers
         DELIVER, OUTBOUND, "deliver_batch[0]", "out-2", "clients-to-health", batch, log=tmp_path / "a2.log"
     )
     assert second.result()["outcome"] == "delivered"
-    assert len(list(inbox.iterdir())) == 3  # data, manifest, signature: once
+    assert len(list(inbox_entries(inbox))) == 3  # data, manifest, signature: once
     assert len(read_events(engine, event="file.delivered")) == 1
     assert ledger.get_delivery(engine, ledger.delivery_id_for("clients-to-health", batch)).status == "delivered"
     assert_recovered(faulty)

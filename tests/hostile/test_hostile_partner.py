@@ -108,7 +108,7 @@ def test_no_marker_reaches_logs(day: Day):
 
 def test_no_marker_reaches_reasons_or_feedback(day: Day):
     texts = [p.read_text(errors="replace") for p in day.quarantine.rglob("REASON.txt")]
-    texts += [p.read_text(errors="replace") for p in day.inbox.iterdir()]
+    texts += [p.read_text(errors="replace") for p in day.inbox.rglob("*") if p.is_file()]  # feedback, receipts
     assert len(texts) >= 80
     assert _scan("\n".join(texts)) == []
     assert not [t for t in texts if "\x1b" in t or "reason: accepted" in t]  # no forged line, no escape

@@ -19,6 +19,7 @@ import pytest
 from crosswalk.audit import read_events
 from crosswalk.orchestration.connections import engine_for
 from tests.support.airflow import run_dag
+from tests.support.inbox import inbox_entries
 from tests.support.project import clients_csv, edit_yaml
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
@@ -83,7 +84,7 @@ def test_an_expired_agreement_stops_the_run_before_anything_is_written(project, 
     state, tis = run_dag("outbound_clients_to_health")
 
     assert state == "failed" and tis["deliver_batch[0]"] == "failed", tis
-    assert list(project.inbox(NHS).iterdir()) == []  # nothing reached the partner, not even a .part
+    assert list(inbox_entries(project.inbox(NHS))) == []  # nothing reached the partner, not even a .part
     reason = f"agreement northshire-isp v2 expired on {yesterday}; no version is in force on {date.today()}"
     (failed,) = read_events(engine_for("crosswalk_db"), event="task.failed")
     assert failed["reason"] == reason

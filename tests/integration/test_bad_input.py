@@ -20,6 +20,7 @@ from crosswalk.audit import read_events
 from crosswalk.logsafety import shown_name
 from crosswalk.orchestration.connections import engine_for
 from tests.support.airflow import run_dag
+from tests.support.inbox import inbox_entries
 from tests.support.project import clients_csv, edit_yaml
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
@@ -250,7 +251,7 @@ def test_a_drop_the_database_refuses_for_a_cause_of_ours_is_held_not_blamed_on_t
     with engine.connect() as conn:
         batch = conn.execute(text("SELECT batch_id, status, reason FROM batch")).one()
     assert batch.status == "held" and batch.reason.startswith("internal_error: IntegrityError")
-    assert not list(project.quarantine(COUNCIL).iterdir()) and not list(project.inbox(COUNCIL).iterdir())
+    assert not list(project.quarantine(COUNCIL).iterdir()) and not list(inbox_entries(project.inbox(COUNCIL)))
     [held] = read_events(engine, event="drop.held")
     assert json.loads(held["detail"])["code"] == "internal_error" and "a fault of ours" not in held["reason"]
 

@@ -14,6 +14,7 @@ from crosswalk.orchestration.connections import engine_for
 from crosswalk.pipeline import outbound
 from crosswalk.staging import ledger
 from tests.support.airflow import run_dag
+from tests.support.inbox import inbox_entries
 from tests.support.project import clients_csv
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
@@ -49,7 +50,7 @@ def test_a_session_that_dies_after_the_data_went_is_reopened_for_manifest_and_si
     with caplog.at_level(logging.WARNING):
         result = dag_outbound.deliver("clients-to-health", batch_id, _context("r1"))
     assert result["outcome"] == "delivered" and cut
-    names = sorted(p.name for p in project.inbox(NHS).iterdir())
+    names = sorted(p.name for p in inbox_entries(project.inbox(NHS)))
     assert len(names) == 3 and not [n for n in names if n.endswith(".part")]
     assert any("the SFTP session failed" in r.getMessage() and "reopening" in r.getMessage() for r in caplog.records)
 
@@ -68,7 +69,7 @@ def test_a_delivery_that_fails_for_good_takes_back_what_it_put_in_the_inbox(proj
     monkeypatch.setattr("crosswalk.transfer.bulk.time.sleep", lambda s: None)
     with pytest.raises(TransferError):
         dag_outbound.deliver("clients-to-health", batch_id, _context("r2"))
-    assert list(project.inbox(NHS).iterdir()) == []  # no data file without its manifest and signature
+    assert list(inbox_entries(project.inbox(NHS))) == []  # no data file without its manifest and signature
     assert (
         ledger.get_delivery(engine_for("crosswalk_db"), ledger.delivery_id_for("clients-to-health", batch_id)).status
         == "building"
@@ -89,6 +90,6 @@ def test_a_delivery_claimed_by_a_live_run_is_left_to_it(project):
     )  # fmt: skip
     assert ledger.claim_delivery(engine, delivery_id, "other-run") is None
     result = dag_outbound.deliver("clients-to-health", batch_id, _context("r3"))
-    assert result["outcome"] == "skipped" and list(project.inbox(NHS).iterdir()) == []
+    assert result["outcome"] == "skipped" and list(inbox_entries(project.inbox(NHS))) == []
     ledger.release_delivery_claim(engine, delivery_id)  # the other run ends
     assert dag_outbound.deliver("clients-to-health", batch_id, _context("r4"))["outcome"] == "delivered"

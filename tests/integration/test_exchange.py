@@ -17,6 +17,7 @@ from sqlalchemy import text
 from crosswalk.audit import read_events
 from crosswalk.orchestration.connections import engine_for
 from tests.support.airflow import run_dag
+from tests.support.inbox import inbox_entries
 from tests.support.project import clients_csv
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
@@ -43,7 +44,7 @@ def test_clients_flow_from_council_drop_to_nhs_inbox(project):
 
     state, tis = run_dag("outbound_clients_to_health")
     assert state == "success", tis
-    delivered = sorted(p.name for p in project.inbox(NHS).iterdir())
+    delivered = sorted(p.name for p in inbox_entries(project.inbox(NHS)))
     name = f"social_care_clients_{batch.batch_id.rsplit('-', 1)[-1]}.csv.age"
     assert delivered == [name, name + ".manifest.json", name + ".manifest.json.sig"]  # no .part left behind
 
@@ -99,7 +100,7 @@ def test_rerun_neither_stages_nor_delivers_twice(project):
         assert conn.execute(text("SELECT COUNT(*) FROM batch")).scalar_one() == 1
         assert conn.execute(text("SELECT COUNT(*) FROM stg_social_care_client")).scalar_one() == 10
         assert conn.execute(text("SELECT COUNT(*) FROM delivery")).scalar_one() == 1
-    assert len(list(project.inbox(NHS).iterdir())) == 3
+    assert len(list(inbox_entries(project.inbox(NHS)))) == 3
     # The rerun skipped the drop; matching had no CHI index to match against, both times, and said so.
     assert [e["event"] for e in read_events(engine, outcome="skipped")] == [
         "batch.match_skipped",
@@ -114,9 +115,9 @@ def test_outbound_retry_after_a_crash_recognises_the_complete_delivery(project):
     project.drop(COUNCIL, data, feed="council-clients", schema_id="social_care_client")
     assert run_dag("inbound_council_clients")[0] == "success"
     assert run_dag("outbound_clients_to_health")[0] == "success"
-    before = {p.name: p.read_bytes() for p in project.inbox(NHS).iterdir()}
+    before = {p.name: p.read_bytes() for p in inbox_entries(project.inbox(NHS))}
     engine = engine_for("crosswalk_db")
     with engine.begin() as conn:
         conn.execute(text("UPDATE delivery SET status = 'building'"))  # as if the task died before recording it
     assert run_dag("outbound_clients_to_health")[0] == "success"
-    assert {p.name: p.read_bytes() for p in project.inbox(NHS).iterdir()} == before  # not re-encrypted or re-sent
+    assert {p.name: p.read_bytes() for p in inbox_entries(project.inbox(NHS))} == before  # not re-encrypted or re-sent

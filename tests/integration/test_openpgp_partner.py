@@ -17,6 +17,7 @@ from crosswalk.orchestration.connections import engine_for
 from tests.support.airflow import run_dag
 from tests.support.env import require
 from tests.support.gpg import Party
+from tests.support.inbox import inbox_entries
 from tests.support.project import EnvPatch, clients_csv, edit_yaml
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
@@ -77,7 +78,7 @@ def test_openpgp_partners_both_ways(project, pgp):
 
     state, tis = run_dag("outbound_clients_to_health")
     assert state == "success", tis
-    [delivered] = [p for p in project.inbox(NHS).iterdir() if p.name.endswith(".csv.gpg")]
+    [delivered] = [p for p in inbox_entries(project.inbox(NHS)) if p.name.endswith(".csv.gpg")]
     manifest = json.loads((project.inbox(NHS) / (delivered.name + ".manifest.json")).read_text())
     assert manifest["encryption"] == "openpgp" and len(manifest["recipients"][0]) == 40
     # The board, with plain gpg: decrypt and check our signature.

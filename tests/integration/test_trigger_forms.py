@@ -13,6 +13,7 @@ import pytest
 from crosswalk.audit import read_events
 from crosswalk.orchestration.connections import engine_for
 from tests.support.airflow import load_dags, run_dag
+from tests.support.inbox import inbox_entries
 from tests.support.project import clients_csv
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
@@ -57,7 +58,7 @@ def test_a_dry_run_says_what_would_go_where_and_sends_and_records_nothing(projec
     _staged(project)
     state, tis = run_dag(OUT, {"dry_run": True})
     assert state == "success", tis
-    assert list(project.inbox(NHS).iterdir()) == []
+    assert list(inbox_entries(project.inbox(NHS))) == []
     engine = engine_for("crosswalk_db")
     (dry,) = read_events(engine, event="file.dry_run")
     assert dry["rows_out"] == 30 and dry["reason"].startswith(
@@ -77,7 +78,7 @@ def test_a_lower_level_sends_less_and_never_more_than_the_agreement(project):
     (delivered,) = read_events(engine_for("crosswalk_db"), event="file.delivered")
     detail = json.loads(delivered["detail"])
     assert detail["level"] == 1 and "care_package_type" not in detail["fields_sent"]
-    name = next(p for p in project.inbox(NHS).iterdir() if p.suffix == ".age")
+    name = next(p for p in inbox_entries(project.inbox(NHS)) if p.suffix == ".age")
     header = next(csv.reader(project.decrypt_delivery(NHS, name).decode().splitlines()))
     assert header == detail["fields_sent"] and "care_package_type" not in header
 
@@ -87,7 +88,7 @@ def test_a_date_range_picks_batches_and_an_empty_range_is_refused_with_a_reason(
     yesterday = (date.today() - timedelta(days=1)).isoformat()
     state, tis = run_dag(OUT, {"staged_to": yesterday})
     assert state == "success" and "deliver_batch" not in " ".join(k for k, v in tis.items() if v == "success")
-    assert list(project.inbox(NHS).iterdir()) == []
+    assert list(inbox_entries(project.inbox(NHS))) == []
     state, tis = run_dag(OUT, {"staged_from": date.today().isoformat(), "staged_to": yesterday})
     assert state == "failed" and tis["plan_deliveries"] == "failed"
     (failed,) = [
@@ -101,11 +102,11 @@ def test_resend_delivers_a_delivered_batch_again(project):
     assert run_dag(OUT)[0] == "success"
     engine = engine_for("crosswalk_db")
     (first,) = read_events(engine, event="file.delivered")
-    for p in project.inbox(NHS).iterdir():  # the partner took the files, then lost them
+    for p in inbox_entries(project.inbox(NHS)):  # the partner took the files, then lost them
         p.unlink()
-    assert run_dag(OUT)[0] == "success" and list(project.inbox(NHS).iterdir()) == []  # pending: nothing
+    assert run_dag(OUT)[0] == "success" and list(inbox_entries(project.inbox(NHS))) == []  # pending: nothing
     assert run_dag(OUT, {"resend_batch": first["batch_id"]})[0] == "success"
-    assert sorted(p.name for p in project.inbox(NHS).iterdir()) == [
+    assert sorted(p.name for p in inbox_entries(project.inbox(NHS))) == [
         first["file_name"],
         first["file_name"] + ".manifest.json",
         first["file_name"] + ".manifest.json.sig",

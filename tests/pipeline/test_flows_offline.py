@@ -16,6 +16,7 @@ from crosswalk.pipeline.inbound import discover, ingest_drop
 from crosswalk.pipeline.match import match_batch
 from crosswalk.pipeline.outbound import deliver_batch, pending_batches
 from crosswalk.pipeline.portal import publish_portal
+from tests.support.inbox import inbox_entries
 from tests.support.offline import COUNCIL, NHS
 from tests.support.project import clients_csv, index_csv
 
@@ -49,7 +50,7 @@ def test_a_delivery_carries_exactly_the_agreement_level_and_a_rerun_sends_nothin
     assert result.outcome == "delivered" and result.rows == 40
 
     inbox = staged.inbox(NHS)
-    names = sorted(p.name for p in inbox.iterdir())
+    names = sorted(p.name for p in inbox_entries(inbox))
     assert names == sorted(
         [result.file_name, result.file_name + ".manifest.json", result.file_name + ".manifest.json.sig"]
     )
@@ -68,7 +69,7 @@ def test_a_delivery_carries_exactly_the_agreement_level_and_a_rerun_sends_nothin
 
     assert pending_batches(staged.engine, feed) == []
     again = deliver_batch(staged.outbound_job(feed.id, staged.audit("deliver", run_id="run-2")), batch)
-    assert again.outcome == "skipped" and sorted(p.name for p in inbox.iterdir()) == names
+    assert again.outcome == "skipped" and sorted(p.name for p in inbox_entries(inbox)) == names
     with staged.engine.connect() as conn:
         delivered = conn.execute(text("SELECT count(*) FROM audit_event WHERE event = 'file.delivered'")).scalar_one()
     assert delivered == 1

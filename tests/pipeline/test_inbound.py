@@ -85,3 +85,66 @@ def test_a_drop_without_its_signature_waits_and_is_not_taken(offline):
     (offline.outbox(COUNCIL) / files.signature.name).unlink()
     intake = discover(offline.areas[COUNCIL], offline.cfg, offline.cfg.inbound(FEED), offline.engine)
     assert intake.new == [] and len(intake.found.waiting) == 1
+
+
+def _verify_receipt(offline, path) -> dict:
+    """As the partner would: ssh-keygen -Y verify against our allowed_signers line."""
+    import json
+    import subprocess
+
+    from crosswalk.crypto import sshsig
+    from crosswalk.receipts import NAMESPACE
+
+    ours = sshsig.public_key_line(sshsig.load_private_key(offline.keys.our_signing).public_key())
+    operator = offline.cfg.settings.operator.code
+    allowed = offline.work / "crosswalk_allowed_signers"
+    allowed.write_text(f"{operator} {ours}\n")
+    with path.open("rb") as body:
+        done = subprocess.run(
+            ["ssh-keygen", "-Y", "verify", "-f", str(allowed), "-I", operator, "-n", NAMESPACE,
+             "-s", f"{path}.sig"], stdin=body, capture_output=True, text=True,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(path.read_text())
+
+
+def test_every_drop_taken_in_gets_a_signed_receipt_the_partner_verifies_with_ssh_keygen(offline):
+    plain = clients_csv(offline.work, n=12)
+    offline.drop(COUNCIL, plain, feed=FEED, schema_id=SCHEMA)
+    feed = offline.cfg.inbound(FEED)
+    drop = discover(offline.areas[COUNCIL], offline.cfg, feed, offline.engine).new[0]
+    result = ingest_drop(offline.inbound_job(FEED, offline.audit("ingest")), drop)
+    (path,) = (offline.inbox(COUNCIL) / "receipts").glob("crosswalk-receipt_*.json")
+    receipt = _verify_receipt(offline, path)
+    assert receipt["batch_id"] == result.batch_id and receipt["outcome"] == "staged"
+    assert receipt["rows_staged"] == 12 and receipt["reason_code"] is None and len(receipt["file_sha256"]) == 64
+    assert receipt["sender"] == COUNCIL and receipt["at"].endswith("Z")
+
+    # A replay of the same drop sends no second receipt (once per outcome)...
+    again = discover(offline.areas[COUNCIL], offline.cfg, feed, offline.engine).again[0]
+    ingest_drop(offline.inbound_job(FEED, offline.audit("ingest", run_id="run-2")), again)
+    assert _events(offline.engine, "receipt.sent") == 1
+    # ...but one a crash kept from going is sent on the replay.
+    with offline.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER IF EXISTS audit_event_no_delete"))
+        conn.execute(text("DELETE FROM audit_event WHERE event = 'receipt.sent'"))
+    path.unlink()
+    ingest_drop(offline.inbound_job(FEED, offline.audit("ingest", run_id="run-3")), again)
+    assert _verify_receipt(offline, path)["batch_id"] == result.batch_id
+
+
+def test_a_quarantined_drop_gets_a_receipt_with_its_reason_code(offline):
+    plain = clients_csv(offline.work, n=10)
+    files = offline.drop(COUNCIL, plain, feed=FEED, schema_id=SCHEMA)
+    uploaded = offline.outbox(COUNCIL) / files.data.name
+    uploaded.write_bytes(uploaded.read_bytes()[:-1] + b"\0")
+    drop = discover(offline.areas[COUNCIL], offline.cfg, offline.cfg.inbound(FEED), offline.engine).new[0]
+    with pytest.raises(ChecksumMismatch):
+        ingest_drop(offline.inbound_job(FEED, offline.audit("ingest")), drop)
+    (path,) = (offline.inbox(COUNCIL) / "receipts").glob("crosswalk-receipt_*.json")
+    receipt = _verify_receipt(offline, path)
+    assert (receipt["outcome"], receipt["reason_code"], receipt["rows_staged"]) == (
+        "quarantined",
+        "checksum_mismatch",
+        None,
+    )

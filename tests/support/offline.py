@@ -60,7 +60,10 @@ class Offline:
     def inbound_job(self, feed_id: str, audit: AuditLog) -> InboundJob:
         feed = self.cfg.inbound(feed_id)
         area = self.areas[feed.partner]
-        return InboundJob(area, self.engine, audit, self.cfg, feed, [self.keys.ours], LocalBulk(area))
+        signing = sshsig.load_private_key(self.keys.our_signing)
+        return InboundJob(
+            area, self.engine, audit, self.cfg, feed, [self.keys.ours], LocalBulk(area), signing_key=signing
+        )
 
     def outbound_job(self, feed_id: str, audit: AuditLog) -> OutboundJob:
         feed = self.cfg.outbound(feed_id)

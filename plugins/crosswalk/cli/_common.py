@@ -7,6 +7,10 @@ import os
 from pathlib import Path
 
 
+class UsageError(Exception):
+    """Arguments that parse but do not make sense together (``--from`` after ``--to``): exit 2, as argparse does."""
+
+
 def iso_date(text: str):
     from datetime import date
 
@@ -16,10 +20,18 @@ def iso_date(text: str):
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
 
 
-def day_start(text: str | None):
+def day_start(day):
+    """Midnight at the start of ``day`` (a date, or None)."""
     from datetime import datetime
 
-    return None if text is None else datetime.combine(iso_date(text), datetime.min.time())
+    return None if day is None else datetime.combine(day, datetime.min.time())
+
+
+def period(date_from, date_to):
+    """``[from, to]`` as whole days, refusing a period that ends before it starts."""
+    if date_from is not None and date_to is not None and date_to < date_from:
+        raise UsageError(f"--to {date_to} is before --from {date_from}: give the first day first")
+    return date_from, date_to
 
 
 def config_parent(*, schemas: bool = True) -> argparse.ArgumentParser:
@@ -48,7 +60,14 @@ def audit_engine(args: argparse.Namespace):
     from crosswalk.config.loader import load_config
     from crosswalk.orchestration.connections import engine_for
 
-    return engine_for(load_config(args.config, check_descriptors=False).settings.database_conn_id)
+    conn_id = load_config(args.config, check_descriptors=False).settings.database_conn_id
+    try:
+        return engine_for(conn_id)
+    except Exception as exc:  # Airflow's lookup fails in many ways outside a deployment; the remedy is one
+        raise UsageError(
+            f"cannot read the connection {conn_id!r} here ({type(exc).__name__}): run where Airflow's"
+            " connections are, or pass --url (e.g. postgresql://user@host/db)"
+        ) from exc
 
 
 def write_secret(path: str, text: str) -> None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from crosswalk.cli._common import audit_engine, database_parent, day_start
+from crosswalk.cli._common import audit_engine, database_parent, day_start, iso_date, period
 
 
 def register(sub) -> None:
@@ -18,12 +18,14 @@ def register(sub) -> None:
     )
     verify.add_argument("--file", help="verify an export (JSON Lines) instead of the database")
     export = audit_sub.add_parser("export", parents=[db], help="events of a period as JSON Lines")
-    export.add_argument("--from", dest="date_from", help="first day (YYYY-MM-DD; default: the beginning)")
-    export.add_argument("--to", dest="date_to", help="last day, inclusive (default: today)")
+    export.add_argument(
+        "--from", dest="date_from", type=iso_date, help="first day (YYYY-MM-DD; default: the beginning)"
+    )
+    export.add_argument("--to", dest="date_to", type=iso_date, help="last day, inclusive (default: today)")
     export.add_argument("-o", "--output", help="file to write (default: standard output)")
     rep = audit_sub.add_parser("report", parents=[db], help="the IG report for a period (HTML and CSV)")
-    rep.add_argument("--from", dest="date_from", required=True, help="first day (YYYY-MM-DD)")
-    rep.add_argument("--to", dest="date_to", required=True, help="last day, inclusive (YYYY-MM-DD)")
+    rep.add_argument("--from", dest="date_from", type=iso_date, required=True, help="first day (YYYY-MM-DD)")
+    rep.add_argument("--to", dest="date_to", type=iso_date, required=True, help="last day, inclusive (YYYY-MM-DD)")
     rep.add_argument("--agreement", help="only files shared under this agreement id")
     rep.add_argument("--partner", help="only files to or from this organisation code")
     rep.add_argument("-o", "--output", default="reports", help="directory for the .html and .csv")
@@ -51,7 +53,8 @@ def _report(args: argparse.Namespace) -> int:
 
     from crosswalk import auditreport
 
-    start, end = day_start(args.date_from), day_start(args.date_to) + timedelta(days=1)
+    first, last = period(args.date_from, args.date_to)
+    start, end = day_start(first), day_start(last) + timedelta(days=1)
     report = auditreport.build(audit_engine(args), start, end, agreement=args.agreement, partner=args.partner)
     out = Path(args.output)
     stem = f"ig-report_{args.date_from}_{args.date_to}"
@@ -66,8 +69,9 @@ def _export(args: argparse.Namespace) -> int:
 
     from crosswalk import auditchain
 
-    start = day_start(args.date_from)
-    end = day_start(args.date_to) + timedelta(days=1) if args.date_to else None
+    first, last = period(args.date_from, args.date_to)
+    start = day_start(first)
+    end = day_start(last) + timedelta(days=1) if last else None
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     n = 0
     try:

@@ -52,7 +52,8 @@ def run_check(args: argparse.Namespace) -> int:
                 print("crosswalk check: warning: Airflow's metadata database is not reachable from here; the"
                       " SFTP pools were not checked", file=sys.stderr)  # fmt: skip
     except ConfigErrors as exc:
-        print(f"crosswalk check: FAILED\n{exc}", file=sys.stderr)
+        first, *rest = str(exc).splitlines()
+        print("\n".join([f"crosswalk check: FAILED: {first}", *(f"  {line}" for line in rest)]), file=sys.stderr)
         return 1
     for warning in cfg.warnings:
         print(f"crosswalk check: warning: {warning}", file=sys.stderr)

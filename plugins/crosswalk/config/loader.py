@@ -36,7 +36,38 @@ _FEED = TypeAdapter(Feed)
 _PYDANTIC_REASONS = {
     "extra_forbidden": "unknown key (check the spelling; unknown keys are not ignored)",
     "missing": "required but missing",
+    "date_from_datetime_parsing": "not a date: write it as YYYY-MM-DD, e.g. 2026-04-01",
+    "date_parsing": "not a date: write it as YYYY-MM-DD, e.g. 2026-04-01",
+    "date_type": "not a date: write it as YYYY-MM-DD, e.g. 2026-04-01",
+    "int_parsing": "must be a whole number, e.g. 3",
+    "int_type": "must be a whole number, e.g. 3",
+    "float_parsing": "must be a number, e.g. 0.9",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be text",
+    "list_type": "must be a list (one '- item' per line)",
+    "dict_type": "must be a mapping (one 'key: value' per line)",
+    "model_type": "must be a mapping (one 'key: value' per line)",
 }
+
+
+def _reason(err: dict) -> str:
+    """Pydantic's error in our words: what is expected, with an example where one helps."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind in _PYDANTIC_REASONS:
+        return _PYDANTIC_REASONS[kind]
+    if kind == "value_error":  # our own validators' messages, without pydantic's "Value error, " prefix
+        return str(ctx.get("error", err["msg"])).removeprefix("Value error, ")
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')}"
+    if kind == "string_pattern_mismatch":
+        return f"must match the pattern {ctx.get('pattern', '')} (lower-case letters, digits and hyphens for an id)"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = {"greater_than_equal": "at least", "greater_than": "more than", "less_than_equal": "at most",
+                 "less_than": "less than"}[kind]  # fmt: skip
+        return f"must be {bound} {next(iter(ctx.values()), '')}"
+    if kind == "too_short":
+        return f"needs at least {ctx.get('min_length', 1)} item(s)"
+    return err["msg"]
 
 
 @dataclass
@@ -99,8 +130,7 @@ def _errors_from_pydantic(file: str, exc: ValidationError, drop_first: bool = Fa
     for err in exc.errors(include_input=False, include_url=False):
         loc = list(err["loc"])[1:] if drop_first and len(err["loc"]) > 1 else list(err["loc"])
         where = ".".join(str(p) for p in loc) or "file"
-        reason = _PYDANTIC_REASONS.get(err["type"], err["msg"])
-        out.append(ConfigError(file, where, reason))
+        out.append(ConfigError(file, where, _reason(err)))
     return out
 
 
@@ -177,12 +207,10 @@ def load_config(
         errors.extend(_errors_from_pydantic(str(settings_path), exc))
 
     invalid: dict[str, str] = {}
-    partners = _unique(
-        "partner",
-        _load_dir(config_dir / "partners", errors, lambda p, d: Partner.model_validate(d), invalid),
-        "code",
-        errors,
-    )
+    partners_loaded = _load_dir(config_dir / "partners", errors, lambda p, d: Partner.model_validate(d), invalid)
+    partners = _unique("partner", partners_loaded, "code", errors)
+    if settings is not None:
+        errors.extend(_openpgp_needs_our_key(partners_loaded, settings))
     feeds_loaded = _load_dir(config_dir / "feeds", errors, lambda p, d: _FEED.validate_python(d), invalid)
     feeds = _unique("feed", feeds_loaded, "id", errors)
     agreements_loaded = _load_dir(config_dir / "agreements", errors, lambda p, d: Agreement.model_validate(d), invalid)
@@ -276,6 +304,22 @@ def _histories(loaded: list[tuple[Path, Agreement]], errors: list[ConfigError]) 
             )
         out[agreement_id] = history
     return out
+
+
+def _openpgp_needs_our_key(loaded: list[tuple[Path, Partner]], settings: Settings) -> list[ConfigError]:
+    """A partner who encrypts to us with OpenPGP needs our OpenPGP key to be configured: without it their first
+    drop could not be opened."""
+    if settings.keys.openpgp_key_conn_id:
+        return []
+    return [
+        ConfigError(
+            str(path), "encryption.method",
+            f"{partner.code} encrypts with OpenPGP, but crosswalk.yaml names no OpenPGP key of ours: set"
+            " keys.openpgp_key_conn_id (docs: our keys), or give this partner method 'age'",
+        )
+        for path, partner in loaded
+        if partner.encryption.method == "openpgp"
+    ]  # fmt: skip
 
 
 def _shared_keys(loaded: list[tuple[Path, Agreement]]) -> list[ConfigError]:

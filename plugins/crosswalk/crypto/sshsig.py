@@ -1,6 +1,7 @@
-"""OpenSSH signatures (the SSHSIG format of ``ssh-keygen -Y sign``), with Ed25519 keys.
+"""OpenSSH signatures (the SSHSIG format of ``ssh-keygen -Y sign``): we sign with Ed25519; we verify Ed25519,
+RSA (rsa-sha2-256 and -512; never SHA-1) and ECDSA (NIST P-256, P-384, P-521) signatures.
 
-A partner signs with the same Ed25519 key it already uses to log in to SFTP; we verify against
+A partner signs with the key it already uses to log in to SFTP, often RSA; we verify against
 the keys pinned in its partner config, never against a key the signature carries alone. The
 namespace binds a signature to its purpose, so a signature made for something else never
 verifies as a manifest signature.
@@ -17,6 +18,8 @@ import struct
 from typing import IO
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -98,6 +101,32 @@ def sign(message: IO[bytes], key: Ed25519PrivateKey, namespace: str = MANIFEST_N
     return "\n".join([_BEGIN, *(text[i : i + 70] for i in range(0, len(text), 70)), _END]) + "\n"
 
 
+_RSA_HASHES = {"rsa-sha2-512": hashes.SHA512, "rsa-sha2-256": hashes.SHA256}
+_ECDSA_HASHES = {"nistp256": hashes.SHA256, "nistp384": hashes.SHA384, "nistp521": hashes.SHA512}
+
+
+def _check(key, sig_type: str, raw_sig: bytes, signed: bytes) -> None:
+    """Verify ``raw_sig`` over ``signed`` with ``key``, as the signature's own type says it was made (RFC 8709,
+    RFC 8332, RFC 5656); a type that does not fit the key is refused, as is SHA-1 RSA (``ssh-rsa``)."""
+    if isinstance(key, Ed25519PublicKey) and sig_type == "ssh-ed25519":
+        key.verify(raw_sig, signed)
+    elif isinstance(key, rsa.RSAPublicKey) and sig_type in _RSA_HASHES:
+        key.verify(raw_sig, signed, padding.PKCS1v15(), _RSA_HASHES[sig_type]())
+    elif isinstance(key, ec.EllipticCurvePublicKey) and sig_type == f"ecdsa-sha2-{_curve(key)}":
+        r, p = _read_string(raw_sig, 0)
+        s_, p = _read_string(raw_sig, p)
+        if p != len(raw_sig):
+            raise SignatureInvalid("signature: malformed ECDSA signature")
+        der = utils.encode_dss_signature(int.from_bytes(r, "big"), int.from_bytes(s_, "big"))
+        key.verify(der, signed, ec.ECDSA(_ECDSA_HASHES[_curve(key)]()))
+    else:
+        raise SignatureInvalid(f"signature: a {sig_type!r} signature, which this key cannot have made or we refuse")
+
+
+def _curve(key) -> str:
+    return {"secp256r1": "nistp256", "secp384r1": "nistp384", "secp521r1": "nistp521"}.get(key.curve.name, "")
+
+
 def verify(
     message: IO[bytes], signature: str | bytes, allowed_keys: list[str], namespace: str = MANIFEST_NAMESPACE
 ) -> str:
@@ -131,20 +160,20 @@ def verify(
 
     pinned = {}
     for line in allowed_keys:
-        key = load_ssh_public_key(line.encode())
-        if isinstance(key, Ed25519PublicKey):
-            pinned[_ed25519_blob(key)] = (key, line)
+        parts = line.split()
+        if len(parts) >= 2:
+            pinned[base64.b64decode(parts[1])] = (load_ssh_public_key(line.encode()), line)
     if pubkey_blob not in pinned:
         raise UnknownSigner("signature: made by a key that is not pinned for this sender")
     key, line = pinned[pubkey_blob]
 
     sig_type, p = _read_string(sig, 0)
     raw_sig, p = _read_string(sig, p)
-    if sig_type != b"ssh-ed25519" or p != len(sig):
-        raise SignatureInvalid("signature: not an Ed25519 signature")
-    digest = _digest(message, hash_alg.decode())
+    if p != len(sig):
+        raise SignatureInvalid("signature: trailing data in the signature")
+    signed = _signed_data(namespace, hash_alg.decode(), _digest(message, hash_alg.decode()))
     try:
-        key.verify(raw_sig, _signed_data(namespace, hash_alg.decode(), digest))
+        _check(key, sig_type.decode(errors="replace"), raw_sig, signed)
     except InvalidSignature as exc:
         raise SignatureInvalid(
             "signature: does not match the signed file (altered, or signed over other data)"

@@ -12,7 +12,7 @@ from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import InboundFeed
 from crosswalk.logsafety import shown_name
 from crosswalk.orchestration.common import dag_kwargs, run_bookends
-from crosswalk.orchestration.connections import age_identities, openpgp_secret
+from crosswalk.orchestration.connections import age_identities, openpgp_secret, signing_key
 from crosswalk.orchestration.context import feed_step, is_dry_run
 from crosswalk.orchestration.ids import (
     review_asset,
@@ -147,6 +147,7 @@ def ingest(feed_id: str, drop: dict, context: Any) -> dict:
             partner_bulk(cfg.partners[feed.partner]),
             openpgp_secret(cfg),
             resend=bool((context.get("params") or {}).get("resend", False)),
+            signing_key=signing_key(cfg),
         )
         try:
             return asdict(ingest_drop(job, Drop(**drop)))

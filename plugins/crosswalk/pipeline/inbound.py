@@ -26,11 +26,12 @@ from functools import partial
 from pathlib import Path
 
 import paramiko
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
 from crosswalk import workroot
 from crosswalk.atomic import part_path
-from crosswalk.audit import AuditLog
+from crosswalk.audit import AuditLog, read_events
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import InboundFeed, Partner
 from crosswalk.crypto import age, openpgp, sshsig
@@ -144,6 +145,7 @@ class InboundJob:
     bulk: Bulk  # data files; listing, manifests and signatures use ``sftp``
     openpgp_secret: str | None = None  # our armored OpenPGP secret key, for partners on method 'openpgp'
     resend: bool = False  # take in a drop even if a staged batch holds the same content (the run's override)
+    signing_key: Ed25519PrivateKey | None = None  # ours: signs the partner's receipts (none: no receipts)
 
     @property
     def partner(self) -> Partner:
@@ -213,6 +215,7 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
         job.audit.emit("drop.skipped", "skipped", reason=reason, file_sha256=batch.file_sha256, **ids)
         log.info("Skipping %s: %s", shown_name(drop.data_file), reason)
         if batch.status != ledger.HELD:
+            send_receipt(job, batch_id)  # once per outcome: sends only a receipt a crash kept from going
             ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, batch.status)
         return IngestResult(batch_id, "skipped", batch.rows_staged or 0, reason, batch.status)
 
@@ -271,7 +274,6 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
         except Exception as exc:
             _conclude(job, drop, batch_id, received, exc, ids, reexamined)
             raise
-    ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, ledger.STAGED)
     job.audit.emit(
         "batch.staged",
         "succeeded",
@@ -287,7 +289,53 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
         },
     )
     log.info("Staged %s as %s: %d rows into %s", shown_name(drop.data_file), batch_id, staged, job.feed.target.table)
+    # The receipt before the drop is marked seen: if it cannot go now, the retry meets the drop again and sends it.
+    send_receipt(job, batch_id)
+    ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, ledger.STAGED)
     return IngestResult(batch_id, "staged", staged, batch_status=ledger.STAGED)
+
+
+RECEIPTS_DIR = "receipts"  # in the partner's inbox
+RECEIPT_OUTCOMES = {ledger.STAGED: "staged", ledger.SKIPPED: "skipped", ledger.QUARANTINED: "quarantined"}
+
+
+def send_receipt(job: InboundJob, batch_id: str) -> None:
+    """The signed receipt for the batch's outcome (:mod:`crosswalk.receipts`), in the partner's inbox, once per
+    outcome: a rerun or a replay of the drop sends it only if it never went (the ``receipt.sent`` event says)."""
+    from sqlalchemy import text
+
+    from crosswalk.receipts import Receipt
+
+    if job.signing_key is None:
+        return
+    with job.engine.connect() as conn:
+        batch = ledger.get_batch(conn, batch_id)
+        at = conn.execute(text("SELECT updated_at FROM batch WHERE batch_id = :b"), {"b": batch_id}).scalar_one()
+    at = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))  # SQLite gives text
+    outcome = RECEIPT_OUTCOMES.get(batch.status) if batch else None
+    if outcome is None:
+        return
+    code = (batch.reason or "").split(":", 1)[0].strip() or None if outcome != "staged" else None
+    mark = f"{outcome}:{code}" if code else outcome
+    sent = read_events(job.engine, event="receipt.sent", batch_id=batch_id)
+    if any(e["reason"] == mark for e in sent):
+        return
+    receipt = Receipt(
+        job.cfg.settings.operator.code, job.partner.code, job.feed.id, batch_id, batch.file_name,
+        batch.manifest_sha256.strip(), (batch.file_sha256 or "").strip() or None, outcome,
+        batch.rows_staged if outcome == "staged" else None, code, at,
+    )  # fmt: skip
+    # Beside the deliveries, not among them: a partner's script that collects our extracts meets no receipt.
+    folder = posixpath.join(job.partner.sftp.paths.inbox, RECEIPTS_DIR)
+    remote.ensure_dir(job.sftp, folder)
+    remote.upload_atomic(job.sftp, io.BytesIO(receipt.body()), posixpath.join(folder, receipt.name()))
+    signature = receipt.signature(job.signing_key).encode()
+    remote.upload_atomic(job.sftp, io.BytesIO(signature), posixpath.join(folder, receipt.name() + ".sig"))
+    job.audit.emit_once(
+        "receipt.sent", "succeeded", once_by=("batch_id", "reason"), reason=mark, batch_id=batch_id,
+        feed_id=job.feed.id, partner=job.partner.code, file_sha256=receipt.file_sha256,
+        detail={"receipt": receipt.name(), "receipt_sha256": hashlib.sha256(receipt.body()).hexdigest()},
+    )  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -329,7 +377,6 @@ def _skip_duplicate(job: InboundJob, drop: Drop, batch_id: str, same: str, ids: 
     told which batch holds it; an operator who means to load it again triggers the run with ``resend``."""
     reason = f"duplicate_content: the same extract (plaintext sha256) as staged batch {same}; not loaded again"
     ledger.skip_batch(job.engine, batch_id, reason)
-    ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, ledger.SKIPPED)
     job.audit.emit(
         "drop.skipped", "skipped", reason=reason, **ids, detail={"code": "duplicate_content", "same_as": same}
     )
@@ -347,6 +394,8 @@ def _skip_duplicate(job: InboundJob, drop: Drop, batch_id: str, same: str, ids: 
         job.sftp, io.BytesIO(text.encode()), posixpath.join(paths.inbox, f"crosswalk-feedback_{batch_id}.txt")
     )
     log.info("Skipping %s as %s: %s", shown_name(drop.data_file), batch_id, reason)
+    send_receipt(job, batch_id)
+    ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, ledger.SKIPPED)
     return IngestResult(batch_id, "skipped", 0, reason, ledger.SKIPPED)
 
 
@@ -367,11 +416,12 @@ def _conclude(
         # A drop examined again is quarantined beside its earlier copy, never over it.
         folder = f"{batch_id}.{drop.drop_key[:8]}" if reexamined else batch_id
         _quarantine(job, drop, batch_id, received, exc, folder)
-        ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, ledger.QUARANTINED)
         job.audit.emit(
             "drop.quarantined", "quarantined", reason=exc.reason, **ids, detail={"code": exc.code, "folder": folder}
         )
         log.warning("QUARANTINED %s (%s): %s", shown_name(drop.data_file), exc.code, exc.reason)
+        send_receipt(job, batch_id)
+        ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, ledger.QUARANTINED)
         return
     if isinstance(exc, RETRIED):
         ledger.release_claim(job.engine, batch_id)  # this attempt is done with it: the next one claims it again

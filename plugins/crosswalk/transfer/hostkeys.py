@@ -48,7 +48,44 @@ def parse_host_key(line: str) -> tuple[str, bytes]:
     embedded = blob[4 : 4 + n].decode("ascii", "replace") if n > 0 else ""
     if embedded != key_type and not (key_type.startswith("rsa-sha2") and embedded == "ssh-rsa"):
         raise ValueError(f"key data is for {embedded or 'nothing'!r}, not {key_type!r}")
+    _check_key_blob(embedded, blob)
     return key_type, blob
+
+
+# What follows the key type in each kind of key blob (RFC 4253 6.6, RFC 5656 3.1, RFC 8709 4): the number of
+# length-prefixed fields, and the lengths the fixed-size ones must have.
+_ECDSA_POINT = {"nistp256": 65, "nistp384": 97, "nistp521": 133}  # 0x04, then x and y
+
+
+def _check_key_blob(key_type: str, blob: bytes) -> None:
+    """The whole key, field by field: a line cut short (still valid base64, and still naming its type) or with
+    bytes added fails here, at config time, rather than at the first connection."""
+    fields, pos = [], 0
+    while pos < len(blob):
+        if pos + 4 > len(blob):
+            raise ValueError(_DAMAGED)
+        n = int.from_bytes(blob[pos : pos + 4], "big")
+        if pos + 4 + n > len(blob):
+            raise ValueError(_DAMAGED)
+        fields.append(blob[pos + 4 : pos + 4 + n])
+        pos += 4 + n
+    body = fields[1:]
+    if key_type == "ssh-ed25519":
+        ok = len(body) == 1 and len(body[0]) == 32
+    elif key_type == "ssh-rsa":
+        ok = len(body) == 2 and int.from_bytes(body[1], "big").bit_length() >= 2048
+        if len(body) == 2 and not ok:
+            raise ValueError("an RSA key shorter than 2048 bits is refused: make a new one (ssh-keygen -t ed25519)")
+    elif key_type.startswith("ecdsa-sha2-"):
+        curve = key_type.removeprefix("ecdsa-sha2-")
+        ok = len(body) == 2 and body[0] == curve.encode() and len(body[1]) == _ECDSA_POINT.get(curve, -1)
+    else:
+        ok = False
+    if not ok:
+        raise ValueError(_DAMAGED)
+
+
+_DAMAGED = "key data is cut short or damaged: paste the whole line, as ssh-keyscan or the .pub file gives it"
 
 
 def known_hosts_name(host: str, port: int) -> str:

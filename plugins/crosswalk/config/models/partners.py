@@ -109,10 +109,16 @@ class Encryption(ConfigModel):
         return [k.key for k in self.recipients if k.current(today)]
 
 
+SIGNING_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
+
+
 def _check_signing_key(line: str) -> str:
-    key_type, _ = parse_host_key(line)
-    if key_type != "ssh-ed25519":
-        raise ValueError("signing keys must be ssh-ed25519 (what `ssh-keygen -t ed25519` makes)")
+    key_type, _ = parse_host_key(line)  # the whole key, checked (a line cut short fails)
+    if key_type not in SIGNING_KEY_TYPES:
+        raise ValueError(
+            f"a signing key is one of {', '.join(SIGNING_KEY_TYPES)}, as in a .pub file (ssh-keygen -t ed25519 makes"
+            " the best); not {key_type!r}"
+        )
     return line
 
 
@@ -126,8 +132,8 @@ class Partner(ConfigModel):
     encryption: Encryption
     signing_keys: list[Annotated[str, AfterValidator(_check_signing_key)]] = Field(
         min_length=1,
-        description="Pinned Ed25519 public keys whose SSH signatures we accept on this partner's manifests. "
-        "The key the partner logs in to SFTP with can serve here too.",
+        description="Pinned public keys (Ed25519, RSA of 2048 bits or more, or ECDSA) whose SSH signatures we accept "
+        "on this partner's manifests. The key the partner logs in to SFTP with can serve here too.",
     )
 
     @property
