@@ -175,7 +175,13 @@ def exchange(stack: Stack, work: Path) -> dict:
     say(f"{killed['service']} restarted; its work root's tmpfs is mode {work_root[0]}, owner {work_root[1]}")
 
     # The board's inbox, read and checked as the board would.
-    names = nhs.inbox()
+    names = [n for n in nhs.inbox() if n != "receipts"]  # the board's receipts for its own drops sit apart
+    receipts = nhs.inbox("/inbox/receipts")
+    signed = [n for n in receipts if n.endswith(".json") and f"{n}.sig" in receipts]
+    if not signed or len(receipts) != 2 * len(signed):
+        raise StackFailed(f"the board's receipts folder holds {receipts}: expected a signed receipt per drop")
+    seen["board_receipts"] = len(signed)
+    say(f"the board's inbox holds its deliveries and, in receipts/, {len(signed)} signed receipt(s) for its own drops")
     data = [n for n in names if n.endswith(".csv.age")]
     if len(data) != CLIENT_DROPS or any(n.endswith(".part") for n in names) or len(names) != 3 * len(data):
         raise StackFailed(f"the board's inbox holds {names}: expected {CLIENT_DROPS} deliveries of 3 files")

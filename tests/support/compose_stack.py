@@ -206,6 +206,6 @@ class Partner:
                                        signing_key=self.signing, tools=True)  # fmt: skip
         self.sftp("".join(f"put {f} /outbox/{f.name}\n" for f in files.in_upload_order()))
 
-    def inbox(self) -> list[str]:
-        listing = self.sftp("ls -1 /inbox\n").splitlines()
+    def inbox(self, folder: str = "/inbox") -> list[str]:
+        listing = self.sftp(f"ls -1 {folder}\n").splitlines()
         return sorted(ln.split()[-1].rsplit("/", 1)[-1] for ln in listing if ln.strip() and not ln.startswith("sftp>"))
