@@ -111,8 +111,9 @@ def match_batch(engine: Engine, audit: AuditLog, cfg: ProjectConfig, feed: Inbou
     with engine.begin() as conn:
         model_store.record_matched_index(conn, feed.id, model.version, index_batch)
     changes, persons = _person_ids(engine, audit, feed.id, ids)
-    final = _bands_after_review(engine, feed.id)
-    quality = estimate(_crosswalk_now(engine, feed.id), _clerical_labels(engine, feed.id))
+    now = _crosswalk_now(engine, feed.id)
+    final = _bands_after_review(now)
+    quality = estimate(now, _clerical_labels(engine, feed.id))
     source = sides.source
     defects = defect_counts(chi_status(source["chi_number"], dob=source["date_of_birth"], sex=source["sex"]))
     audit.emit(
@@ -384,17 +385,8 @@ def _crosswalk_now(engine: Engine, source_system: str) -> pd.DataFrame:
     return frame.assign(match_probability=pd.to_numeric(frame["match_probability"], errors="coerce"))
 
 
-def _bands_after_review(engine: Engine, source_system: str) -> dict[str, int]:
-    from sqlalchemy import text
-
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text("SELECT band, COUNT(*) FROM crosswalk WHERE source_system = :s GROUP BY band"), {"s": source_system}
-        ).all()
-        clerical = conn.execute(
-            text("SELECT COUNT(*) FROM crosswalk WHERE source_system = :s AND method = 'clerical'"),
-            {"s": source_system},
-        ).scalar_one()
+def _bands_after_review(now: pd.DataFrame) -> dict[str, int]:
+    """The feed's counts per band, and of clerical decisions, from its crosswalk as it stands (``_crosswalk_now``)."""
     counts = {"auto": 0, "review": 0, "none": 0}
-    counts.update({b: int(n) for b, n in rows})
-    return {**counts, "clerical": int(clerical)}
+    counts.update({str(b): int(n) for b, n in now["band"].value_counts().items()})
+    return {**counts, "clerical": int((now["method"] == "clerical").sum())}
