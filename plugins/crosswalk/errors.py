@@ -107,6 +107,7 @@ class DropRejected(FatalError):
     """
 
     code = "rejected"
+    advice = "The drop was refused; the reason line says why."
 
     def __init__(self, reason: str) -> None:
         # Every reason a partner, IG or a log will read passes here: one line, escaped, bounded.
@@ -116,56 +117,72 @@ class DropRejected(FatalError):
 
 class ManifestInvalid(DropRejected):
     code = "manifest_invalid"
+    advice = (
+        "A field of the manifest is missing, unknown or not as the format says; write the manifest again (the"
+        " drop script does)."
+    )
 
 
 class ManifestNotJson(ManifestInvalid):
     """Not a JSON object in UTF-8 (or uses NaN/Infinity, which JSON does not have)."""
 
     code = "manifest_not_json"
+    advice = "The manifest is not JSON text in UTF-8: write it again with the drop script, not a word processor."
 
 
 class ManifestDuplicateKey(ManifestInvalid):
     """A key given twice: JSON parsers disagree on which wins, so a signed manifest could mean two things."""
 
     code = "manifest_duplicate_key"
+    advice = "A key appears twice in the manifest: write it again."
 
 
 class ManifestTooDeep(ManifestInvalid):
     """Nested deeper than the format (an object holding lists and one flat object)."""
 
     code = "manifest_too_deep"
+    advice = "The manifest nests objects deeper than the format: write it again."
 
 
 class ManifestWrongType(ManifestInvalid):
     """A field of the wrong JSON type: a number as a string, ``true`` as a number, a list for a string."""
 
     code = "manifest_wrong_type"
+    advice = 'A number written as text ("12") or the like: sizes and rows are bare numbers.'
 
 
 class ManifestUnknownVersion(ManifestInvalid):
     code = "manifest_unknown_version"
+    advice = "manifest_version must be 1."
 
 
 class ManifestOutOfRange(ManifestInvalid):
     """A size, count or length outside the format's limits or the feed's ``max_bytes``."""
 
     code = "manifest_out_of_range"
+    advice = "A size or count is outside the format's limits or the feed's largest file: split the extract or ask us."
 
 
 class ManifestTooLarge(DropRejected):
     """A manifest (or its signature) larger than any the format makes: refused before any signature check."""
 
     code = "manifest_too_large"
+    advice = "The manifest or its signature is far larger than any real one: write both again."
 
 
 class MissingDataFile(DropRejected):
     code = "missing_data_file"
+    advice = (
+        "The manifest and signature arrived without the data file beside them: upload the data file first, "
+        "then the manifest, then the signature."
+    )
 
 
 class DataFileNotRegular(DropRejected):
     """The data file is a symlink, a directory or a special file: only a regular file is read."""
 
     code = "data_not_regular_file"
+    advice = "The data file is a link or a folder: upload the file itself."
 
 
 class DataFileTooLarge(DropRejected):
@@ -173,22 +190,53 @@ class DataFileTooLarge(DropRejected):
     past the size its signed manifest states (decryption stops there)."""
 
     code = "data_too_large"
+    advice = "Larger than this feed takes: split the extract by period, or ask us to raise the limit."
 
 
 class SizeMismatch(DropRejected):
     code = "size_mismatch"
+    advice = (
+        "The file we received is not the size the manifest states: usually an upload cut short or the file "
+        "re-encrypted after the manifest; drop again."
+    )
 
 
 class ChecksumMismatch(DropRejected):
     code = "checksum_mismatch"
+    advice = (
+        "The file's sha256 differs from the manifest's: the file changed after the manifest was written; drop again."
+    )
 
 
 class SchemaViolation(DropRejected):
     code = "schema_violation"
+    advice = (
+        "The CSV does not fit the schema (the reason names the columns and problems): fix the extract; "
+        "`drop.sh --check` finds header problems before you send."
+    )
 
 
 class EmptyExtract(DropRejected):
     code = "empty_extract"
+    advice = "A header but no rows: send the extract with its rows."
+
+
+# Drops not loaded although nothing was wrong with them: a skip, not a quarantine.
+SKIP_CODES = {
+    "duplicate_content": "The same extract (byte for byte, once decrypted) as a batch already staged: nothing to fix."
+}
+
+
+def partner_reason_codes() -> dict[str, str]:
+    """Every reason code a partner can meet in a receipt or a feedback file, with what to do about it: the
+    closed list docs/partners.md and the partner pack's guide show."""
+
+    def walk(cls: type[DropRejected]):
+        yield cls
+        for sub in cls.__subclasses__():
+            yield from walk(sub)
+
+    return {c.code: c.advice for c in walk(DropRejected) if c is not DropRejected} | SKIP_CODES
 
 
 class EgressRefused(FatalError):
@@ -211,18 +259,30 @@ class DecryptFailed(DropRejected):
     """The payload could not be decrypted: wrong key, tampering or truncation. Never retried."""
 
     code = "decrypt_failed"
+    advice = (
+        "We could not decrypt it: encrypted to another key than ours (check crosswalk-recipients.txt), or "
+        "damaged on the way."
+    )
 
 
 class SignatureInvalid(DropRejected):
     """A signature did not verify against the pinned key it names."""
 
     code = "signature_invalid"
+    advice = (
+        "The manifest's signature does not verify: it was changed after signing, or signed under another "
+        "namespace; sign it again."
+    )
 
 
 class UnknownSigner(DropRejected):
     """A signature was made by a key that is not pinned for the sender."""
 
     code = "unknown_signer"
+    advice = (
+        "Signed with a key we have not pinned for you: sign with the key whose .pub you gave us, or send us "
+        "the new .pub."
+    )
 
 
 class DropHeld(FatalError):

@@ -7,7 +7,6 @@ payload itself carries the partner's OpenPGP signature, checked against its pinn
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from sqlalchemy import text
@@ -15,10 +14,8 @@ from sqlalchemy import text
 from crosswalk import partner as partner_side
 from crosswalk.orchestration.connections import engine_for
 from tests.support.airflow import run_dag
-from tests.support.env import require
-from tests.support.gpg import Party
 from tests.support.inbox import inbox_entries
-from tests.support.project import EnvPatch, clients_csv, edit_yaml
+from tests.support.project import clients_csv
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
 COUNCIL, NHS = "northshire-council", "nhs-northshire"
@@ -27,28 +24,6 @@ COUNCIL, NHS = "northshire-council", "nhs-northshire"
 @pytest.fixture
 def db_url(tmp_path):
     return f"sqlite:///{tmp_path / 'crosswalk.db'}"
-
-
-@pytest.fixture
-def pgp(project, tmp_path):
-    """Switch both partners to OpenPGP; give us an OpenPGP key through a connection."""
-    require(None if shutil.which("gpg") else "GnuPG is not installed (apt-get install gnupg)")
-    us, council, nhs = Party(tmp_path, "crosswalk"), Party(tmp_path, "council"), Party(tmp_path, "nhs")
-    for code, party in ((COUNCIL, council), (NHS, nhs)):
-        edit_yaml(
-            project.config_dir / "partners" / f"{code}.yaml",
-            encryption={"method": "openpgp", "openpgp_keys": [party.public]},
-        )
-    edit_yaml(
-        project.config_dir / "crosswalk.yaml", lambda d: d["keys"].update(openpgp_key_conn_id="crosswalk_openpgp_key")
-    )
-    conn = {
-        "AIRFLOW_CONN_CROSSWALK_OPENPGP_KEY": json.dumps({"conn_type": "generic", "extra": {"secret_key": us.secret}})
-    }
-    with EnvPatch(conn):
-        yield us, council, nhs
-    for p in (us, council, nhs):
-        p.close()
 
 
 def test_openpgp_partners_both_ways(project, pgp):

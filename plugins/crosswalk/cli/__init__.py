@@ -16,10 +16,10 @@ import os
 import sys
 import traceback
 
-from crosswalk.cli import agreements, audit, check, db, demo, drops, files, keys, match, publish, review
+from crosswalk.cli import agreements, audit, check, db, demo, drops, files, keys, match, partner, publish, review
 
 # The order of ``crosswalk --help``.
-GROUPS = (check, agreements, audit, match, review, drops, publish, db, keys, files, demo)
+GROUPS = (check, agreements, audit, match, review, drops, partner, publish, db, keys, files, demo)
 
 
 EXAMPLES = """examples:
@@ -28,6 +28,7 @@ EXAMPLES = """examples:
   crosswalk agreements show northshire-isp          an agreement's fields by level, lawful basis and sign-offs
   crosswalk audit report --from 2026-11-01 --to 2026-11-30 -o reports   the IG report for November
   crosswalk review list --feed council-clients      pairs awaiting a reviewer
+  crosswalk partner pack northshire-council -o pack   a partner's guide, our keys and their drop scripts
   crosswalk manifest --feed F --schema S --sender ORG -r age1... plain.csv plain.csv.age   a partner's manifest
   crosswalk match retrain council-clients --by "A Analyst"   a new model, scored on the reviewers' decisions
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -90,6 +91,21 @@ def fingerprints(*armored_keys: str) -> list[str]:
     """The primary-key fingerprints of armored keys, in order (what a manifest records as recipients)."""
     with _keyring(*armored_keys) as (_, fprs):
         return fprs
+
+
+def public_key(secret_armored: str) -> str:
+    """The ASCII-armored public key of an armored secret key (what a partner encrypts to)."""
+    with _keyring(secret_armored) as (home, fprs):
+        proc = _gpg(home, ["--armor", "--export", *fprs])
+    # Status lines share standard output with the key: the armored block alone.
+    block = re.search(
+        rb"-----BEGIN PGP PUBLIC KEY BLOCK-----.*?-----END PGP PUBLIC KEY BLOCK-----\n",
+        proc.stdout,
+        re.S,
+    )
+    if proc.returncode != 0 or block is None:
+        raise GpgError("gpg could not export the public key")
+    return block.group(0).decode("ascii")
 
 
 def encrypt_file(src: Path, dst: Path, recipient_keys: list[str], signing_key: str) -> None:
