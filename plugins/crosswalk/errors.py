@@ -246,6 +246,10 @@ class EgressRefused(FatalError):
 class HostKeyRejected(FatalError):
     """The SFTP server did not present a pinned host key. Never retried: it may be an attack."""
 
+    def __init__(self, message: str, presented: str | None = None) -> None:
+        self.presented = presented  # "<type> SHA256:<fingerprint>" of the key the server showed, when known
+        super().__init__(message)
+
 
 class WorkRootFull(RetryableError):
     """Not enough free space in the work root for what a step must write: free space, then retry."""

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from crosswalk.cli._common import config_parent
+from crosswalk.cli._common import UsageError, config_parent
 
 
 def register(sub) -> None:
@@ -18,6 +18,13 @@ def register(sub) -> None:
         action="store_true",
         help="do not resolve connections through Airflow's secrets backends (for checking the repository "
         "itself; a deployment runs without it)",
+    )
+    check.add_argument(
+        "--connect",
+        action="store_true",
+        help="also connect to each partner's SFTP server: compare the host key it presents with the pinned ones"
+        " (both fingerprints shown; never trusted on first use), log in, and look for the inbox, outbox and"
+        " quarantine",
     )
     check.set_defaults(func=run_check)
 
@@ -34,6 +41,9 @@ def run_check(args: argparse.Namespace) -> int:
     from crosswalk.config.loader import load_config
     from crosswalk.errors import ConfigErrors
 
+    if args.offline and args.connect:
+        raise UsageError("--connect needs the connections: leave out --offline")
+    reports: list[str] = []
     try:
         cfg = load_config(args.config, args.schemas)
         from crosswalk.matching.engines import backend_of, unavailable
@@ -51,6 +61,8 @@ def run_check(args: argparse.Namespace) -> int:
             if pools is None:
                 print("crosswalk check: warning: Airflow's metadata database is not reachable from here; the"
                       " SFTP pools were not checked", file=sys.stderr)  # fmt: skip
+            if args.connect:
+                reports = _connect(cfg)
     except ConfigErrors as exc:
         first, *rest = str(exc).splitlines()
         print("\n".join([f"crosswalk check: FAILED: {first}", *(f"  {line}" for line in rest)]), file=sys.stderr)
@@ -66,7 +78,25 @@ def run_check(args: argparse.Namespace) -> int:
     )
     for line in _schedule_report(cfg, offline=args.offline):
         print(line)
+    for line in reports:
+        print(f"crosswalk check: connect {line}")
     return 0
+
+
+def _connect(cfg) -> list[str]:
+    """Each partner's server, as a run would reach it; every failure reported, the root causes first."""
+    from crosswalk.errors import ConfigError, ConfigErrors
+    from crosswalk.orchestration.sftp import probe
+
+    reports, problems = [], []
+    for partner in cfg.partners.values():
+        try:
+            reports.append(probe(partner))
+        except ConfigError as exc:
+            problems.append(exc)
+    if problems:
+        raise ConfigErrors(problems)
+    return reports
 
 
 def _schedule_report(cfg, *, offline: bool) -> list[str]:

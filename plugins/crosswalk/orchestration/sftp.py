@@ -21,6 +21,49 @@ def partner_sftp(partner: Partner) -> Iterator[paramiko.SFTPClient]:
         yield sftp
 
 
+def probe(partner: Partner) -> str:
+    """Connect as a run would, with the pinned host keys and the connection's login, and look at the three folders.
+
+    What ``crosswalk check --connect`` reports: the key the server presented beside the pinned ones, both by
+    fingerprint. A key that is not pinned is a failure, never a prompt to pin it: a pin is confirmed with the
+    partner out of band. Returns one line; raises :class:`ConfigError` naming what to do.
+    """
+    from crosswalk.crypto.sshsig import fingerprint
+    from crosswalk.errors import ConfigError, HostKeyRejected, TransferError
+    from crosswalk.transfer.hooks import PinnedSFTPHook, presented_host_key
+
+    where = f"partners/{partner.code}.yaml"
+    pinned = "; ".join(f"{line.split()[0]} {fingerprint(line)}" for line in partner.sftp.host_keys)
+    hook = PinnedSFTPHook(ssh_conn_id=partner.sftp.conn_id, host_keys=partner.sftp.host_keys)
+    server = f"{hook.remote_host}:{hook.port or 22}"
+    try:
+        with hook.get_managed_conn() as sftp:
+            presented = presented_host_key(sftp)
+            paths = partner.sftp.paths
+            missing = [p for p in (paths.inbox, paths.outbox, paths.quarantine) if not _is_dir(sftp, p)]
+    except HostKeyRejected as exc:
+        raise ConfigError(
+            where,
+            "sftp.host_keys",
+            f"{server} presented {exc.presented or 'a key we could not read'}, which is not pinned (pinned: {pinned});"
+            f" never pin a key because a server shows it: confirm the fingerprint with {partner.name} by phone",
+        ) from exc
+    except TransferError as exc:
+        raise ConfigError(where, "sftp", f"cannot connect to {server}: {exc}") from exc
+    if missing:
+        raise ConfigError(where, "sftp.paths", f"{server}: no folder {', '.join(missing)} after login")
+    return f"{partner.code} {server}: host key {presented} is pinned; logged in; inbox, outbox and quarantine present"
+
+
+def _is_dir(sftp, path: str) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISDIR(sftp.stat(path).st_mode or 0)
+    except OSError:
+        return False
+
+
 def partner_bulk(partner: Partner):
     """The bulk transport for this partner, from the same Airflow connection as the hook.
 

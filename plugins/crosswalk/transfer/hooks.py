@@ -48,14 +48,20 @@ class _PinnedSSHHook(SSHHook):
                 allow_agent=False,
             )
         except paramiko.BadHostKeyException as exc:
+            presented = _described(exc.key)
             raise HostKeyRejected(
                 f"{self.ssh_conn_id}: {self.remote_host}:{port} presented a host key that is not pinned"
-                f" ({exc.key.get_name()} {exc.key.fingerprint}); refusing to connect"
+                f" ({presented}); refusing to connect",
+                presented,
             ) from exc
         except paramiko.SSHException as exc:
             if "not found in known_hosts" in str(exc):
+                transport = client.get_transport()
+                presented = _described(transport.get_remote_server_key()) if transport else None
                 raise HostKeyRejected(
-                    f"{self.ssh_conn_id}: {self.remote_host}:{port} presented no pinned host key; refusing to connect"
+                    f"{self.ssh_conn_id}: {self.remote_host}:{port} presented no pinned host key"
+                    f"{f' ({presented})' if presented else ''}; refusing to connect",
+                    presented,
                 ) from exc
             raise TransferError(f"{self.ssh_conn_id}: SSH failure: {exc}") from exc
         except (TimeoutError, OSError) as exc:
@@ -64,6 +70,15 @@ class _PinnedSSHHook(SSHHook):
             client.get_transport().set_keepalive(self.keepalive_interval)  # type: ignore[union-attr]
         self.client = client
         return client
+
+
+def _described(key: paramiko.PKey) -> str:
+    return f"{key.get_name()} {key.fingerprint}"
+
+
+def presented_host_key(sftp: paramiko.SFTPClient) -> str:
+    """The host key the server showed on this session's connection, as ``<type> SHA256:<fingerprint>``."""
+    return _described(sftp.get_channel().get_transport().get_remote_server_key())  # type: ignore[union-attr]
 
 
 class PinnedSFTPHook(SFTPHook, _PinnedSSHHook):
