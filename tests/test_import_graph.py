@@ -1,7 +1,9 @@
 """The package's import graph has no circle: read from the code (every import, at the top of a module or
 inside a function), so a newcomer can change one flow without pulling the rest in a loop.
 
-Run alone: ``.venv/bin/pytest tests/test_import_graph.py -q``; on failure it prints the circle."""
+Run alone: ``.venv/bin/pytest tests/test_import_graph.py -q``; on failure it prints the circle.
+``.venv/bin/python -m tests.test_import_graph`` prints the layers: each part of the package and the parts it
+imports (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -76,3 +78,38 @@ def test_the_package_has_no_import_circle():
 
 def test_the_circle_finder_finds_a_circle():
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def layers(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The graph between the package's parts (``crosswalk.<part>``): which parts each part imports."""
+
+    def part(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    out: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        out.setdefault(part(module), set()).update(part(t) for t in targets if part(t) != part(module))
+    return out
+
+
+def test_the_layers_keep_the_library_below_the_glue():
+    """Library → hook → task: no library part imports the Airflow glue (orchestration) or the command line."""
+    above = {"crosswalk.orchestration", "crosswalk.cli", "crosswalk.demo"}
+    for part, imports in layers(import_graph()).items():
+        if part not in above:
+            assert not imports & above, f"{part} imports {sorted(imports & above)}"
+
+
+if __name__ == "__main__":
+    by_part = layers(import_graph())
+    depth: dict[str, int] = {}
+
+    def level(part: str) -> int:
+        if part not in depth:
+            depth[part] = 0  # no circle (the test above), so this never recurses forever
+            depth[part] = 1 + max((level(p) for p in by_part.get(part, ())), default=-1)
+        return depth[part]
+
+    for part in sorted(by_part, key=lambda p: (level(p), p)):
+        imports = ", ".join(sorted(p.removeprefix("crosswalk.") for p in by_part[part])) or "-"
+        print(f"{level(part):>2}  {part.removeprefix('crosswalk.'):<14} imports {imports}")

@@ -10,9 +10,11 @@ for u in crosswalk partner; do
   id "$u" >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin "$u"
   usermod -p '*' "$u"
 done
+# The layout docs/deploy.md asks of partners' servers: each side writes only where it must, and the
+# set-group-id folders (with internal-sftp -u 0027) make every file readable by the other side alone.
 chown root:root /srv/sftp && chmod 755 /srv/sftp
-for d in inbox outbox quarantine; do
-  mkdir -p "/srv/sftp/$d" && chown crosswalk:crosswalk "/srv/sftp/$d" && chmod 770 "/srv/sftp/$d"
-done
-usermod -aG crosswalk partner
+mkdir -p /srv/sftp/outbox /srv/sftp/inbox /srv/sftp/quarantine
+chown partner:crosswalk /srv/sftp/outbox && chmod 2750 /srv/sftp/outbox
+chown crosswalk:partner /srv/sftp/inbox && chmod 2770 /srv/sftp/inbox
+chown crosswalk:partner /srv/sftp/quarantine && chmod 2750 /srv/sftp/quarantine
 exec /usr/sbin/sshd -D -e

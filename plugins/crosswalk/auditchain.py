@@ -81,6 +81,8 @@ class Verification:
 
     def summary(self) -> str:
         before = f"; {self.unchained} earlier event(s) predate the chain" if self.unchained else ""
+        if self.ok and not self.checked:
+            return f"chain intact: no events yet{before}"
         if self.ok:
             last = self.first + self.checked - 1
             return f"chain intact: {self.checked} event(s), positions {self.first} to {last}{before}"

@@ -1,4 +1,4 @@
-"""docs/install-existing-airflow.md, step by step, against a fresh AIRFLOW_HOME: a DAG bundle pointed at the
+"""docs/deploy.md (steps 1, 2, 4 and 6), step by step, against a fresh AIRFLOW_HOME: a DAG bundle pointed at the
 repository, connections from the environment (as a secrets backend hands them over), the pools imported,
 `crosswalk check` passing, and every DAG listed, paused. Nothing of the compose stack is used."""
 

@@ -83,7 +83,7 @@ inbox = {paths.inbox}
 
 # Your SFTP server and your login to it (yours). The host key is checked against known_hosts, never taken on
 # trust: connect once with `sftp -P PORT USER@HOST`, compare the fingerprint with your IT's, then answer yes.
-sftp_host = {sftp.host}
+sftp_host ={f" {sftp.host}" if sftp.host else ""}
 sftp_port = {sftp.port}
 sftp_user =
 # Private key you log in with (blank: ssh's usual keys and agent), and a known_hosts file (blank: ssh's own).
