@@ -88,6 +88,9 @@ def main(argv: list[str]) -> None:
         "AIRFLOW_CONN_CROSSWALK_SIGNING_KEY": json.dumps(
             {"conn_type": "crosswalk_signing_key", "extra": {"private_key": signing.read_text()}}
         ),
+        "AIRFLOW_CONN_CROSSWALK_DISCLOSURE_KEY": json.dumps(
+            {"conn_type": "crosswalk_pseudonymisation_key", "password": secrets.token_hex(32)}
+        ),
         "AIRFLOW_CONN_CROSSWALK_PSEUDONYM_NORTHSHIRE_ISP": json.dumps(
             {"conn_type": "crosswalk_pseudonymisation_key", "password": secrets.token_hex(32)}
         ),

@@ -69,6 +69,7 @@ def test_every_airflow_service_mounts_the_bundle_and_names_every_connection_the_
         cfg.settings.database_conn_id,
         cfg.settings.keys.age_identities_conn_id,
         cfg.settings.keys.signing_key_conn_id,
+        cfg.settings.keys.disclosure_key_conn_id,
     }
     needed |= {p.sftp.conn_id for p in cfg.partners.values()}
     needed |= {

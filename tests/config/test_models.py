@@ -304,6 +304,8 @@ def test_check_resolves_every_connection_and_parses_pseudonymisation_keys(cfg_di
     pem = Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()).decode()
     signing = {"conn_type": "crosswalk_signing_key", "extra": {"private_key": pem}}
     env[f"AIRFLOW_CONN_{cfg.settings.keys.signing_key_conn_id.upper()}"] = json.dumps(signing)
+    disclosure = {"conn_type": "crosswalk_pseudonymisation_key", "password": secrets.token_hex(32)}
+    env[f"AIRFLOW_CONN_{cfg.settings.keys.disclosure_key_conn_id.upper()}"] = json.dumps(disclosure)
     args = [cli, "check", "--config", str(cfg_dir / "config"), "--schemas", str(cfg_dir / "schemas")]
     key_var = "AIRFLOW_CONN_CROSSWALK_PSEUDONYM_NORTHSHIRE_ISP"
 

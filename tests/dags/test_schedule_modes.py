@@ -71,6 +71,7 @@ def _other_connections(cfg) -> dict[str, str]:
         conn_env_name(keys.signing_key_conn_id): json.dumps(
             {"conn_type": "crosswalk_signing_key", "extra": {"private_key": pem}}
         ),
+        conn_env_name(keys.disclosure_key_conn_id): json.dumps({"conn_type": "generic", "password": "cd" * 32}),
     }
     env |= {conn_env_name(p.sftp.conn_id): json.dumps({"conn_type": "sftp"}) for p in cfg.partners.values()}
     for history in cfg.agreements.values():

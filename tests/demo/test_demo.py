@@ -4,11 +4,14 @@ task of its run is traceable from the audit store alone; its IG report renders i
 from __future__ import annotations
 
 import csv
+import getpass
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import psutil
@@ -135,7 +138,23 @@ def test_the_ig_report_of_the_demo_run_renders_in_headless_chromium(demo_run, tm
     assert "northshire-isp v2" in html and "northshire-isp-health-to-council v1" in html
     assert "<h2>Matching</h2>" in html and "Models trained and retrained" in html  # the demo's match, its model
     rows = list(csv.DictReader(report.with_suffix(".csv").open()))
-    assert sorted(r["direction"] for r in rows) == ["in", "in", "out", "out"]
+    # Every disclosure: both deliveries, the portal publication and the open-data release; both drops received.
+    assert sorted(r["kind"] for r in rows) == [
+        "delivery", "delivery", "open-data release", "portal publication", "received", "received"
+    ]  # fmt: skip
+    portal = next(r for r in rows if r["kind"] == "portal publication")
+    assert (portal["file"], portal["agreement"], portal["version"], portal["level"]) == (
+        "social-care-summary:v1", "northshire-isp", "2", "2"
+    )  # fmt: skip
+    assert int(portal["rows"]) > 0 and "chi_number" in portal["fields_sent"]
+    release = next(r for r in rows if r["kind"] == "open-data release")
+    assert re.fullmatch(r"\d+ cells in \d+ table\(s\); \d+ suppressed \(\d+ under 8, \d+ to protect them\)",
+                        release["fields_sent"])  # fmt: skip
+    assert release["reason"] == "to file" and release["approved_by"]
+    # A person started each manual run: the account that ran the demo (dag.test names no one).
+    assert {r["triggered_by"] for r in rows} == {f"{getpass.getuser()} (dag.test)"}
+    assert html.count("<svg") >= 4  # transfers by week, rejections by reason, the score histogram, the weights
+    ET.fromstring(re.search(r"<svg.*?</svg>", html, re.S).group(0))  # well-formed SVG
     chromium = shutil.which("chromium")
     require(None if chromium else "chromium is not installed (apt-get install chromium)")
     artifacts = Path(os.environ.get("CROSSWALK_ARTIFACTS", REPO / "build" / "artifacts"))
@@ -199,3 +218,37 @@ def test_a_demo_stopped_by_sigterm_stops_what_it_started(tmp_path):
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "stopped the demo SFTP servers" in out
     assert _leftovers(work) == []
+
+
+def test_a_person_s_trail_through_the_demo_is_found_from_the_disclosure_log(demo_run):
+    """`crosswalk audit disclosures --chi` on the demo's database, as its summary says: the person's record went
+    to the board (the council's client extract), to the council (the board's CHI index) and into the portal,
+    each with its agreement, level and the fields the record carried."""
+    work, stdout = demo_run
+    assert "crosswalk audit disclosures --chi <a client's CHI>" in stdout
+    engine = create_engine(f"sqlite:///{work / 'crosswalk.db'}")
+    with engine.connect() as conn:
+        chi = conn.exec_driver_sql("SELECT chi_number FROM pub_social_care_summary ORDER BY chi_number").scalar()
+    engine.dispose()
+    line = (work / "disclosure-key.env").read_text().strip().removeprefix("export ")
+    name, value = line.split("=", 1)
+    env = {**os.environ, name: value.strip("'")}
+    out = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "crosswalk"), "audit", "disclosures", "--chi", chi,
+         "--url", f"sqlite:///{work / 'crosswalk.db'}", "--csv"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(out.stdout.splitlines()))
+    assert sorted((r["what"], r["to"], r["agreement"], r["level"]) for r in rows) == [
+        ("delivery", "nhs-northshire", "northshire-isp v2", "2"),
+        ("delivery", "northshire-council", "northshire-isp-health-to-council v1", "1"),
+        ("portal", "nhs-northshire", "northshire-isp v2", "2"),
+    ]
+    carried = {(r["what"], r["to"]): r["fields this record carried"].split(", ") for r in rows}
+    assert "chi_number" in carried[("portal", "nhs-northshire")]  # keyed by the person's CHI, own or matched
+    assert carried[("delivery", "northshire-council")] == [
+        "chi_number", "forename", "surname", "date_of_birth", "sex", "postcode"
+    ]  # fmt: skip
+    assert chi not in out.stderr  # the identifier is looked up, never echoed
+    assert (work / "disclosure-key.env").stat().st_mode & 0o077 == 0

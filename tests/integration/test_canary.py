@@ -86,7 +86,12 @@ def test_no_marker_value_reaches_any_log_audit_event_or_message(project, caplog,
     }
     with engine_for("crosswalk_db").connect() as conn:
         rows = conn.execute(text("SELECT * FROM audit_event")).all()
+        disclosed = [r for t in ("disclosure", "disclosure_person") for r in conn.execute(text(f"SELECT * FROM {t}"))]
+        staged_chis = set(conn.execute(text("SELECT chi_number FROM stg_health_board_index")).scalars())
     texts["audit store"] = "\n".join(" ".join(str(v) for v in row) for row in rows)
+    # The per-person disclosure log: keyed hashes only, neither a marker (the source ids are markers) nor a CHI.
+    texts["disclosure log"] = "\n".join(" ".join(str(v) for v in row) for row in disclosed)
+    assert len(disclosed) > 30 and not [c for c in staged_chis if c and c in texts["disclosure log"]]
     logs_dir = Path(os.environ["AIRFLOW_HOME"]) / "logs"
     texts["Airflow log files"] = "".join(
         p.read_text(errors="replace") for p in logs_dir.rglob("*") if p.is_file()

@@ -85,13 +85,19 @@ def test_matching_decides_every_client_once_and_the_portal_publishes_only_linked
 
     portal = staged.cfg.portal("social-care-summary")
     published = publish_portal(
-        staged.cfg, staged.engine, staged.audit("publish"), portal, on=TODAY, key_for=lambda ref: staged.pseudonym_key
+        staged.cfg,
+        staged.engine,
+        staged.audit("publish"),
+        portal,
+        on=TODAY,
+        key_for=lambda ref: staged.pseudonym_key,
+        disclosure_key=staged.disclosure_key,
     )
     assert published.outcome == "published" and 0 < published.rows <= result.auto
     allowed = _level_fields(staged.cfg, "northshire-isp", "social_care_client", portal.partner)
     assert set(published.fields) - {"chi_number"} <= allowed
     unchanged = publish_portal(
         staged.cfg, staged.engine, staged.audit("publish", run_id="run-2"), portal, on=TODAY,
-        key_for=lambda ref: staged.pseudonym_key,
+        key_for=lambda ref: staged.pseudonym_key, disclosure_key=staged.disclosure_key,
     )  # fmt: skip
     assert unchanged.outcome == "unchanged" and unchanged.rows == published.rows

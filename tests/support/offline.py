@@ -33,6 +33,7 @@ class Offline:
     engine: Engine
     areas: dict[str, LocalArea]
     pseudonym_key: bytes
+    disclosure_key: bytes = secrets.token_bytes(32)  # ours, for the per-person disclosure log
 
     def audit(self, task_id: str = "unit", run_id: str = "run-1") -> AuditLog:
         return AuditLog(self.engine, RunContext(dag_id="unit", run_id=run_id, task_id=task_id, run_type="manual"))
@@ -70,7 +71,7 @@ class Offline:
         area = self.areas[feed.partner]
         return OutboundJob(
             area, self.engine, audit, self.cfg, feed, sshsig.load_private_key(self.keys.our_signing),
-            LocalBulk(area), key_for=lambda ref: self.pseudonym_key,
+            LocalBulk(area), self.disclosure_key, key_for=lambda ref: self.pseudonym_key,
         )  # fmt: skip
 
 

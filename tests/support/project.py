@@ -46,6 +46,7 @@ class Project:
     our_signing_key: Path
     partner_keys: dict[str, PartnerKeys]
     pseudonym_keys: dict[str, str] = field(default_factory=dict)  # connection id -> hex key
+    disclosure_key: str = field(default_factory=lambda: secrets.token_hex(32))  # ours, for the disclosure log
 
     def reload(self) -> None:
         """Pick up edits to the config copy (and give any new pseudonymisation key reference a key)."""
@@ -70,6 +71,9 @@ class Project:
         }
         for code, p in self.cfg.partners.items():
             env[conn_env_name(p.sftp.conn_id)] = self.sshd.connection_json(code)
+        env[conn_env_name(keys.disclosure_key_conn_id)] = json.dumps(
+            {"conn_type": "crosswalk_pseudonymisation_key", "password": self.disclosure_key}
+        )
         for conn_id, key in self.pseudonym_keys.items():
             env[conn_env_name(conn_id)] = json.dumps({"conn_type": "crosswalk_pseudonymisation_key", "password": key})
         if self.db_url.startswith("sqlite"):

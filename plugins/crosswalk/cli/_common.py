@@ -70,6 +70,21 @@ def audit_engine(args: argparse.Namespace):
         ) from exc
 
 
+def disclosure_key(args: argparse.Namespace) -> bytes:
+    """Our disclosure-log key, from its connection (the secrets backend)."""
+    from crosswalk.config.loader import load_config
+    from crosswalk.orchestration.connections import disclosure_key as read
+
+    cfg = load_config(args.config, check_descriptors=False)
+    try:
+        return read(cfg)
+    except Exception as exc:  # outside a deployment Airflow's lookup fails in many ways; the remedy is one
+        raise UsageError(
+            f"cannot read the disclosure key's connection {cfg.settings.keys.disclosure_key_conn_id!r} here"
+            f" ({type(exc).__name__}): run where Airflow's connections are"
+        ) from exc
+
+
 def write_secret(path: str, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never overwrite a key
     with os.fdopen(fd, "w") as f:

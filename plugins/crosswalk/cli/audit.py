@@ -29,11 +29,55 @@ def register(sub) -> None:
     rep.add_argument("--agreement", help="only files shared under this agreement id")
     rep.add_argument("--partner", help="only files to or from this organisation code")
     rep.add_argument("-o", "--output", default="reports", help="directory for the .html and .csv")
+    dis = audit_sub.add_parser(
+        "disclosures",
+        parents=[db],
+        help="where has this person's data gone: every delivery and publication that carried their record",
+        description="Every recipient, date, agreement, version, level and the fields this person's record carried,"
+        " from the disclosure log alone (keyed hashes; no delivered file is opened). The identifier is hashed"
+        " with our disclosure key (keys.disclosure_key_conn_id) before it is looked up, and never printed.",
+    )
+    who = dis.add_mutually_exclusive_group(required=True)
+    who.add_argument("--chi", help="the person's CHI number (ten digits)")
+    who.add_argument("--nhs-number", help="the person's NHS number (ten digits)")
+    who.add_argument("--source-id", help="the record's id in the sending organisation's system")
+    dis.add_argument("--csv", action="store_true", help="CSV on standard output instead of a table")
     audit.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"verify": _verify, "report": _report, "export": _export}[args.audit_command](args)
+    return {"verify": _verify, "report": _report, "export": _export, "disclosures": _disclosures}[args.audit_command](
+        args
+    )
+
+
+def _disclosures(args: argparse.Namespace) -> int:
+    import csv
+
+    from crosswalk import disclosures
+    from crosswalk.cli._common import UsageError, disclosure_key
+
+    given = {disclosures.CHI: ("--chi", args.chi), disclosures.NHS: ("--nhs-number", args.nhs_number),
+             disclosures.SOURCE: ("--source-id", args.source_id)}  # fmt: skip
+    kind, (option, value) = next((k, v) for k, v in given.items() if v[1])
+    if not disclosures.is_identifier(kind, value):
+        raise UsageError(f"{option}: not a {'record id' if kind == disclosures.SOURCE else 'ten-digit number'}")
+    engine = audit_engine(args)
+    found = disclosures.lookup(engine, disclosure_key(args), kind, value)
+    header = ["disclosed at", "what", "to", "agreement", "level", "fields this record carried", "file or version"]
+    rows = [
+        [f"{f.disclosed_at:%Y-%m-%d %H:%M}", f.kind, f.recipient, f"{f.agreement_id} v{f.agreement_version}",
+         str(f.level), ", ".join(f.fields_carried), f.file_name]
+        for f in found
+    ]  # fmt: skip
+    if args.csv:
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerows([header, *rows])
+        return 0
+    print(f"crosswalk audit disclosures: {len(found)} disclosure(s) carried this person's record")
+    for r in rows:
+        print("  " + "  ".join(r[:5]) + f"\n      fields: {r[5]}\n      file: {r[6]}")
+    return 0
 
 
 def _verify(args: argparse.Namespace) -> int:

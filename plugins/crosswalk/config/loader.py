@@ -226,7 +226,7 @@ def load_config(
     operator = settings.operator.code if settings else None
     for path, item in [*feeds_loaded, *agreements_loaded]:
         errors.extend(_cross_check(path, item, partners, feeds, agreements, schemas, invalid, operator))
-    errors.extend(_shared_keys(agreements_loaded))
+    errors.extend(_shared_keys(agreements_loaded, settings.keys.disclosure_key_conn_id if settings else None))
 
     broken: list[ConfigError] = []
     if errors and isolate_feeds:
@@ -322,14 +322,23 @@ def _openpgp_needs_our_key(loaded: list[tuple[Path, Partner]], settings: Setting
     ]  # fmt: skip
 
 
-def _shared_keys(loaded: list[tuple[Path, Agreement]]) -> list[ConfigError]:
-    """Each agreement needs its own pseudonymisation key, or its pseudonyms become linkable with another's."""
+def _shared_keys(loaded: list[tuple[Path, Agreement]], disclosure_key: str | None) -> list[ConfigError]:
+    """Each agreement needs its own pseudonymisation key, or its pseudonyms become linkable with another's; and
+    none may be the disclosure log's key (the log's hashes would then match a recipient's pseudonyms)."""
     owner: dict[str, str] = {}
     errs = []
     for path, a in loaded:
         key = a.pseudonymisation_key_conn_id
         if key is None:
             continue
+        if key == disclosure_key:
+            errs.append(
+                ConfigError(
+                    str(path),
+                    "pseudonymisation_key_conn_id",
+                    f"{key!r} is the disclosure log's key (keys.disclosure_key_conn_id): give the agreement its own",
+                )
+            )
         if owner.setdefault(key, a.id) != a.id:
             errs.append(
                 ConfigError(

@@ -207,6 +207,7 @@ def _demo(work: Path, rows: int, stack: contextlib.ExitStack) -> int:
 
     scene.say("  running the DAGs in one Airflow process (dag.test, SQLite metadata database) ...")
     connections = {**scene.secret_connections(config, keys), **scene.sftp_connections(ports, client_keys)}
+    scene.keep_disclosure_key(work, connections)
     states = _run_dags(airflow, work / "logs", connections)
     report = scene.ig_report(work)
     scene.summary(work, states, time.monotonic() - t0, keys, report)

@@ -153,6 +153,10 @@ def secret_connections(config: Path, keys: Keys) -> dict[str, str]:
         "AIRFLOW_CONN_CROSSWALK_SIGNING_KEY": json.dumps(
             {"conn_type": "crosswalk_signing_key", "extra": {"private_key": keys.our_signing}}
         ),
+        # Our own key for the per-person disclosure log's keyed hashes (never an agreement's).
+        "AIRFLOW_CONN_CROSSWALK_DISCLOSURE_KEY": json.dumps(
+            {"conn_type": "crosswalk_pseudonymisation_key", "password": secrets.token_hex(32)}
+        ),
     }
     # Each agreement that pseudonymises gets its own fresh HMAC key, as the secrets backend would hold it.
     for history in load_config(config, check_descriptors=False).agreements.values():
@@ -161,6 +165,22 @@ def secret_connections(config: Path, keys: Keys) -> dict[str, str]:
                 {"conn_type": "crosswalk_pseudonymisation_key", "password": secrets.token_hex(32)}
             )
     return env
+
+
+DISCLOSURE_KEY_ENV = "disclosure-key.env"
+
+
+def keep_disclosure_key(work: Path, connections: dict[str, str]) -> Path:
+    """The demo's disclosure-log key, as a shell file only its user can read, so that `crosswalk audit
+    disclosures` can be tried on the demo's database after the demo has ended (a deployment keeps it in its
+    secrets backend)."""
+    name = "AIRFLOW_CONN_CROSSWALK_DISCLOSURE_KEY"
+    path = work / DISCLOSURE_KEY_ENV
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"export {name}='{connections[name]}'\n")
+    return path
 
 
 def sftp_connections(ports: dict[str, int], client_keys: dict[str, Path]) -> dict[str, str]:
@@ -272,6 +292,10 @@ def summary(work: Path, states: dict[str, str], seconds: float, keys: Keys, repo
     )
     say(f"  IG report          {rel(report)} (and .csv)")
     say(f"  chain check        crosswalk audit verify --url sqlite:///{rel(work / 'crosswalk.db')}")
+    say(
+        f"  a person's trail   . {rel(work / DISCLOSURE_KEY_ENV)} && crosswalk audit disclosures --chi <a client's CHI>"
+        f" --url sqlite:///{rel(work / 'crosswalk.db')}"
+    )
     say(f"  task logs          {rel(work / 'logs')}/<dag_id>.log")
     say(f"  partner areas      {rel(work / 'sftp')}/<organisation>/{{inbox,outbox,quarantine}}")
     ok = all(s == "success" for s in states.values())

@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from crosswalk.hashing import join_fields, sha256_hex
+from crosswalk.identifiers import VALID, chi_status, normalise
 from crosswalk.matching.decisions import AUTO, MODEL_VERSION, NONE
 from crosswalk.matching.normalise import PERSON_COLUMNS
 from crosswalk.staging.db import create_temp_table, load_rows
@@ -282,3 +283,30 @@ def pair_hash(source_system: str, pair: dict[str, str]) -> str:
     return hashlib.sha256(
         f"{source_system}|{pair['source_record_id']}|{pair['candidate_record_id']}".encode()
     ).hexdigest()
+
+
+def linked_chis(engine: Engine, source_system: str) -> pd.Series:
+    """Source record id -> the CHI matching linked it to (automatically or by a reviewer), as a Series: its
+    index is hashed once and looked up by every chunk (a dict is turned into a new Series at every map)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT source_record_id, matched_identifier FROM crosswalk"
+                " WHERE source_system = :s AND band = 'auto' AND matched_identifier IS NOT NULL"
+            ),
+            {"s": source_system},
+        ).all()
+    return pd.Series([r[1] for r in rows], index=pd.Index([r[0] for r in rows], dtype=object), dtype=object)
+
+
+def own_chi(frame: pd.DataFrame) -> pd.Series:
+    """Each record's own CHI, normalised, where it is valid (or valid bar a DOB/sex mismatch); else missing."""
+    own = normalise(frame["chi_number"], restore_leading_zero=True)
+    return own.where(chi_status(frame["chi_number"], dob=frame["date_of_birth"], sex=frame["sex"]) == VALID)
+
+
+def person_chi(frame: pd.DataFrame, linked: pd.Series, id_column: str) -> pd.Series:
+    """The CHI of the person each record is: its own (:func:`own_chi`), else the one matching linked it to
+    (``linked``, from :func:`linked_chis`); missing where neither."""
+    own = own_chi(frame)
+    return own.where(own.notna(), frame[id_column].astype(str).map(linked))

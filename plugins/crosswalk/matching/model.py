@@ -21,6 +21,8 @@ import pandas as pd
 from crosswalk.errors import ConfigError
 from crosswalk.matching.decisions import MODEL_VERSION
 
+PRIOR = "prior"  # the match weight before any comparison, in SavedModel.match_weights
+
 
 @dataclass(frozen=True)
 class SavedModel:
@@ -66,6 +68,26 @@ class SavedModel:
     @classmethod
     def load(cls, path: Path) -> SavedModel:
         return cls.from_json(path.read_text(), str(path))
+
+    def match_weights(self) -> dict[str, float]:
+        """What the model weighs, as Splink's match-weight chart shows it: ``prior`` (before any comparison), then
+        each trained comparison level's weight, ``"<comparison>: <level>"`` (log2 of m/u; positive is evidence for
+        the same person). Labels are the comparisons' own (column names and rules), never a value. Levels not
+        trained (m or u unknown) are left out."""
+        import math
+
+        out: dict[str, float] = {}
+        prior = self.splink.get("probability_two_random_records_match") or 0.0
+        if 0 < prior < 1:
+            out[PRIOR] = round(math.log2(prior / (1 - prior)), 3)
+        for comparison in self.splink.get("comparisons", []):
+            for level in comparison.get("comparison_levels", []):
+                m, u = level.get("m_probability"), level.get("u_probability")
+                if level.get("is_null_level") or not m or not u:
+                    continue
+                name = f"{comparison.get('output_column_name', '')}: {level.get('label_for_charts', '')}"
+                out[name] = round(math.log2(m / u), 3)
+        return out
 
     def check_columns(self, optional: frozenset[str]) -> None:
         """The frames must carry every optional column the model compares (it cannot score without them)."""

@@ -68,6 +68,11 @@ def signing_key(cfg: ProjectConfig):
     return SigningKeyHook(cfg.settings.keys.signing_key_conn_id).key()
 
 
+def disclosure_key(cfg: ProjectConfig) -> bytes:
+    """Our own key for the per-person disclosure log's keyed hashes (crosswalk.disclosures)."""
+    return PseudonymisationKeyHook(cfg.settings.keys.disclosure_key_conn_id).key()
+
+
 def pseudonymisation_key(conn_id: str) -> bytes:
     """An agreement's pseudonymisation key, from the secrets backend (the egress gate's key lookup)."""
     return PseudonymisationKeyHook(conn_id).key()
@@ -88,6 +93,7 @@ def connection_problems(cfg: ProjectConfig) -> list[ConfigError]:
         (keys.age_identities_conn_id, "keys.age_identities_conn_id", AgeIdentitiesHook),
         (keys.signing_key_conn_id, "keys.signing_key_conn_id", SigningKeyHook),
         (keys.openpgp_key_conn_id, "keys.openpgp_key_conn_id", OpenPgpKeyHook),
+        (keys.disclosure_key_conn_id, "keys.disclosure_key_conn_id", PseudonymisationKeyHook),
         *((p.sftp.conn_id, f"partner {p.code}", None) for p in cfg.partners.values()),
         *(
             (a.pseudonymisation_key_conn_id, f"agreement {a.id} (pseudonymisation key)", PseudonymisationKeyHook)
@@ -109,7 +115,31 @@ def connection_problems(cfg: ProjectConfig) -> list[ConfigError]:
                 hook(conn_id).check()
         except ConfigError as exc:
             problems.append(ConfigError(exc.file, exc.field, f"{exc.reason} (used by {'; '.join(used_by)})"))
+    if not problems:
+        problems += _disclosure_key_problems(cfg)
     return problems
+
+
+def _disclosure_key_problems(cfg: ProjectConfig) -> list[ConfigError]:
+    """The disclosure log's key is ours alone: the same key as an agreement's would let a recipient's pseudonyms
+    be matched against the log."""
+    ours = disclosure_key(cfg)
+    shared = sorted(
+        {a.id for h in cfg.agreements.values() for a in h.versions
+         if a.pseudonymisation_key_conn_id and pseudonymisation_key(a.pseudonymisation_key_conn_id) == ours}
+    )  # fmt: skip
+    return (
+        [
+            ConfigError(
+                f"connection {cfg.settings.keys.disclosure_key_conn_id}",
+                "password",
+                f"the same key as the pseudonymisation key of agreement(s) {', '.join(shared)}: give the disclosure"
+                " log a key of its own (crosswalk keygen --pseudonymisation)",
+            )
+        ]
+        if shared
+        else []
+    )
 
 
 def openpgp_secret(cfg: ProjectConfig) -> str | None:

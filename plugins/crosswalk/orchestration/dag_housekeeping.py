@@ -174,13 +174,19 @@ def audit_purge(context: Any) -> int:
     """Remove audit events older than the retention period; the purge is itself an audit event."""
     from datetime import UTC, datetime
 
-    from crosswalk import auditchain
+    from crosswalk import auditchain, disclosures
 
     cfg = project_config()
     days = cfg.settings.audit.retention_days
     cutoff = (datetime.now(UTC) - timedelta(days=days)).replace(tzinfo=None)
     with audited_task(task_audit(cfg, context)) as audit:
         removed = auditchain.purge_before(audit.engine, cutoff, audit.append)
+        with audit.engine.begin() as conn:  # the disclosure log keeps what the audit trail keeps, no longer
+            gone = disclosures.purge(conn, cutoff)
+            if gone["disclosures"]:
+                why = f"retention: disclosures before {cutoff:%Y-%m-%d} removed"
+                audit.append(conn, "disclosures.purged", "succeeded", rows_out=gone["person_rows"], reason=why,
+                             detail=gone)  # fmt: skip
     log.info("Audit retention (%d days): %d event(s) older than %s removed", days, removed, f"{cutoff:%Y-%m-%d}")
     return removed
 

@@ -11,7 +11,7 @@ from airflow.sdk import DAG, dag, get_current_context, task
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import OutboundFeed
 from crosswalk.orchestration.common import dag_kwargs, run_bookends
-from crosswalk.orchestration.connections import openpgp_secret, pseudonymisation_key, signing_key
+from crosswalk.orchestration.connections import disclosure_key, openpgp_secret, pseudonymisation_key, signing_key
 from crosswalk.orchestration.context import feed_step, is_dry_run, outbound_options, param_date
 from crosswalk.orchestration.sftp import partner_bulk, partner_sftp
 from crosswalk.schedules import ScheduleDecision
@@ -105,6 +105,7 @@ def deliver(feed_id: str, batch_id: str, context: Any) -> dict:
                     feed,
                     signing_key(cfg),
                     partner_bulk(cfg.partners[feed.partner]),
+                    disclosure_key(cfg),
                     openpgp_secret(cfg),
                     pseudonymisation_key,
                     outbound_options(context),

@@ -11,7 +11,7 @@ from airflow.sdk import DAG, dag, get_current_context, task
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import PortalFeed
 from crosswalk.orchestration.common import dag_kwargs, run_bookends
-from crosswalk.orchestration.connections import pseudonymisation_key
+from crosswalk.orchestration.connections import disclosure_key, pseudonymisation_key
 from crosswalk.orchestration.context import feed_step, is_dry_run, outbound_options, run_date
 from crosswalk.schedules import ScheduleDecision
 
@@ -66,6 +66,7 @@ def publish_portal(feed_id: str, context: Any) -> dict:
             feed,
             on=run_date(context),
             key_for=pseudonymisation_key,
+            disclosure_key=disclosure_key(cfg),
             options=outbound_options(context),
         )
     return {**asdict(result), "fields": list(result.fields)}

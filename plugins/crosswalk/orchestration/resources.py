@@ -45,11 +45,18 @@ def project_config() -> ProjectConfig:
     return load_config(check_descriptors=False)
 
 
+DAG_TEST = "dag_test"  # what Airflow's dag.test() records as the triggering user
+
+
 def run_context(context: Any) -> RunContext:
     dag_run, ti = context["dag_run"], context["ti"]
     task_id = ti.task_id if getattr(ti, "map_index", -1) in (-1, None) else f"{ti.task_id}[{ti.map_index}]"
     run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))
     user = getattr(dag_run, "triggering_user_name", None)
+    if user == DAG_TEST:  # dag.test() names no one; the person is the account that ran it (the demo's operator)
+        import getpass
+
+        user = f"{getpass.getuser()} (dag.test)"
     return RunContext(
         dag_id=dag_run.dag_id,
         run_id=dag_run.run_id,

@@ -132,6 +132,8 @@ def match_batch(engine: Engine, audit: AuditLog, cfg: ProjectConfig, feed: Inbou
             "clerical_in_force": final["clerical"],  # reviewers' decisions standing in the crosswalk
             "chi_defects": defects,
             "quality": quality,  # estimated from the reviewers' decisions (crosswalk.matching.quality)
+            "thresholds": {"lower": t.lower, "upper": t.upper},
+            "score_histogram": score_histogram(result),  # the best candidate's probability, per record linked
             **written,
         },
     )
@@ -154,6 +156,17 @@ def match_batch(engine: Engine, audit: AuditLog, cfg: ProjectConfig, feed: Inbou
     )  # fmt: skip
 
 
+HISTOGRAM_BINS = 20
+
+
+def score_histogram(result: pd.DataFrame) -> dict[str, int]:
+    """Records linked this run, by their best candidate's match probability, in 20 bins from 0 to 1, named by
+    their lower edge ("0.00" … "0.95"): counts only; a record with no candidate scored is not counted."""
+    scores = pd.to_numeric(result.get("match_probability", pd.Series(dtype=float)), errors="coerce").dropna()
+    counts, edges = np.histogram(scores.clip(0, 1), bins=HISTOGRAM_BINS, range=(0.0, 1.0))
+    return {f"{lo:.2f}": int(c) for lo, c in zip(edges[:-1], counts, strict=True)}
+
+
 def _model(engine: Engine, audit: AuditLog, feed: InboundFeed, sides: Sides, t: Thresholds, ids: dict) -> SavedModel:
     """The feed's saved model; trained on this batch and saved (audited) the first time the feed is matched."""
     model = model_store.active(engine, feed.id)
@@ -167,7 +180,8 @@ def _model(engine: Engine, audit: AuditLog, feed: InboundFeed, sides: Sides, t: 
             audit.append(
                 conn, "model.trained", "succeeded", rows_in=len(sides.source) + len(sides.index), **ids,
                 detail={"model_version": model.version, "training_hash": model.training_hash,
-                        "why": "first match of this feed", "families": model.families},
+                        "why": "first match of this feed", "families": model.families,
+                        "match_weights": model.match_weights()},
             )  # fmt: skip
     return model if mine else model_store.active(engine, feed.id)
 
@@ -343,7 +357,8 @@ def retrain(
             rows_in=len(sides.source) + len(sides.index), reason=refused,
             detail={"old_model_version": old.version if old else None, "new_model_version": new.version,
                     "training_hash": new.training_hash, "by": by, "activated": activated, "forced": force,
-                    "on_labels_old": scored["old"], "on_labels_new": scored["new"]},
+                    "on_labels_old": scored["old"], "on_labels_new": scored["new"],
+                    "match_weights": new.match_weights()},
         )  # fmt: skip
     return Retrained(feed.id, old.version if old else None, new.version, activated, scored, refused)
 

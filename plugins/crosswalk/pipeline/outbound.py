@@ -24,7 +24,7 @@ import pandas as pd
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
-from crosswalk import workroot
+from crosswalk import disclosures, workroot
 from crosswalk.agreements.egress import NORMAL_RUN, EgressPlan, KeyLookup, RunOptions, gate
 from crosswalk.atomic import part_name
 from crosswalk.audit import AuditLog
@@ -43,6 +43,7 @@ from crosswalk.manifest import (
     parse_manifest,
     signature_name,
 )
+from crosswalk.pipeline import disclose
 from crosswalk.staging import ledger
 from crosswalk.staging.tables import iter_staged
 from crosswalk.transfer import remote
@@ -71,6 +72,7 @@ class OutboundJob:
     feed: OutboundFeed
     signing_key: Ed25519PrivateKey  # ours, from the secrets backend
     bulk: Bulk  # data files; listing, manifests and signatures use ``sftp``
+    disclosure_key: bytes  # ours, for the per-person disclosure log's keyed hashes (crosswalk.disclosures)
     openpgp_secret: str | None = None  # our armored OpenPGP secret key, for partners on method 'openpgp'
     key_for: KeyLookup | None = None  # pseudonymisation keys, by connection id, from the secrets backend
     options: RunOptions = NORMAL_RUN
@@ -248,6 +250,12 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
                 manifest = _send(job, encrypted, plain, file_name, recipients, rows, plain_digest, plan, inbox)
         else:
             log.info("%s is already complete in %s's inbox; not sending it again", file_name, partner.code)
+    # The file is with the partner: who it carried goes in the disclosure log before the ledger says delivered
+    # (a crash between them is put right by the retry, which finds the file there and records it again).
+    people = disclose.record(
+        job.engine, job.disclosure_key, source, schema.field_names, source_batch_id, plan, kind=disclosures.DELIVERY,
+        disclosure_id=manifest.sha256, file_name=file_name, feed_id=feed.id,
+    )  # fmt: skip
     ledger.complete_delivery(
         job.engine,
         delivery_id,
@@ -267,6 +275,7 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
             **_plan_detail(plan, malformed, recipients),
             "plaintext_sha256": plain_digest.sha256,
             "resend": opts.resend,
+            "people_logged": people,  # records in the per-person disclosure log
         },
     )
     log.info(

@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
+from crosswalk import disclosures
 from crosswalk.agreements.egress import NORMAL_RUN, KeyLookup, RunOptions, gate
 from crosswalk.audit import AuditLog
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import PortalFeed
 from crosswalk.errors import FatalError
-from crosswalk.identifiers import VALID, chi_status, normalise
+from crosswalk.matching.crosswalk_table import linked_chis, own_chi, person_chi
+from crosswalk.pipeline import disclose
 from crosswalk.publish import versions
 from crosswalk.staging import ledger
 from crosswalk.staging.tables import iter_staged
@@ -41,32 +43,14 @@ class PortalResult:
     counts: dict[str, int]
 
 
-def linked_chis(engine: Engine, source_feed: str) -> pd.Series:
-    """Source record id -> the CHI matching linked it to (automatically or by a reviewer), as a Series: its
-    index is hashed once and looked up by every chunk (a dict is turned into a new Series at every map)."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT source_record_id, matched_identifier FROM crosswalk"
-                " WHERE source_system = :s AND band = 'auto' AND matched_identifier IS NOT NULL"
-            ),
-            {"s": source_feed},
-        ).all()
-    return pd.Series([r[1] for r in rows], index=pd.Index([r[0] for r in rows], dtype=object), dtype=object)
-
-
 def keyed_by_chi(frame: pd.DataFrame, linked: pd.Series, id_column: str) -> tuple[pd.DataFrame, dict]:
     """Rows with a CHI: their own (valid, or valid bar a DOB/sex mismatch), else the one matching
     linked them to (``linked``, from :func:`linked_chis`). Rows with neither are left out, and counted."""
-    own = normalise(frame["chi_number"], restore_leading_zero=True)
-    status = chi_status(frame["chi_number"], dob=frame["date_of_birth"], sex=frame["sex"])
-    own = own.where(status == VALID)
-    matched = frame[id_column].astype(str).map(linked)
-    chi = own.where(own.notna(), matched)
+    chi, own = person_chi(frame, linked, id_column), own_chi(frame)
     counts = {
         "rows_in": len(frame),
         "chi_own": int(own.notna().sum()),
-        "chi_from_matching": int((own.isna() & matched.notna()).sum()),
+        "chi_from_matching": int((own.isna() & chi.notna()).sum()),
         "left_out_no_chi": int(chi.isna().sum()),
     }
     out = frame[chi.notna()].copy()
@@ -82,6 +66,7 @@ def publish_portal(
     *,
     on: date,
     key_for: KeyLookup | None,
+    disclosure_key: bytes,
     options: RunOptions = NORMAL_RUN,
 ) -> PortalResult:
     source = cfg.inbound(feed.source_feed)
@@ -159,6 +144,12 @@ def publish_portal(
         run_id=audit.run.run_id or "",
     )
     v = outcome.version
+    if outcome.published:  # a new version discloses its rows; an unchanged one was recorded when it went live
+        counts["people_logged"] = disclose.record(
+            engine, disclosure_key, source, schema.field_names, batch.batch_id, plan, kind=disclosures.PORTAL,
+            disclosure_id=v.publication_id, file_name=f"{feed.table} ({v.publication_id})", feed_id=feed.id,
+            only_with_chi=linked is not None,
+        )  # fmt: skip
     audit.emit(
         "portal.published" if outcome.published else "portal.unchanged",
         "succeeded" if outcome.published else "skipped",

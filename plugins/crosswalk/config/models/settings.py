@@ -24,6 +24,11 @@ class KeyConnections(ConfigModel):
     signing_key_conn_id: str = Field(
         description="Connection whose extra 'private_key' holds our Ed25519 SSH signing key (OpenSSH format)."
     )
+    disclosure_key_conn_id: str = Field(
+        default="crosswalk_disclosure_key",
+        description="Connection whose password is our own keyed-hash key (64 hex digits, `crosswalk keygen "
+        "--pseudonymisation`) for the per-person disclosure log: never an agreement's pseudonymisation key.",
+    )
     openpgp_key_conn_id: str | None = Field(
         default=None,
         description="Connection whose extra 'secret_key' holds our ASCII-armored OpenPGP secret key; needed "
