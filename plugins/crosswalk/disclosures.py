@@ -32,7 +32,7 @@ from crosswalk.staging.db import load_rows
 CHI, NHS, SOURCE = "chi", "nhs", "source"
 KINDS = (CHI, NHS, SOURCE)
 HASH_HEX = 32  # 128 bits of HMAC-SHA256: no collision in any realistic register
-PERSON_COLUMNS = ("disclosure_id", "chi_hash", "nhs_hash", "source_hash", "carried")
+PERSON_COLUMNS = ("disclosure_no", "chi_hash", "nhs_hash", "source_hash", "carried")
 DELIVERY, PORTAL = "delivery", "portal"
 
 
@@ -49,6 +49,16 @@ class Disclosure:
     fields: tuple[str, ...]
     file_name: str
     disclosed_at: datetime
+
+    @property
+    def number(self) -> int:
+        return number(self.disclosure_id)
+
+
+def number(disclosure_id: str) -> int:
+    """The disclosure's number in every row of its people: 60 bits of sha256 of its id (deterministic, so a
+    disclosure recorded again has the same number; small, so 10M rows and their index stay small)."""
+    return int(hashlib.sha256(disclosure_id.encode()).hexdigest()[:15], 16)
 
 
 def normalised(kind: str, values: pd.Series) -> pd.Series:
@@ -74,13 +84,13 @@ def keyed(key: bytes, kind: str, values: pd.Series) -> pd.Series:
     def one(v):
         if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
             return None
-        return hmac.new(key, f"{kind}:{v}".encode(), hashlib.sha256).hexdigest()[:HASH_HEX]
+        return hmac.digest(key, f"{kind}:{v}".encode(), "sha256")[: HASH_HEX // 2].hex()
 
     return pd.Series(per_distinct(normalised(kind, values), one), index=values.index, dtype=object)
 
 
 def person_rows(
-    key: bytes, disclosure_id: str, frame: pd.DataFrame, fields: tuple[str, ...], *, chi: pd.Series | None,
+    key: bytes, disclosure_no: int, frame: pd.DataFrame, fields: tuple[str, ...], *, chi: pd.Series | None,
     id_column: str,
 ) -> pd.DataFrame:  # fmt: skip
     """One row per record of ``frame`` (the staged rows, before the gate): its keyed identifiers, and which of
@@ -89,7 +99,7 @@ def person_rows(
     chi_values = chi if chi is not None else frame.get("chi_number", missing)
     return pd.DataFrame(
         {
-            "disclosure_id": disclosure_id,
+            "disclosure_no": disclosure_no,
             "chi_hash": keyed(key, CHI, chi_values).to_numpy(),
             "nhs_hash": keyed(key, NHS, frame.get("nhs_number", missing)).to_numpy(),
             "source_hash": keyed(key, SOURCE, frame.get(id_column, missing)).to_numpy(),
@@ -116,12 +126,12 @@ def record(conn: Connection, d: Disclosure, rows: Iterable[pd.DataFrame]) -> int
     forget(conn, [d.disclosure_id])
     conn.execute(
         text(
-            "INSERT INTO disclosure (disclosure_id, kind, recipient, feed_id, batch_id, agreement_id,"
-            " agreement_version, level, fields, file_name, disclosed_at, records) VALUES (:id, :kind, :recipient,"
-            " :feed, :batch, :agreement, :version, :level, :fields, :file, :at, 0)"
+            "INSERT INTO disclosure (disclosure_no, disclosure_id, kind, recipient, feed_id, batch_id, agreement_id,"
+            " agreement_version, level, fields, file_name, disclosed_at, records) VALUES (:no, :id, :kind,"
+            " :recipient, :feed, :batch, :agreement, :version, :level, :fields, :file, :at, 0)"
         ),
-        {"id": d.disclosure_id, "kind": d.kind, "recipient": d.recipient, "feed": d.feed_id, "batch": d.batch_id,
-         "agreement": d.agreement_id, "version": d.agreement_version, "level": d.level,
+        {"no": d.number, "id": d.disclosure_id, "kind": d.kind, "recipient": d.recipient, "feed": d.feed_id,
+         "batch": d.batch_id, "agreement": d.agreement_id, "version": d.agreement_version, "level": d.level,
          "fields": json.dumps(list(d.fields)), "file": d.file_name, "at": d.disclosed_at},
     )  # fmt: skip
     records = sum(load_rows(conn, "disclosure_person", PERSON_COLUMNS, chunk) for chunk in rows)
@@ -133,7 +143,7 @@ def record(conn: Connection, d: Disclosure, rows: Iterable[pd.DataFrame]) -> int
 
 def forget(conn: Connection, disclosure_ids: list[str]) -> None:
     for did in disclosure_ids:
-        conn.execute(text("DELETE FROM disclosure_person WHERE disclosure_id = :id"), {"id": did})
+        conn.execute(text("DELETE FROM disclosure_person WHERE disclosure_no = :n"), {"n": number(did)})
         conn.execute(text("DELETE FROM disclosure WHERE disclosure_id = :id"), {"id": did})
 
 
@@ -141,8 +151,8 @@ def purge(conn: Connection, before: datetime) -> dict[str, int]:
     """Remove disclosures made before ``before`` (the audit retention), and their people; the counts."""
     people = conn.execute(
         text(
-            "DELETE FROM disclosure_person WHERE disclosure_id IN"
-            " (SELECT disclosure_id FROM disclosure WHERE disclosed_at < :t)"
+            "DELETE FROM disclosure_person WHERE disclosure_no IN"
+            " (SELECT disclosure_no FROM disclosure WHERE disclosed_at < :t)"
         ),
         {"t": before},
     ).rowcount
@@ -176,7 +186,8 @@ def lookup(engine: Engine, key: bytes, kind: str, value: str) -> list[Found]:
             text(
                 "SELECT d.disclosed_at, d.kind, d.recipient, d.agreement_id, d.agreement_version, d.level, d.fields,"
                 f" d.file_name, d.feed_id, p.carried FROM disclosure_person p JOIN disclosure d"
-                f" ON d.disclosure_id = p.disclosure_id WHERE p.{column} = :h ORDER BY d.disclosed_at, d.file_name"
+                f" ON d.disclosure_no = p.disclosure_no WHERE p.{column} = :h AND p.{column} IS NOT NULL"
+                " ORDER BY d.disclosed_at, d.file_name"
             ),
             {"h": digest},
         ).all()

@@ -40,7 +40,7 @@ def record(
 ) -> int:  # fmt: skip
     """The disclosed batch's people, read back from staging (identifiers and the fields sent), in one transaction.
     ``only_with_chi``: as a CHI-keyed portal table, only the records with a person CHI were disclosed."""
-    ids = id_column(source)
+    ids, number = id_column(source), disclosures.number(disclosure_id)
     columns = list(dict.fromkeys([*plan.sent, *(c for c in (*IDENTITY_FIELDS, ids) if c in field_names)]))
     linked = linked_for(engine, source)
 
@@ -50,7 +50,7 @@ def record(
             chi = chi_of(frame, linked, ids)
             if only_with_chi and chi is not None:  # as the portal publishes them: keyed by that CHI
                 frame, chi = frame[chi.notna()].assign(chi_number=chi[chi.notna()]), chi[chi.notna()]
-            yield disclosures.person_rows(key, disclosure_id, frame, plan.sent, chi=chi, id_column=ids)
+            yield disclosures.person_rows(key, number, frame, plan.sent, chi=chi, id_column=ids)
 
     d = disclosure(plan, kind, disclosure_id, file_name, feed_id, batch_id)
     with engine.begin() as conn:
