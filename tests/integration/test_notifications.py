@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.airflow import run_dag
 from tests.support.project import EnvPatch, clients_csv, edit_yaml
+from tests.support.smtp import Mailbox
 from tests.support.webhook import Webhook
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
@@ -22,17 +23,25 @@ def db_url(tmp_path):
 
 
 @pytest.fixture
-def hook(project):
+def mailbox():
+    box = Mailbox()
+    yield box
+    box.close()
+
+
+@pytest.fixture
+def hook(project, mailbox):
     h = Webhook()
     edit_yaml(
         project.config_dir / "crosswalk.yaml",
         notifications=[
-            {"id": "council-it", "webhook": {"conn_id": "crosswalk_notify"}, "on": ["quarantine", "failure"]}
+            {"id": "council-it", "webhook": {"conn_id": "crosswalk_notify"}, "on": ["quarantine", "failure"]},
+            {"id": "ig-mail", "email": {"to": ["ig@northshire.example"], "smtp_conn_id": "smtp_ig"}, "on": ["failure"]},
         ],
     )
     project.reload()
     conn = json.dumps({"conn_type": "http", "host": h.url, "password": "team-token"})
-    with EnvPatch({"AIRFLOW_CONN_CROSSWALK_NOTIFY": conn}):
+    with EnvPatch({"AIRFLOW_CONN_CROSSWALK_NOTIFY": conn, "AIRFLOW_CONN_SMTP_IG": mailbox.connection_json()}):
         yield h
     h.close()
 
@@ -43,7 +52,7 @@ def _flip_last_bytes(path):
     path.write_bytes(bytes(raw))
 
 
-def test_a_quarantined_drop_and_a_failed_task_each_notify_the_team(project, hook):
+def test_a_quarantined_drop_and_a_failed_task_each_notify_the_team(project, hook, mailbox):
     plain = clients_csv(project.work, n=20)
     project.drop(COUNCIL, plain, feed="council-clients", schema_id="social_care_client",
                  edit_after_manifest=_flip_last_bytes)  # fmt: skip
@@ -64,6 +73,10 @@ def test_a_quarantined_drop_and_a_failed_task_each_notify_the_team(project, hook
         f"is after staged_to {earlier}"
     )
     assert set(hook.auth) == {"Bearer team-token"}
+    # The same failures by e-mail, through Airflow's SMTP provider: the DAGs' failure callbacks are notifiers.
+    subjects = [m["Subject"] for m in mailbox.messages]
+    assert subjects == ["Crosswalk: a task failed (northshire-council)", "Crosswalk: a task failed (nhs-northshire)"]
+    assert "the date range is empty" in mailbox.messages[-1].get_body(("html",)).get_content()
     # Nothing from the records themselves: no names, no CHI numbers.
     text = plain.read_text().splitlines()[1]
     assert not any(v and v in json.dumps(hook.received) for v in text.split(",")[1:4])

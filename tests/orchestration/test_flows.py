@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from crosswalk.orchestration.callbacks import on_task_failure
 from crosswalk.orchestration.factory import dags_from_config
+from crosswalk.orchestration.ids import dag_id_for
+from crosswalk.orchestration.notifiers import CrosswalkNotifier
 
 DAGS = dags_from_config()
 
@@ -42,17 +43,35 @@ def test_each_dag_reads_as_its_flows_steps(dag_id, steps):
 
 
 def test_every_task_of_every_dag_retries_with_backoff_and_reports_its_failure():
-    """default_args is written once: the retention DAG once lacked the backoff the others had."""
+    """default_args is written once: the retention DAG once lacked the backoff the others had. Each task's failure
+    callback is the notifier of every channel that asked for failures about its DAG's partner."""
+    from crosswalk.config.loader import load_config
+    from crosswalk.config.models import NotificationChannel
+
+    cfg = load_config(check_descriptors=False)
+    channels = [
+        NotificationChannel.model_validate({"id": "ops", "webhook": {"conn_id": "a"}, "on": ["failure"]}),
+        NotificationChannel.model_validate(
+            {"id": "council", "webhook": {"conn_id": "b"}, "on": ["failure"], "partners": ["northshire-council"]}
+        ),
+    ]
+    cfg.settings.notifications[:] = channels
+    dags = dags_from_config(cfg)
     policies = {
-        # A mapped task keeps the backoff as its multiplier (2.0) and the callback unlisted.
-        (bool(t.retry_exponential_backoff), t.retry_delay, _listed(t.on_failure_callback) == [on_task_failure])
-        for dag in DAGS.values()
-        for t in dag.tasks
-    }
-    assert len(policies) == 1
-    ((backoff, _, reported),) = policies
-    assert backoff and reported
+        (bool(t.retry_exponential_backoff), t.retry_delay) for dag in dags.values() for t in dag.tasks
+    }  # a mapped task keeps the backoff as its multiplier (2.0)
+    assert len(policies) == 1 and next(iter(policies))[0]
+    partner_of = {dag_id_for(f): f.partner for f in cfg.feeds.values()}
+    partner_of |= {f"review_{f.id.replace('-', '_')}": f.partner for f in cfg.feeds.values()}
+    council = 0
+    for dag in dags.values():
+        expected = ["council", "ops"] if partner_of.get(dag.dag_id) == "northshire-council" else ["ops"]
+        council += expected == ["council", "ops"]
+        for t in dag.tasks:
+            told = sorted(n.channel_id for n in _listed(t.on_failure_callback) if isinstance(n, CrosswalkNotifier))
+            assert told == expected, (dag.dag_id, t.task_id, told)
+    assert council >= 2  # the council's inbound feed and its review
 
 
 def _listed(callbacks) -> list:
-    return list(callbacks) if isinstance(callbacks, list | tuple) else [callbacks]
+    return list(callbacks) if isinstance(callbacks, list | tuple) else [callbacks] if callbacks else []

@@ -8,18 +8,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Webhook:
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, body: bytes = b"") -> None:
+        answer = body
         self.received: list[dict] = []
         self.auth: list[str | None] = []
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                hook.received.append(json.loads(body))
+                posted = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                hook.received.append(json.loads(posted))
                 hook.auth.append(self.headers.get("Authorization"))
                 self.send_response(status)
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
+                self.wfile.write(answer)
 
             def log_message(self, *args) -> None:
                 pass

@@ -13,20 +13,22 @@ from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import MANUAL, ON_ARRIVAL, AnyFeed, InboundFeed, OpenDataFeed, OutboundFeed, PortalFeed
 from crosswalk.config.models.agreements import IN_FORCE
 from crosswalk.orchestration.bookends import finish, prepare
-from crosswalk.orchestration.callbacks import on_task_failure
 from crosswalk.orchestration.ids import START, dag_id_for, published_asset, staged_asset
+from crosswalk.orchestration.notifiers import failure_callbacks
 from crosswalk.schedules import ScheduleDecision
 
 
-def default_args(cfg: ProjectConfig, *, retries: int | None = None) -> dict[str, Any]:
-    """The same for every DAG: owner, retries (bounded, with backoff), the failure callback."""
+def default_args(cfg: ProjectConfig, *, retries: int | None = None, feed: AnyFeed | None = None) -> dict[str, Any]:
+    """The same for every DAG: owner, retries (bounded, with backoff), and, as the failure callback, the
+    notifier of each channel that asked for failures about this feed's partner (Airflow notifiers)."""
     s = cfg.settings
+    callbacks = failure_callbacks(s.notifications, feed.id if feed else None, feed.partner if feed else None)
     return {
         "owner": s.owner,
         "retries": s.retries if retries is None else retries,
         "retry_delay": timedelta(seconds=s.retry_delay_seconds),
         "retry_exponential_backoff": True,
-        "on_failure_callback": on_task_failure,
+        **({"on_failure_callback": callbacks} if callbacks else {}),
     }
 
 
@@ -180,5 +182,5 @@ def dag_kwargs(feed: AnyFeed, cfg: ProjectConfig, doc_md: str, decision: Schedul
         "catchup": False,
         "max_active_runs": 1,
         "tags": ["crosswalk", feed.direction, feed.partner, *feed.tags],
-        "default_args": default_args(cfg),
+        "default_args": default_args(cfg, feed=feed),
     }

@@ -159,7 +159,7 @@ def target_names(feed) -> list[str]:
 
 def _ckan_endpoint(conn_id: str) -> tuple[str, str]:
     """The CKAN site URL (``host``, a full URL or a host name) and API token (``password``)."""
-    from crosswalk.orchestration.callbacks import http_endpoint
+    from crosswalk.orchestration.connections import http_endpoint
 
     url, token = http_endpoint(conn_id)
     return url, token or ""

@@ -51,7 +51,7 @@ be worked with `crosswalk review list|decide --feed {feed.id}`.
         catchup=False,
         max_active_runs=1,
         tags=["crosswalk", "review", feed.partner, *feed.tags],
-        default_args=default_args(cfg, retries=0),  # a person's answer is never asked for twice
+        default_args=default_args(cfg, retries=0, feed=feed),  # a person's answer is never asked for twice
     )
     def review_flow() -> None:
         @task(task_id="review_queue")

@@ -15,6 +15,7 @@ from crosswalk import logsafety
 from crosswalk.config.loader import ProjectConfig, load_config
 from crosswalk.config.models import InboundFeed, OutboundFeed, PortalFeed
 from crosswalk.errors import ConfigErrors
+from crosswalk.orchestration.dag_arrivals import arrival_watch_dag
 from crosswalk.orchestration.dag_housekeeping import audit_dag, retention_dag
 from crosswalk.orchestration.dag_inbound import inbound_dag
 from crosswalk.orchestration.dag_open_data import open_data_dag
@@ -62,6 +63,9 @@ def dags_from_config(cfg: ProjectConfig | None = None) -> dict[str, DAG]:
         if isinstance(feed, InboundFeed) and feed.matching is not None:
             r = review_dag(feed, cfg)
             out[r.dag_id] = r
+        if isinstance(feed, InboundFeed) and feed.expected is not None:
+            w = arrival_watch_dag(feed, cfg)
+            out[w.dag_id] = w
     audit = audit_dag(cfg)
     out[audit.dag_id] = audit
     retention = retention_dag(cfg)

@@ -225,6 +225,16 @@ def latest_staged(engine: Engine, feed_id: str) -> str | None:
         ).scalar()
 
 
+def received_since(engine: Engine, feed_id: str, since: datetime) -> list[datetime]:
+    """When each batch of the feed first arrived, for those that arrived at or after ``since`` (naive UTC), in
+    whatever state it is now: a drop that came counts, even one quarantined."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT created_at FROM batch WHERE feed_id = :f AND created_at >= :s"), {"f": feed_id, "s": since}
+        ).scalars()
+        return [(r if isinstance(r, datetime) else datetime.fromisoformat(str(r))).replace(tzinfo=UTC) for r in rows]
+
+
 def drop_seen(engine: Engine, drop_key: str) -> bool:
     with engine.connect() as conn:
         return conn.execute(text("SELECT 1 FROM drop_seen WHERE drop_key = :k"), {"k": drop_key}).first() is not None

@@ -40,6 +40,34 @@ DEFAULT_MAX_BYTES = 2 * 1024**3  # a million-row social-care extract is ~150 MB;
 DEFAULT_MAX_DROPS_PER_RUN = 200
 
 
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Expected(ConfigModel):
+    """When a partner's drop is due: a file not there by ``by`` plus the grace period, on one of ``days``, raises a
+    ``late_file`` notice to the channels that asked (the team's, and the partner's own contact)."""
+
+    by: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = Field(
+        description="Local time of day (HH:MM) the drop is due by."
+    )
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default=["mon", "tue", "wed", "thu", "fri"], min_length=1, description="Days a drop is due (default weekdays)."
+    )
+    grace_minutes: int = Field(default=30, ge=0, le=720, description="How long after `by` before anyone is told.")
+    timezone: str = Field(default="Europe/London", description="The partner's time zone (an IANA name).")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{v!r} is not a time zone (an IANA name, e.g. Europe/London)") from exc
+        return v
+
+
 class InboundFeed(ConfigModel):
     """A partner drops extracts in its outbox; we fetch, check and stage them."""
 
@@ -53,6 +81,9 @@ class InboundFeed(ConfigModel):
     schedule: FeedSchedule = "manual"
     tags: list[str] = []
     matching: Matching | None = None
+    expected: Expected | None = Field(
+        default=None, description="When a drop is due; a late one is told to whoever asked for late_file notices."
+    )
     max_bytes: int = Field(
         DEFAULT_MAX_BYTES,
         ge=1,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints, model_validator
 
 from crosswalk.config.models.base import ConfigModel, Schedule, Slug
 
@@ -68,19 +68,52 @@ class Webhook(ConfigModel):
     conn_id: str = Field(
         description="Airflow connection: host = the webhook URL, password = a bearer token (optional)."
     )
+    style: Literal["crosswalk", "slack", "teams"] = Field(
+        default="crosswalk",
+        description="The body posted: 'crosswalk' (our JSON: kind, summary, feed, partner, DAG, run, task), 'slack' "
+        "(an incoming webhook's {\"text\"}), 'teams' (a Teams webhook's {\"text\"}).",
+    )
+
+
+class Email(ConfigModel):
+    to: list[Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1)
+    smtp_conn_id: str = Field(default="smtp_default", description="Airflow's SMTP connection (the smtp provider).")
+    from_email: str | None = Field(default=None, description="Sender; default: the SMTP connection's from_email.")
+
+
+class PluggedNotifier(ConfigModel):
+    """Any Airflow notifier (a ``BaseNotifier`` subclass), by import path, with its keyword arguments: Slack's,
+    an organisation's own. It receives the task's context with ``crosswalk_notice`` (the notice's fields)."""
+
+    classpath: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")]
+    kwargs: dict[str, Any] = {}
+
+
+NOTICE_KINDS = ("failure", "quarantine", "approval_needed", "late_file")
 
 
 class NotificationChannel(ConfigModel):
-    """Where a team or partner hears about failures, quarantines and approvals waiting for them."""
+    """Where a team or partner hears about failures, quarantines, approvals waiting and files that have not
+    arrived: a webhook (our JSON, Slack or Teams), e-mail through Airflow's SMTP connection, or any Airflow
+    notifier."""
 
     id: Slug
-    webhook: Webhook
-    on: list[Literal["failure", "quarantine", "approval_needed"]] = Field(
+    webhook: Webhook | None = None
+    email: Email | None = None
+    notifier: PluggedNotifier | None = None
+    on: list[Literal["failure", "quarantine", "approval_needed", "late_file"]] = Field(
         min_length=1, description="Which notices this channel receives."
     )
     partners: list[Slug] = Field(
         default=[], description="Only notices about these partners (empty: every partner and the system DAGs)."
     )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> NotificationChannel:
+        given = [k for k in ("webhook", "email", "notifier") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of webhook, email or notifier (given: {', '.join(given) or 'none'})")
+        return self
 
 
 class GraduationSettings(ConfigModel):
