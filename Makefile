@@ -92,12 +92,18 @@ compose-test: install
 	CROSSWALK_SKIP_IMAGES=1 $(BIN)/python docker/compose_test.py
 
 ## Regenerate the lock files from the current venv (after a deliberate upgrade).
+## Regenerate the pins after a deliberate upgrade: the runtime lock, the dev tools, the Spark backend.
+DEV_TOOLS := pytest|pytest-xdist|execnet|iniconfig|sortedcontainers|hypothesis|ruff|selenium|trio|trio-websocket|wsproto|PySocks|websocket-client|aiosmtpd|atpublic
+SPARK := pyspark|py4j
 lock:
 	{ echo "# The project's lock: the full resolved runtime set, pinned exactly (Python 3.11)."; \
 	  echo "# Regenerate with: make lock"; \
-	  $(BIN)/pip freeze --exclude-editable | grep -Ev '^(pytest|pytest-xdist|execnet|iniconfig|sortedcontainers|hypothesis|ruff|selenium|trio|trio-websocket|wsproto|PySocks|websocket-client)=='; } > requirements.txt
+	  $(BIN)/pip freeze --exclude-editable | grep -Ev '^($(DEV_TOOLS)|$(SPARK))=='; } > requirements.txt
 	{ echo "# Test and lint tools, pinned exactly, on top of the runtime lock."; echo "-r requirements.txt"; \
-	  $(BIN)/pip freeze --exclude-editable | grep -E '^(pytest|pytest-xdist|execnet|iniconfig|sortedcontainers|hypothesis|ruff|selenium|trio|trio-websocket|wsproto|PySocks|websocket-client)=='; } > requirements-dev.txt
+	  echo "-r requirements-spark.txt"; $(BIN)/pip freeze --exclude-editable | grep -E '^($(DEV_TOOLS))=='; } \
+	  > requirements-dev.txt
+	{ grep '^#' requirements-spark.txt; $(BIN)/pip freeze --exclude-editable | grep -E '^($(SPARK))=='; } \
+	  > requirements-spark.txt.new && mv requirements-spark.txt.new requirements-spark.txt
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache

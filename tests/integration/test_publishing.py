@@ -94,13 +94,20 @@ def test_inbound_to_portal_to_open_data_with_approval_ckan_file_and_sftp_targets
         assert not (tmp_path / "published").exists() and not stand_in.packages
 
         # Open data: staged, approved in Required Actions by the named approver, then live.
+        bodies = []
+
         def approve(subject: str, body: str):
-            assert "care-packages-open-data:v1" in body
+            bodies.append(body)
             return "Approve", "Ruth Anderson"
 
         state, tis, answered = run_dag_answering("open_data_care_packages_open_data", approve)
         assert state == "success", tis
         assert len(answered) == 1 and tis["go_live"] == "success" and tis["usage"] == "success"
+        # The approver saw the table as the public will: the latest month across package types, suppressed cells
+        # marked, every figure one the package holds.
+        (body,) = bodies
+        assert "care-packages-open-data:v1" in body and "As the public will see it: month " in body
+        assert "| council_area / age_band |" in body and "✱" in body
         # The IG team's webhook heard that the approver was waiting (and nothing on the dry run before).
         (waiting,) = hook.received
         assert waiting["kind"] == "approval_needed" and waiting["task_id"] == "approve_go_live"

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from crosswalk.matching.decisions import Thresholds, band_counts, decide, deterministic, empty_scores
 from crosswalk.matching.engines import DEFAULT, Backend
 from crosswalk.matching.families import family_evidence
-from crosswalk.matching.model import SavedModel
+from crosswalk.matching.model import PRIOR, SavedModel
 from crosswalk.matching.normalise import optional_columns, prepare
 from crosswalk.matching.training import scoring_linker, trained_linker
 
@@ -74,6 +74,37 @@ def _splink_scores(
             "match_probability": scored["match_probability"].astype(float),
         }
     )
+
+
+def pair_evidence(
+    source: pd.DataFrame, index: pd.DataFrame, pairs: list[tuple[str, str]], model: SavedModel,
+    tf_from: pd.DataFrame | None = None,
+) -> dict[tuple[str, str], dict[str, float]]:  # fmt: skip
+    """What each comparison contributed to each (source record, index record) pair, as the saved model scores it:
+    ``prior`` and one match weight (log2 of the Bayes factor, name frequencies included) per comparison, which
+    add up to the pair's match weight. Splink's own intermediate columns, on records already prepared; a review card's
+    waterfall (counts and weights only: no value)."""
+    frames = {
+        "source_records": source[source["record_id"].isin({s for s, _ in pairs})],
+        "index_records": index[index["record_id"].isin({c for _, c in pairs})],
+    }
+    args = {**_link_args(frames["index_records"], Thresholds(), model, tf_from), "intermediate": True}
+    with scoring_linker(frames, "link_only", **args) as linker:
+        scored = linker.inference.predict().as_pandas_dataframe()
+    prior = model.match_weights().get(PRIOR, 0.0)
+    wanted, out = set(pairs), {}
+    for row in scored.to_dict("records"):
+        flip = row["source_dataset_l"] != "source_records"
+        key = (str(row["unique_id_r" if flip else "unique_id_l"]), str(row["unique_id_l" if flip else "unique_id_r"]))
+        if key not in wanted:
+            continue
+        weights = {PRIOR: prior}
+        for col, mw in row.items():  # Splink's mw_<comparison>, and mw_tf_adj_<comparison> for name frequencies
+            if col.startswith("mw_") and not col.startswith("mw_tf_adj_") and mw is not None:
+                tf = row.get(f"mw_tf_adj_{col[3:]}")
+                weights[col[3:]] = float(mw) + (float(tf) if tf is not None and np.isfinite(tf) else 0.0)
+        out[key] = weights
+    return out
 
 
 def link(

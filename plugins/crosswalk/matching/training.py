@@ -141,6 +141,7 @@ def trained_linker(
     em_max_pairs: float,
     model: SavedModel | None = None,
     tf_from: pd.DataFrame | None = None,
+    intermediate: bool = False,
 ):
     """A Splink linker on DuckDB over the prepared ``frames`` (by table name: two to link, one to deduplicate)
     with the person model's comparisons on the optional columns every frame carries, blocked by
@@ -154,7 +155,8 @@ def trained_linker(
     db = duckdb_api()
     tables = [db.register(for_splink(f[cols]), table_name=name) for name, f in frames.items()]
     if model is not None:
-        settings = {**model.splink, "retain_matching_columns": retain_matching_columns}
+        settings = {**model.splink, "retain_matching_columns": retain_matching_columns,
+                    "retain_intermediate_calculation_columns": intermediate}  # fmt: skip
         linker = Linker(tables if len(tables) > 1 else tables[0], settings, log_level=logging.WARNING)
         _name_frequencies(linker, db, tf_from)
         return linker

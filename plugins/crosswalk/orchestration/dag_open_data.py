@@ -77,7 +77,8 @@ disclosure control (1-7 suppressed, others rounded to 5, secondary suppression) 
                     "{{ ti.xcom_pull(task_ids='stage_package')['disclosure']['suppressed_primary'] }} cells "
                     "suppressed as small counts and "
                     "{{ ti.xcom_pull(task_ids='stage_package')['disclosure']['suppressed_secondary'] }} "
-                    f"more to protect them. Approve to publish to: {', '.join(targets)}."
+                    f"more to protect them. Approve to publish to: {', '.join(targets)}.\n\n"
+                    "{{ ti.xcom_pull(task_ids='stage_package')['preview'] }}"
                 ),
                 assigned_users=[{"id": feed.approver.id, "name": feed.approver.name}],
                 retries=0,

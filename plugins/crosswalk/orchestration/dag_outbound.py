@@ -13,6 +13,7 @@ from crosswalk.config.models import OutboundFeed
 from crosswalk.orchestration.common import dag_kwargs, run_bookends
 from crosswalk.orchestration.connections import disclosure_key, openpgp_secret, pseudonymisation_key, signing_key
 from crosswalk.orchestration.context import feed_step, is_dry_run, outbound_options, param_date
+from crosswalk.orchestration.lineage import emitter, sftp_namespace
 from crosswalk.orchestration.sftp import partner_bulk, partner_sftp
 from crosswalk.schedules import ScheduleDecision
 
@@ -109,6 +110,7 @@ def deliver(feed_id: str, batch_id: str, context: Any) -> dict:
                     openpgp_secret(cfg),
                     pseudonymisation_key,
                     outbound_options(context),
+                    emitter(context, sftp_namespace(partner.sftp.conn_id)),
                 ),
                 batch_id,
             )

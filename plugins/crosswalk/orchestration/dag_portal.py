@@ -13,6 +13,7 @@ from crosswalk.config.models import PortalFeed
 from crosswalk.orchestration.common import dag_kwargs, run_bookends
 from crosswalk.orchestration.connections import disclosure_key, pseudonymisation_key
 from crosswalk.orchestration.context import feed_step, is_dry_run, outbound_options, run_date
+from crosswalk.orchestration.lineage import emitter
 from crosswalk.schedules import ScheduleDecision
 
 # The pipelines are imported inside the task bodies: they load pandas, DuckDB and SSH libraries, which
@@ -68,6 +69,7 @@ def publish_portal(feed_id: str, context: Any) -> dict:
             key_for=pseudonymisation_key,
             disclosure_key=disclosure_key(cfg),
             options=outbound_options(context),
+            on_disclosed=emitter(context),
         )
     return {**asdict(result), "fields": list(result.fields)}
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pandas as pd
 from sqlalchemy import Engine
 
-from crosswalk import disclosures
+from crosswalk import disclosures, lineage
 from crosswalk.agreements.egress import EgressPlan
 from crosswalk.config.models import InboundFeed
 from crosswalk.matching.crosswalk_table import linked_chis, own_chi, person_chi
@@ -61,4 +61,19 @@ def disclosure(plan: EgressPlan, kind: str, disclosure_id: str, file_name: str, 
     return disclosures.Disclosure(
         disclosure_id, kind, plan.recipient, feed_id, batch_id, plan.agreement_id, plan.agreement_version,
         plan.level, tuple(plan.sent), file_name, datetime.now(UTC).replace(tzinfo=None),
+    )  # fmt: skip
+
+
+def flow(
+    engine: Engine, source: InboundFeed, field_names: list[str], plan: EgressPlan, *, kind: str, feed_id: str,
+    disclosure_id: str, target: str, rows: int, lawful_basis: str,
+) -> lineage.Flow:  # fmt: skip
+    """The disclosure as lineage: from the staged table to ``target`` (a path in the partner's area, or a view),
+    field by field, under the agreement; the target's namespace is the orchestration's to set (it knows the
+    partner's server)."""
+    namespace, prefix = lineage.table_dataset(engine.url)
+    return lineage.Flow(
+        kind, feed_id, disclosure_id, namespace, f"{prefix}.{source.target.table}", tuple(field_names), namespace,
+        target, tuple(plan.sent), dict(plan.transforms), plan.agreement_id, plan.agreement_version, plan.level,
+        plan.recipient, lawful_basis, rows,
     )  # fmt: skip

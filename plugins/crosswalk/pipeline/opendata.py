@@ -33,6 +33,7 @@ from crosswalk.config.models.agreements import PUBLIC
 from crosswalk.errors import FatalError
 from crosswalk.paths import SQL_DIR
 from crosswalk.publish import codelists, disclosure, versions
+from crosswalk.publish.disclosure import SUPPRESSED
 
 if TYPE_CHECKING:  # the SFTP stack is imported only by the task that publishes to SFTP
     from crosswalk.transfer.remote import RemoteArea
@@ -62,6 +63,7 @@ class StagedPackage:
     content_sha256: str
     changed: bool  # False: the same content as the version already staged or live
     disclosure: dict
+    preview: str = ""  # Markdown: the latest period as the public will see it, suppressed cells marked
 
 
 def months_before(on: date, n: int) -> list[tuple[date, date]]:
@@ -172,8 +174,43 @@ def stage_package(
         report.zeros,
     )
     return StagedPackage(
-        f"{feed.id}:v{number}", number, str(directory), csv_name, len(out), digest, changed, report.as_dict()
-    )
+        f"{feed.id}:v{number}", number, str(directory), csv_name, len(out), digest, changed, report.as_dict(),
+        preview_markdown(out),
+    )  # fmt: skip
+
+
+MARK = "✱"  # a suppressed cell, in the approver's preview
+
+
+def preview_markdown(table: pd.DataFrame, max_rows: int = 16) -> str:
+    """The table as the public will see it, for the go-live approver: its latest period (the first column), the
+    last dimension across and the count in the cells; a suppressed cell marked ✱. Counts only, after disclosure
+    control: nothing here is not in the package."""
+    dims, value = list(table.columns[:-1]), table.columns[-1]
+    latest = table[table[dims[0]] == table[dims[0]].max()]
+    rows_by, across = dims[1:-1], dims[-1]
+    if not rows_by:
+        rows_by, across = dims[:-1] or dims, None
+    shown = latest.astype(str).replace({SUPPRESSED: MARK})
+    if across is None:
+        body = shown[[*rows_by, value]].head(max_rows)
+        header = [*rows_by, value]
+        lines = [list(r) for r in body.itertuples(index=False)]
+    else:
+        grid = shown.pivot_table(index=rows_by, columns=across, values=value, aggfunc="first", sort=True)
+        grid = grid[[c for c in grid.columns if c != disclosure.ALL] + [c for c in grid.columns if c == disclosure.ALL]]
+        header = [" / ".join(rows_by), *map(str, grid.columns)]
+        lines = [[" / ".join(map(str, k if isinstance(k, tuple) else (k,))), *map(str, r)]
+                 for k, r in zip(grid.index, grid.to_numpy(), strict=True)][:max_rows]  # fmt: skip
+    more = len(latest) // max(len(header) - 1, 1) - len(lines)
+    cells = sum(r.count(MARK) for r in lines)
+    return "\n".join([
+        f"As the public will see it: {dims[0]} {latest[dims[0]].max()}, {value} by {' and '.join(dims[1:])}"
+        f" ({MARK} suppressed: {cells} of the cells shown).", "",
+        "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+        *("| " + " | ".join(r) + " |" for r in lines),
+        *(["", f"… and {more} more row(s) in the package."] if more > 0 else []),
+    ])  # fmt: skip
 
 
 def _record(engine, audit, feed, number, digest, out, plan, report, directory) -> None:

@@ -12,7 +12,7 @@ import csv
 import io
 import logging
 import posixpath
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -34,6 +34,7 @@ from crosswalk.config.models import OutboundFeed
 from crosswalk.crypto import age, openpgp, sshsig
 from crosswalk.errors import DropRejected, EgressRefused, FatalError
 from crosswalk.hashing import BackgroundHasher, Digest, TeeReader, copy_hashing, file_digest
+from crosswalk.lineage import Flow
 from crosswalk.manifest import (
     ENCRYPTED_SUFFIX,
     MAX_MANIFEST_BYTES,
@@ -76,6 +77,7 @@ class OutboundJob:
     openpgp_secret: str | None = None  # our armored OpenPGP secret key, for partners on method 'openpgp'
     key_for: KeyLookup | None = None  # pseudonymisation keys, by connection id, from the secrets backend
     options: RunOptions = NORMAL_RUN
+    on_disclosed: Callable[[Flow], None] | None = None  # told of each delivery as lineage (OpenLineage)
 
 
 def pending_batches(
@@ -256,6 +258,14 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
         job.engine, job.disclosure_key, source, schema.field_names, source_batch_id, plan, kind=disclosures.DELIVERY,
         disclosure_id=manifest.sha256, file_name=file_name, feed_id=feed.id,
     )  # fmt: skip
+    if job.on_disclosed is not None:
+        job.on_disclosed(
+            disclose.flow(
+                job.engine, source, schema.field_names, plan, kind=disclosures.DELIVERY, feed_id=feed.id,
+                disclosure_id=manifest.sha256, target=inbox(file_name), rows=rows,
+                lawful_basis=agreement.version(plan.agreement_version).lawful_basis.describe(),
+            )
+        )  # fmt: skip
     ledger.complete_delivery(
         job.engine,
         delivery_id,

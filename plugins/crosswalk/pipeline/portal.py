@@ -9,6 +9,7 @@ batch, crosswalk and agreement version publishes nothing new.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -21,6 +22,7 @@ from crosswalk.audit import AuditLog
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import PortalFeed
 from crosswalk.errors import FatalError
+from crosswalk.lineage import Flow
 from crosswalk.matching.crosswalk_table import linked_chis, own_chi, person_chi
 from crosswalk.pipeline import disclose
 from crosswalk.publish import versions
@@ -68,6 +70,7 @@ def publish_portal(
     key_for: KeyLookup | None,
     disclosure_key: bytes,
     options: RunOptions = NORMAL_RUN,
+    on_disclosed: Callable[[Flow], None] | None = None,
 ) -> PortalResult:
     source = cfg.inbound(feed.source_feed)
     schema = cfg.schemas[source.schema_id]
@@ -150,6 +153,15 @@ def publish_portal(
             disclosure_id=v.publication_id, file_name=f"{feed.table} ({v.publication_id})", feed_id=feed.id,
             only_with_chi=linked is not None,
         )  # fmt: skip
+        if on_disclosed is not None:
+            agreement = cfg.agreements[feed.agreement].version(plan.agreement_version)
+            on_disclosed(
+                disclose.flow(
+                    engine, source, schema.field_names, plan, kind=disclosures.PORTAL, feed_id=feed.id,
+                    disclosure_id=v.publication_id, target=feed.table, rows=v.rows_out,
+                    lawful_basis=agreement.lawful_basis.describe(),
+                )
+            )  # fmt: skip
     audit.emit(
         "portal.published" if outcome.published else "portal.unchanged",
         "succeeded" if outcome.published else "skipped",

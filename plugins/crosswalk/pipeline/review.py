@@ -135,11 +135,13 @@ def cards(cfg: ProjectConfig, engine: Engine, feed: InboundFeed, pairs: list[Pai
     plans = visible_fields(cfg, feed, reviewer), visible_fields(cfg, index_feed, reviewer)
     sources = _records(engine, feed, cfg, {(p.batch_id, p.source_record_id) for p in pairs})
     candidates = _records(engine, index_feed, cfg, {(p.index_batch_id, p.candidate_record_id) for p in pairs})
+    evidence = _evidence(cfg, engine, feed, pairs, sources, candidates)
     out = []
     for pair in pairs:
         left = _shown(sources[pair.batch_id, pair.source_record_id], plans[0])
         right = _shown(candidates[pair.index_batch_id, pair.candidate_record_id], plans[1])
         names = list(dict.fromkeys([*left, *right]))
+        weights = evidence.get((pair.source_record_id, pair.candidate_record_id))
         lines = [
             f"Is this the same person? Match probability {_fmt(pair.match_probability, '.3f')}, "
             f"weight {_fmt(pair.match_weight, '.1f')}, runner-up weight {_fmt(pair.runner_up_weight, '.1f')}.",
@@ -149,6 +151,7 @@ def cards(cfg: ProjectConfig, engine: Engine, feed: InboundFeed, pairs: list[Pai
             "|---|---|---|",
             *[f"| {n} | {_cell(left.get(n, '(not shown)'))} | {_cell(right.get(n, '(not shown)'))} |" for n in names],
             "",
+            *(waterfall_markdown(weights, visible=set(left) & set(right)) if weights else []),
             f"Fields shown are those {cfg.partners[reviewer].name} may see under the agreements in force.",
         ]
         out.append(
@@ -160,6 +163,64 @@ def cards(cfg: ProjectConfig, engine: Engine, feed: InboundFeed, pairs: list[Pai
             }
         )
     return out
+
+
+# The field each comparison of the person model reads (the CHI is compared by its digits).
+COMPARED = {"chi_digits": "chi_number"}
+HIDDEN = "other evidence (fields not shown to you)"
+
+
+def _evidence(cfg, engine, feed, pairs, sources, candidates) -> dict[tuple[str, str], dict[str, float]]:
+    """Each pair's evidence, comparison by comparison, as the feed's saved model weighs it (names' frequencies from
+    the whole index, as when it was scored); none where the feed has no saved model yet."""
+    from crosswalk.matching import model_store
+    from crosswalk.matching.link import pair_evidence
+    from crosswalk.matching.normalise import prepare
+    from crosswalk.pipeline.match import _people
+
+    model = model_store.active(engine, feed.id)
+    if model is None or not pairs:
+        return {}
+    index_feed = cfg.inbound(feed.matching.against)
+    ids = (_id_column(feed, cfg), _id_column(index_feed, cfg))
+
+    def frame(records: dict, id_column: str) -> pd.DataFrame:
+        rows = [{**{f: v.get(f) for f in PERSON_FIELDS}, "record_id": str(v[id_column])} for v in records.values()]
+        return prepare(pd.DataFrame(rows, dtype=object))
+
+    index_pk = cfg.schemas[index_feed.schema_id].primary_key[0]
+    population = {b for b in (p.index_batch_id for p in pairs)}
+    tf = pd.concat([_people(engine, index_feed.target.table, b, index_pk) for b in sorted(population)])
+    return pair_evidence(
+        frame(sources, ids[0]), frame(candidates, ids[1]),
+        [(p.source_record_id, p.candidate_record_id) for p in pairs], model, tf_from=prepare(tf),
+    )  # fmt: skip
+
+
+def waterfall_markdown(weights: dict[str, float], visible: set[str], width: int = 12) -> list[str]:
+    """The pair's evidence as a picture a Markdown card can show: a bar per comparison (█ for the same person, ░
+    against), the prior first and the total last. A comparison of a field the reviewer may not see on both sides
+    is folded into one line, so the picture tells nothing the card withholds."""
+    shown: dict[str, float] = {}
+    for name, w in weights.items():
+        field = COMPARED.get(name, name)
+        key = "prior (before any comparison)" if name == "prior" else name if field in visible else HIDDEN
+        shown[key] = shown.get(key, 0.0) + w
+    span = max((abs(w) for w in shown.values()), default=1.0) or 1.0
+
+    def bar(w: float) -> str:
+        return ("█" if w >= 0 else "░") * max(1, round(abs(w) / span * width)) if abs(w) >= 0.05 else "·"
+
+    total = sum(weights.values())
+    return [
+        "How the model weighs this pair (match weight; above 0 is evidence for the same person):",
+        "",
+        "| evidence | weight | |",
+        "|---|---:|---|",
+        *(f"| {name} | {w:+.1f} | {bar(w)} |" for name, w in shown.items()),
+        f"| **total** | **{total:+.1f}** | |",
+        "",
+    ]
 
 
 def _fmt(v: float | None, spec: str) -> str:
