@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast lint check lock clean bench-transfer bench-matching bench-delta bench-national bench-staging bench-e2e bench-discovery compose-keys compose-images compose-up compose-down compose-test bench-stack
+.PHONY: install demo test test-fast lint check lock clean bench-transfer bench-matching bench-delta bench-national bench-staging bench-e2e bench-discovery bench-disclosures compose-keys compose-images compose-up compose-down compose-test bench-stack
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-spark.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench-delta: install
 ## National scale (issue 23): a 5.5M index deduplicated and a 500k extract linked to it, on DuckDB and Spark local.
 bench-national: install
 	$(BIN)/python bench/national.py
+
+## Disclosure log (issue 25): "where has this person's data gone?" among 10M disclosed records, beside age -d | grep.
+bench-disclosures: install
+	$(BIN)/python bench/disclosures.py --records 10000000
 
 ## Staging benchmark: 1M and 5M client rows into PostgreSQL, ours vs psql \copy (needs the local PostgreSQL).
 bench-staging: install

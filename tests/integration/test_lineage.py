@@ -10,8 +10,9 @@ import json
 import pytest
 
 from tests.support.airflow import run_dag
-from tests.support.openlineage import Receiver, validate
+from tests.support.openlineage import validate
 from tests.support.project import EnvPatch, clients_csv, index_csv
+from tests.support.webhook import Webhook
 
 pytestmark = [pytest.mark.sshd, pytest.mark.airflow]
 COUNCIL, NHS = "northshire-council", "nhs-northshire"
@@ -24,8 +25,9 @@ def db_url(tmp_path):
 
 @pytest.fixture
 def receiver():
-    box = Receiver()  # (the provider reads its settings afresh under pytest: no cache to clear)
-    transport = {"type": "http", "url": box.url, "endpoint": "api/v1/lineage"}
+    box = Webhook(status=201)  # a lineage backend's endpoint (as Marquez's /api/v1/lineage), keeping each event
+    base = box.url.rsplit("/hooks/", 1)[0]  # (the provider reads its settings afresh under pytest: no cache)
+    transport = {"type": "http", "url": base, "endpoint": "api/v1/lineage"}
     env = {"AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport), "AIRFLOW__OPENLINEAGE__NAMESPACE": "northshire"}
     with EnvPatch(env):
         yield box
@@ -39,9 +41,9 @@ def test_deliveries_and_publications_arrive_as_openlineage_runs_with_column_line
                    "publish_social_care_summary"):  # fmt: skip
         assert run_dag(dag_id)[0] == "success", dag_id
 
-    for event in receiver.events:
+    for event in receiver.received:
         validate(event)  # every event that arrived, the provider's own included
-    ours = [e for e in receiver.events if e["job"]["name"].startswith("crosswalk.")]
+    ours = [e for e in receiver.received if e["job"]["name"].startswith("crosswalk.")]
     runs = {(e["job"]["name"], e["eventType"]) for e in ours}
     assert runs == {
         ("crosswalk.delivery.clients-to-health", "START"), ("crosswalk.delivery.clients-to-health", "COMPLETE"),
@@ -74,6 +76,6 @@ def test_deliveries_and_publications_arrive_as_openlineage_runs_with_column_line
     ]
     assert lineage["forename"]["inputFields"][0]["transformations"][0]["masking"] is False
     # Names only: not one value of a record travels in lineage.
-    text = json.dumps(receiver.events)
+    text = json.dumps(receiver.received)
     row = (project.work / "clients_20261121.csv").read_text().splitlines()[1].split(",")
     assert not [v for v in row[1:6] if len(v) > 3 and v in text]

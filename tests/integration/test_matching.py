@@ -149,13 +149,16 @@ def test_review_in_the_airflow_ui_records_the_decision_and_a_rerun_reuses_it(pro
     assert state == "success", tis
     assert len(answered) == in_review and sum(t.startswith("review_pair[") for t in tis) == in_review
     (card,) = [a for a in answered if "LOOKALIKE" in a["subject"]]
-    rows = {line.split("|")[1].strip(): line for line in card["body"].splitlines() if line.startswith("| ")}
+    side_by_side, evidence = card["body"].split("How the model weighs this pair")
+    rows = {line.split("|")[1].strip(): line for line in side_by_side.splitlines() if line.startswith("| ")}
     # Side by side, person fields only: the council's own record in full, the board's as the ISP allows
     # the council (schedule B, level 1); nothing else of either record (no care data, no GP practice).
     assert set(rows) == {"field", "source_id", "chi_number", "forename", "surname", "date_of_birth", "sex",
                          "postcode", "address_line1"}  # fmt: skip
     assert "Mcphee" in rows["surname"] and rows["source_id"].count("(not shown)") == 1
     assert "care_package_type" not in card["body"] and "gp_practice_code" not in card["body"]
+    # And how the model weighs the pair, comparison by comparison, adding up to the pair's weight.
+    assert "| prior (before any comparison) |" in evidence and "| **total** |" in evidence
 
     with engine.connect() as conn:
         row = conn.execute(

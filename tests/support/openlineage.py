@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import enum
 import json
-import threading
 import types
 import typing
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import attr
 import jsonschema
@@ -100,28 +98,3 @@ def validate(event: dict) -> None:
                 )
             elif key == "crosswalk_agreement":
                 jsonschema.validate(facet, OURS, format_checker=checker)
-
-
-class Receiver:
-    """A lineage backend's HTTP endpoint on 127.0.0.1 (as Marquez exposes ``/api/v1/lineage``), keeping each event."""
-
-    def __init__(self) -> None:
-        self.events: list[dict] = []
-        box = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                box.events.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0)))))
-                self.send_response(201)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
