@@ -141,6 +141,12 @@ def record(conn: Connection, d: Disclosure, rows: Iterable[pd.DataFrame]) -> int
     return records
 
 
+def recorded(engine: Engine, disclosure_id: str) -> bool:
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT 1 FROM disclosure WHERE disclosure_id = :id"), {"id": disclosure_id})
+        return found.first() is not None
+
+
 def forget(conn: Connection, disclosure_ids: list[str]) -> None:
     for did in disclosure_ids:
         conn.execute(text("DELETE FROM disclosure_person WHERE disclosure_no = :n"), {"n": number(did)})

@@ -120,3 +120,18 @@ def test_the_audit_retention_removes_old_disclosures(staged):  # noqa: F811
 def _batches(offline) -> list[str]:
     with offline.engine.connect() as conn:
         return list(conn.execute(text("SELECT batch_id FROM batch ORDER BY batch_id")).scalars())
+
+
+def test_a_publication_whose_run_died_before_logging_it_is_logged_by_the_next(staged):  # noqa: F811
+    feed = staged.cfg.inbound("council-clients")
+    (batch,) = [b for b in _batches(staged) if b.startswith("council")]
+    match_batch(staged.engine, staged.audit("match"), staged.cfg, feed, batch)
+    portal = staged.cfg.portal("social-care-summary")
+    args = dict(on=TODAY, key_for=lambda ref: staged.pseudonym_key, disclosure_key=staged.disclosure_key)
+    published = publish_portal(staged.cfg, staged.engine, staged.audit("publish"), portal, **args)
+    with staged.engine.begin() as conn:  # as if the run was killed after the swap, before the log was written
+        disclosures.forget(conn, [published.publication_id])
+    again = publish_portal(staged.cfg, staged.engine, staged.audit("publish", run_id="run-2"), portal, **args)
+    assert again.outcome == "unchanged"
+    with staged.engine.connect() as conn:
+        assert conn.execute(text("SELECT records FROM disclosure")).scalars().all() == [published.rows]

@@ -147,7 +147,9 @@ def publish_portal(
         run_id=audit.run.run_id or "",
     )
     v = outcome.version
-    if outcome.published:  # a new version discloses its rows; an unchanged one was recorded when it went live
+    # A new version discloses its rows; an unchanged one was recorded when it went live, unless that run died
+    # between the two (then this one records it).
+    if outcome.published or not disclosures.recorded(engine, v.publication_id):
         counts["people_logged"] = disclose.record(
             engine, disclosure_key, source, schema.field_names, batch.batch_id, plan, kind=disclosures.PORTAL,
             disclosure_id=v.publication_id, file_name=f"{feed.table} ({v.publication_id})", feed_id=feed.id,
