@@ -115,15 +115,13 @@ def test_a_webhook_notifier_posts_our_json(mailbox):
 
 
 def test_check_refuses_a_notifier_that_does_not_import_or_is_not_one():
-    from crosswalk.config.loader import load_config
-    from crosswalk.orchestration.connections import _notifier_problems
+    from crosswalk.orchestration.notifiers import notifier_problems
 
-    cfg = load_config(check_descriptors=False)
-    cfg.settings.notifications[:] = [
+    channels = [
         channel(id="typo", notifier={"classpath": "airflow.providers.slack.notifications.slack.SlackNotifer"}),
         channel(id="not-one", notifier={"classpath": "collections.OrderedDict"}),
         channel(id="fine", notifier={"classpath": f"{__name__}.Recording", "kwargs": {"message": "m"}}),
     ]
-    problems = [(p.field, p.reason) for p in _notifier_problems(cfg)]
+    problems = [(p.field, p.reason) for p in notifier_problems(channels)]
     assert [f for f, _ in problems] == ["notifications.typo.notifier", "notifications.not-one.notifier"]
     assert "is not an Airflow notifier" in problems[1][1]

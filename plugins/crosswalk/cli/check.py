@@ -52,10 +52,11 @@ def run_check(args: argparse.Namespace) -> int:
             raise ConfigErrors(engine)
         if not args.offline:
             from crosswalk.orchestration.connections import connection_problems
+            from crosswalk.orchestration.notifiers import notifier_problems
             from crosswalk.orchestration.resources import missing_pools
 
             pools = missing_pools(cfg)
-            problems = connection_problems(cfg) + (pools or [])
+            problems = connection_problems(cfg) + notifier_problems(cfg.settings.notifications) + (pools or [])
             if problems:
                 raise ConfigErrors(problems)
             if pools is None:

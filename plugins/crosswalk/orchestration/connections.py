@@ -117,21 +117,6 @@ def connection_problems(cfg: ProjectConfig) -> list[ConfigError]:
             problems.append(ConfigError(exc.file, exc.field, f"{exc.reason} (used by {'; '.join(used_by)})"))
     if not problems:
         problems += _disclosure_key_problems(cfg)
-    return problems + _notifier_problems(cfg)
-
-
-def _notifier_problems(cfg: ProjectConfig) -> list[ConfigError]:
-    """A notifier named by import path must import and be an Airflow notifier: the DAG files build it."""
-    from crosswalk.orchestration.notifiers import notifier_for
-
-    problems = []
-    for channel in cfg.settings.notifications:
-        if channel.notifier is None:
-            continue
-        try:
-            notifier_for(channel)
-        except (ImportError, AttributeError, TypeError, ValueError) as exc:
-            problems.append(ConfigError("crosswalk.yaml", f"notifications.{channel.id}.notifier", f"{exc}"))
     return problems
 
 

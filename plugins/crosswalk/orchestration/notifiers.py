@@ -112,6 +112,21 @@ def notifier_for(channel: NotificationChannel, *, feed_id: str | None = None, pa
     return PluggedIn(channel.id, channel.notifier.classpath, channel.notifier.kwargs, **kw)
 
 
+def notifier_problems(channels: list[NotificationChannel]) -> list:
+    """A notifier named by import path must import and be an Airflow notifier: the DAG files build it."""
+    from crosswalk.errors import ConfigError
+
+    problems = []
+    for channel in channels:
+        if channel.notifier is None:
+            continue
+        try:
+            notifier_for(channel)
+        except (ImportError, AttributeError, TypeError, ValueError) as exc:
+            problems.append(ConfigError("crosswalk.yaml", f"notifications.{channel.id}.notifier", f"{exc}"))
+    return problems
+
+
 def failure_callbacks(channels: list[NotificationChannel], feed_id: str | None, partner: str | None) -> list:
     """The notifiers a DAG's ``on_failure_callback`` gets: each channel that wants failures about its partner."""
     probe = Notice(FAILURE, "", partner=partner)
