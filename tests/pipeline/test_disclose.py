@@ -86,13 +86,8 @@ def test_a_disclosure_is_recorded_once_however_often_its_step_runs(staged):  # n
 
 
 def test_a_portal_publication_records_the_people_it_published_once(staged):  # noqa: F811
-    feed = staged.cfg.inbound("council-clients")
-    (batch,) = [b for b in _batches(staged) if b.startswith("council")]
-    match_batch(staged.engine, staged.audit("match"), staged.cfg, feed, batch)
-    portal = staged.cfg.portal("social-care-summary")
-    args = dict(on=TODAY, key_for=lambda ref: staged.pseudonym_key, disclosure_key=staged.disclosure_key)
-    published = publish_portal(staged.cfg, staged.engine, staged.audit("publish"), portal, **args)
-    publish_portal(staged.cfg, staged.engine, staged.audit("publish", run_id="run-2"), portal, **args)  # unchanged
+    published = _publish(staged)
+    _publish(staged, run_id="run-2")  # unchanged
     with staged.engine.connect() as conn:
         rows = conn.execute(text("SELECT kind, file_name, records FROM disclosure")).all()
     assert [(k, n) for k, _, n in rows] == [("portal", published.rows)]
@@ -117,21 +112,28 @@ def test_the_audit_retention_removes_old_disclosures(staged):  # noqa: F811
         assert conn.execute(text("SELECT COUNT(*) FROM disclosure_person")).scalar_one() == 0
 
 
+def _publish(offline, run_id: str = "run-1"):
+    """The council's batch matched (once), then the portal published as its DAG does."""
+    feed = offline.cfg.inbound("council-clients")
+    (batch,) = [b for b in _batches(offline) if b.startswith("council")]
+    if run_id == "run-1":
+        match_batch(offline.engine, offline.audit("match"), offline.cfg, feed, batch)
+    return publish_portal(
+        offline.cfg, offline.engine, offline.audit("publish", run_id=run_id), offline.cfg.portal("social-care-summary"),
+        on=TODAY, key_for=lambda ref: offline.pseudonym_key, disclosure_key=offline.disclosure_key,
+    )  # fmt: skip
+
+
 def _batches(offline) -> list[str]:
     with offline.engine.connect() as conn:
         return list(conn.execute(text("SELECT batch_id FROM batch ORDER BY batch_id")).scalars())
 
 
 def test_a_publication_whose_run_died_before_logging_it_is_logged_by_the_next(staged):  # noqa: F811
-    feed = staged.cfg.inbound("council-clients")
-    (batch,) = [b for b in _batches(staged) if b.startswith("council")]
-    match_batch(staged.engine, staged.audit("match"), staged.cfg, feed, batch)
-    portal = staged.cfg.portal("social-care-summary")
-    args = dict(on=TODAY, key_for=lambda ref: staged.pseudonym_key, disclosure_key=staged.disclosure_key)
-    published = publish_portal(staged.cfg, staged.engine, staged.audit("publish"), portal, **args)
+    published = _publish(staged)
     with staged.engine.begin() as conn:  # as if the run was killed after the swap, before the log was written
         disclosures.forget(conn, [published.publication_id])
-    again = publish_portal(staged.cfg, staged.engine, staged.audit("publish", run_id="run-2"), portal, **args)
+    again = _publish(staged, run_id="run-2")
     assert again.outcome == "unchanged"
     with staged.engine.connect() as conn:
         assert conn.execute(text("SELECT records FROM disclosure")).scalars().all() == [published.rows]
