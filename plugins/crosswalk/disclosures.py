@@ -9,7 +9,9 @@ agreement's pseudonymisation key, so the log links to nothing a recipient holds;
 stored. :func:`lookup` answers from the stores alone, without opening a delivered file.
 
 Each record also keeps which of the sent fields held a value for it (a bitmask), so the answer names the fields
-that person's record carried, not merely the fields of the file.
+that person's record carried, not merely the fields of the file; and why it was included (the population rule
+that admitted it: ``all``, ``matched`` or ``own_record``). Each disclosure keeps its recipient's population rule
+as applied and how many people it withheld, by reason: counts, never who.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from crosswalk.staging.db import load_rows
 CHI, NHS, SOURCE = "chi", "nhs", "source"
 KINDS = (CHI, NHS, SOURCE)
 HASH_HEX = 32  # 128 bits of HMAC-SHA256: no collision in any realistic register
-PERSON_COLUMNS = ("disclosure_no", "chi_hash", "nhs_hash", "source_hash", "carried")
+PERSON_COLUMNS = ("disclosure_no", "chi_hash", "nhs_hash", "source_hash", "carried", "admitted")
 DELIVERY, PORTAL = "delivery", "portal"
 
 
@@ -49,6 +51,7 @@ class Disclosure:
     fields: tuple[str, ...]
     file_name: str
     disclosed_at: datetime
+    population: dict | None = None  # the recipient's population rule as applied (crosswalk.config.models.population)
 
     @property
     def number(self) -> int:
@@ -91,12 +94,13 @@ def keyed(key: bytes, kind: str, values: pd.Series) -> pd.Series:
 
 def person_rows(
     key: bytes, disclosure_no: int, frame: pd.DataFrame, fields: tuple[str, ...], *, chi: pd.Series | None,
-    id_column: str,
+    id_column: str, admitted: pd.Series | str | None = None,
 ) -> pd.DataFrame:  # fmt: skip
-    """One row per record of ``frame`` (the staged rows, before the gate): its keyed identifiers, and which of
-    ``fields`` held a value for it."""
+    """One row per record of ``frame`` (the rows the gate admitted, as staged): its keyed identifiers, which of
+    ``fields`` held a value for it, and the rule that admitted it."""
     missing = pd.Series(pd.NA, index=frame.index, dtype=object)
     chi_values = chi if chi is not None else frame.get("chi_number", missing)
+    why = admitted.to_numpy() if isinstance(admitted, pd.Series) else admitted
     return pd.DataFrame(
         {
             "disclosure_no": disclosure_no,
@@ -104,6 +108,7 @@ def person_rows(
             "nhs_hash": keyed(key, NHS, frame.get("nhs_number", missing)).to_numpy(),
             "source_hash": keyed(key, SOURCE, frame.get(id_column, missing)).to_numpy(),
             "carried": carried(frame, fields),
+            "admitted": why,
         }
     )
 
@@ -120,9 +125,10 @@ def carried(frame: pd.DataFrame, fields: tuple[str, ...]) -> list[str]:
     return [format(int(m), "x") for m in mask.tolist()]
 
 
-def record(conn: Connection, d: Disclosure, rows: Iterable[pd.DataFrame]) -> int:
+def record(conn: Connection, d: Disclosure, rows: Iterable[pd.DataFrame], withheld=None) -> int:
     """Record ``d`` and its people (``rows``, from :func:`person_rows`) inside the caller's transaction, replacing
-    any earlier record of the same disclosure (a retry or rerun records it once). Returns the records counted."""
+    any earlier record of the same disclosure (a retry or rerun records it once). ``withheld``: called once the
+    rows are in, the people withheld by reason (counts). Returns the records counted."""
     forget(conn, [d.disclosure_id])
     conn.execute(
         text(
@@ -136,8 +142,10 @@ def record(conn: Connection, d: Disclosure, rows: Iterable[pd.DataFrame]) -> int
     )  # fmt: skip
     records = sum(load_rows(conn, "disclosure_person", PERSON_COLUMNS, chunk) for chunk in rows)
     conn.execute(
-        text("UPDATE disclosure SET records = :n WHERE disclosure_id = :id"), {"n": records, "id": d.disclosure_id}
-    )
+        text("UPDATE disclosure SET records = :n, population = :p, withheld = :w WHERE disclosure_id = :id"),
+        {"n": records, "id": d.disclosure_id, "p": json.dumps(d.population) if d.population else None,
+         "w": json.dumps(withheld() if callable(withheld) else withheld or {})},
+    )  # fmt: skip
     return records
 
 
@@ -177,6 +185,8 @@ class Found:
     fields_carried: tuple[str, ...]
     file_name: str
     feed_id: str
+    admitted: str | None = None  # why the person was included (the population rule that admitted them)
+    population: dict | None = None  # the recipient's population rule, as the disclosure applied it
 
 
 def lookup(engine: Engine, key: bytes, kind: str, value: str) -> list[Found]:
@@ -191,7 +201,8 @@ def lookup(engine: Engine, key: bytes, kind: str, value: str) -> list[Found]:
         rows = conn.execute(
             text(
                 "SELECT d.disclosed_at, d.kind, d.recipient, d.agreement_id, d.agreement_version, d.level, d.fields,"
-                f" d.file_name, d.feed_id, p.carried FROM disclosure_person p JOIN disclosure d"
+                " d.file_name, d.feed_id, p.carried, p.admitted, d.population"
+                " FROM disclosure_person p JOIN disclosure d"
                 f" ON d.disclosure_no = p.disclosure_no WHERE p.{column} = :h AND p.{column} IS NOT NULL"
                 " ORDER BY d.disclosed_at, d.file_name"
             ),
@@ -199,7 +210,8 @@ def lookup(engine: Engine, key: bytes, kind: str, value: str) -> list[Found]:
         ).all()
     return [
         Found(_when(r.disclosed_at), r.kind, r.recipient, r.agreement_id, r.agreement_version, r.level,
-              tuple(_carried(json.loads(r.fields), r.carried)), r.file_name, r.feed_id)
+              tuple(_carried(json.loads(r.fields), r.carried)), r.file_name, r.feed_id, r.admitted,
+              json.loads(r.population) if r.population else None)
         for r in rows
     ]  # fmt: skip
 

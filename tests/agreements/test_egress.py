@@ -46,7 +46,12 @@ def test_level_2_inherits_and_overrides_transforms_per_level():
 
 
 def test_a_drop_at_a_higher_level_removes_the_field_there():
-    a = agreement(recipients=[{"partner": "board", "level": 4}, {"partner": "gp", "level": 2}])
+    a = agreement(
+        recipients=[
+            {"partner": "board", "level": 4, "population": "all"},
+            {"partner": "gp", "level": 2, "population": "all"},
+        ]
+    )
     plan = open_gate(a)
     assert "assessment" in plan.removed and "team" in plan.sent
 

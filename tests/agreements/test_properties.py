@@ -72,7 +72,7 @@ def build(fields, *, agreement_id="isp", key="key_a", level=1, sign_off=None, wi
             "version": 1,
             "title": "generated",
             "provider": "council",
-            "recipients": [{"partner": "board", "level": level}],
+            "recipients": [{"partner": "board", "level": level, "population": "all"}],
             "purpose": "Property-based testing of the gate.",
             "lawful_basis": {"article_6": "6(1)(e)", "article_9": "9(2)(h)"},
             "sign_off": sign_off

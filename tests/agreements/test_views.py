@@ -124,7 +124,8 @@ def test_register_is_written_as_markdown_and_html(tmp_path):
     text = " ".join(c.strip() for c in parser.chunks if c.strip())
     assert "Register of data-sharing agreements" in text
     assert "the public (open data)" in text and "Dr Iain Fraser, Caldicott Guardian, 2026-03-09" in text
-    assert html.count('<td class="granted">') == 16 + 6 + 5  # board at 2 (16), council at 1 (6), public (5)
+    # board at 2 (16); council at 1: the identifiers returned (7) and the index for its reviewers (6); public (5)
+    assert html.count('<td class="granted">') == 16 + 7 + 6 + 5
 
 
 def test_status_follows_the_day(cfg, names):

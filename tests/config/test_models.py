@@ -48,10 +48,12 @@ def _problems(root) -> list[str]:
 def test_shipped_config_is_valid():
     cfg = load_config(REPO / "config", REPO / "include" / "schemas")
     assert set(cfg.feeds) == {
-        "council-clients", "health-index", "clients-to-health", "index-to-council", "social-care-summary",
-        "care-packages-open-data",
+        "council-clients", "health-index", "clients-to-health", "chi-numbers-to-council", "social-care-summary",
+        "care-packages-open-data", "council-objections", "health-restricted",
     }  # fmt: skip
-    assert set(cfg.schemas) == {"social_care_client", "health_board_index", "care_packages_by_area"}
+    assert set(cfg.schemas) == {
+        "social_care_client", "health_board_index", "care_packages_by_area", "identifier_return", "person_list",
+    }  # fmt: skip
     assert [a.version for a in cfg.agreements["northshire-isp"].versions] == [1, 2]
 
 
@@ -159,7 +161,7 @@ BAD = {
     ),
     "public under a sharing agreement": (
         ISP,
-        lambda d: d["recipients"].append({"partner": "public", "level": 1}),
+        lambda d: d["recipients"].append({"partner": "public", "level": 1, "population": "all"}),
         "'public' may only receive under an open_data agreement",
     ),
     "garbled host key": (
@@ -254,7 +256,7 @@ def test_reference_to_an_invalid_file_says_invalid_not_missing(cfg_dir):
     problems = _problems(cfg_dir)
     assert any(
         p.endswith(
-            "index-to-council.yaml: agreement: agreement 'northshire-isp-health-to-council' is invalid "
+            "chi-numbers-to-council.yaml: agreement: agreement 'northshire-isp-health-to-council' is invalid "
             "(see the problems in northshire-isp-health-to-council.v1.yaml)"
         )
         for p in problems
@@ -460,7 +462,7 @@ BROKEN = {
         lambda d: d["sftp"]["paths"].update(inbx=d["sftp"]["paths"].pop("inbox")),
         "northshire-council.yaml: sftp.paths.inbx: unknown key: did you mean 'inbox'?"
         " ('inbox' is required and missing)",
-        5,
+        6,
     ),
     "an unknown schema": (
         "feeds/council-clients.yaml",
@@ -472,7 +474,7 @@ BROKEN = {
         "partners/northshire-council.yaml",
         _break_key,
         "northshire-council.yaml: sftp.host_keys: host key 1: key data is cut short or damaged",
-        5,
+        6,
     ),
 }
 

@@ -14,7 +14,7 @@ from crosswalk.pipeline.match import match_batch
 from crosswalk.pipeline.outbound import deliver_batch, pending_batches
 from crosswalk.pipeline.portal import publish_portal
 from crosswalk.staging.tables import iter_staged
-from tests.pipeline.test_flows_offline import TODAY, staged  # noqa: F401 (a fixture)
+from tests.pipeline.test_flows_offline import TODAY, match_clients, staged  # noqa: F401 (a fixture)
 from tests.support.offline import NHS
 
 
@@ -30,6 +30,7 @@ def _clients(offline) -> pd.DataFrame:
 
 def _deliver(offline, run_id: str = "run-1"):
     feed = offline.cfg.outbound("clients-to-health")
+    match_clients(offline)  # the agreement admits only people matched to the board's records
     (batch,) = pending_batches(offline.engine, feed) or [None]
     return deliver_batch(offline.outbound_job(feed.id, offline.audit("deliver", run_id=run_id)), batch)
 
@@ -115,7 +116,7 @@ def test_the_audit_retention_removes_old_disclosures(staged):  # noqa: F811
 def _publish(offline, run_id: str = "run-1"):
     """The council's batch matched (once), then the portal published as its DAG does."""
     feed = offline.cfg.inbound("council-clients")
-    (batch,) = [b for b in _batches(offline) if b.startswith("council")]
+    (batch,) = [b for b in _batches(offline) if b.startswith("council-clients")]
     if run_id == "run-1":
         match_batch(offline.engine, offline.audit("match"), offline.cfg, feed, batch)
     return publish_portal(

@@ -49,6 +49,24 @@ class Offline:
             shutil.copyfile(f, self.areas[partner].path(f"{outbox}/{f.name}"))
         return files
 
+    def take_in(self, feed_id: str, plain: Path) -> str:
+        """Drop ``plain`` as the feed's partner would and take it in as the inbound flow does; the batch id."""
+        from crosswalk.pipeline.inbound import discover, ingest_drop
+
+        feed = self.cfg.inbound(feed_id)
+        self.drop(feed.partner, plain, feed=feed_id, schema_id=feed.schema_id)
+        drop = discover(self.areas[feed.partner], self.cfg, feed, self.engine).new[0]
+        result = ingest_drop(self.inbound_job(feed_id, self.audit("ingest")), drop)
+        assert result.outcome == "staged", result
+        return result.batch_id
+
+    def take_in_lists(self, **people: dict) -> None:
+        """Each governed person list the agreements name, taken in (empty unless ``people[feed] = {chis|source_ids}``)."""
+        from tests.support.project import LISTS, list_csv
+
+        for feed_id, name in LISTS.items():
+            self.take_in(feed_id, list_csv(self.work, name, **people.get(feed_id.replace("-", "_"), {})))
+
     def outbox(self, partner: str) -> Path:
         return self.areas[partner].path(self.cfg.partners[partner].sftp.paths.outbox)
 

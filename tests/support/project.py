@@ -20,7 +20,16 @@ import yaml
 from crosswalk import partner as partner_side
 from crosswalk.config.loader import ProjectConfig, load_config
 from crosswalk.crypto import age
-from crosswalk.demo.synthetic import CLIENT_COLUMNS, INDEX_COLUMNS, client_rows, index_rows, people, write_csv
+from crosswalk.demo.synthetic import (
+    CLIENT_COLUMNS,
+    INDEX_COLUMNS,
+    LIST_COLUMNS,
+    client_rows,
+    index_rows,
+    list_rows,
+    people,
+    write_csv,
+)
 from tests.conftest import REPO
 from tests.support.sshd import Sshd
 
@@ -186,6 +195,15 @@ def clients_csv(work: Path, n: int = 40, name: str = "clients_20261121.csv", see
 
 def index_csv(work: Path, n: int = 60, name: str = "chi_index_20261121.csv", seed: int = 7) -> Path:
     return write_csv(index_rows(people(n, seed)), INDEX_COLUMNS, work / name)
+
+
+def list_csv(work: Path, name: str, *, chis=(), source_ids=()) -> Path:
+    """A person list (objections or restricted records) as a partner drops it; empty by default."""
+    return write_csv(list_rows(chis=list(chis), source_ids=list(source_ids)), LIST_COLUMNS, work / name)
+
+
+# The shipped agreements withhold the people on these lists, so no disclosure leaves before each is received.
+LISTS = {"council-objections": "objections_20261121.csv", "health-restricted": "restricted_20261121.csv"}
 
 
 @dataclass

@@ -8,6 +8,11 @@ Allow-list semantics. The agreement version in force today must be signed off by
 name the recipient; a column with no catalogue entry stops the run (unknown columns are errors, not
 passengers); a column above the recipient's level, or dropped at it, is removed; every other column
 gets the transform its catalogue entry names for that level.
+
+Rows first, then columns. The recipient's population (:mod:`crosswalk.config.models.population`) decides
+which people may leave (:meth:`EgressPlan.release`, through :mod:`crosswalk.agreements.population`); only
+then are the columns cut and transformed. Every record-level path (deliveries, identifier returns, portal
+tables, the disclosure log) releases rows through the same call.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from datetime import date
 import pandas as pd
 
 from crosswalk.agreements import transforms
+from crosswalk.agreements.population import Admission, Evidence, People, admit
 from crosswalk.config.models.agreements import Agreement, AgreementHistory
+from crosswalk.config.models.population import Population
 from crosswalk.errors import EgressRefused
 
 KeyLookup = Callable[[str], bytes]
@@ -38,13 +45,41 @@ class EgressPlan:
     removed: tuple[str, ...]  # above the recipient's level, or dropped at it
     transforms: Mapping[str, str]  # sent column -> transform, for every column not sent as is
     key: bytes | None = field(default=None, repr=False)
+    population: Population | None = None  # whose records may leave (None: aggregates only, open data)
+    on: date | None = None  # the day the plan was made for ('today' in a population rule)
 
     @property
     def ref(self) -> str:
         return f"{self.agreement_id} v{self.agreement_version}"
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The columns a frame must hold to be released: what is sent and what the row rules read."""
+        return tuple(dict.fromkeys([*self.sent, *(self.population.columns if self.population else ())]))
+
+    def release(
+        self, frame: pd.DataFrame, people: People, evidence: Evidence
+    ) -> tuple[pd.DataFrame, dict[str, int], Admission]:
+        """Record-level data as it may leave: the people the population admits (rows first), then only the
+        ``sent`` columns, transformed; the malformed-value counts and what the rows rules decided."""
+        assert self.population is not None and self.on is not None  # a record-level plan always has both
+        admission = admit(self.population, frame, people, evidence, on=self.on)
+        kept = frame[admission.keep]
+        if admission.blanked and admission.blank.any():
+            kept = kept.copy()
+            kept.loc[admission.blank[admission.keep], list(admission.blanked)] = None
+        out, malformed = self._columns(kept)
+        return out, malformed, admission
+
     def apply(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-        """The rows as they may leave: only ``sent`` columns, transformed; and malformed-value counts."""
+        """Aggregates as they may leave (open data): only ``sent`` columns, transformed; and malformed-value counts.
+        Record-level data goes through :meth:`release`, never here: a plan with row rules refuses."""
+        if self.population is not None and not (self.population.is_bulk and not self.population.list_feeds
+                                                and not self.population.columns):  # fmt: skip
+            raise EgressRefused(f"{self.ref}: record-level data of {self.dataset} must pass the population rules")
+        return self._columns(frame)
+
+    def _columns(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
         offered = [c for c in frame.columns if c not in self.columns]
         if offered:
             # Defence in depth: the plan was made for other columns; nothing unplanned passes.
@@ -128,9 +163,14 @@ def gate(
         key = key_for(current.pseudonymisation_key_conn_id)
     if expect_ref is not None and expect_ref != ref:
         raise EgressRefused(f"the run asked for agreement {expect_ref}, but {ref} is in force today")
+    population = current.population_for(recipient)
+    unread = [c for c in (population.columns if population else ()) if c not in columns]
+    if unread:
+        raise EgressRefused(f"agreement {ref}'s population reads column(s) {unread}, which {dataset} does not offer")
     return EgressPlan(
-        current.id, current.version, dataset, recipient, level, tuple(columns), sent, removed, changed, key
-    )
+        current.id, current.version, dataset, recipient, level, tuple(columns), sent, removed, changed, key,
+        population, on,
+    )  # fmt: skip
 
 
 def _in_force(history: AgreementHistory, on: date) -> Agreement:

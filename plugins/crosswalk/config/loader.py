@@ -26,6 +26,8 @@ from crosswalk.config.models import (
     Settings,
 )
 from crosswalk.config.models.agreements import PUBLIC, TRANSFORM_TYPES, Agreement, AgreementHistory
+from crosswalk.config.models.feeds import IDENTIFIERS_BACK
+from crosswalk.config.models.population import LIST_ID_COLUMNS, MATCHED
 from crosswalk.errors import ConfigError, ConfigErrors
 from crosswalk.paths import default_config_dir, default_schemas_dir
 from crosswalk.schemas.tableschema import TableSchema, load_table_schema
@@ -368,6 +370,22 @@ def _agreement_warnings(cfg: ProjectConfig, today: date) -> list[str]:
     return out
 
 
+def _matched_with(source: InboundFeed, partner: str, feeds: dict[str, AnyFeed]) -> bool:
+    """Whether the crosswalk can link ``source``'s records to records ``partner`` sent: ``source`` is matched
+    against a feed of ``partner``'s, or a feed of ``partner``'s is matched against ``source``."""
+    if source.matching is not None:
+        against = feeds.get(source.matching.against)
+        if isinstance(against, InboundFeed) and against.partner == partner:
+            return True
+        if source.partner == partner:  # the partner's own records (an identifiers_back return)
+            return True
+    return any(
+        isinstance(f, InboundFeed) and f.partner == partner and f.matching is not None
+        and f.matching.against == source.id
+        for f in feeds.values()
+    )  # fmt: skip
+
+
 def _cross_check(path, item, partners, feeds, agreements, schemas, invalid, operator) -> list[ConfigError]:
     f = str(path)
     errs: list[ConfigError] = []
@@ -415,11 +433,27 @@ def _cross_check(path, item, partners, feeds, agreements, schemas, invalid, oper
                     f"agreement {agreement.ref} does not name {item.partner!r} as a recipient",
                 )
                 if isinstance(source, InboundFeed):
+                    dataset = item.dataset(source) if isinstance(item, OutboundFeed) else source.schema_id
                     need(
-                        source.schema_id in agreement.datasets,
+                        dataset in agreement.datasets,
                         "agreement",
-                        f"agreement {agreement.ref} has no catalogue for dataset {source.schema_id!r}",
+                        f"agreement {agreement.ref} has no catalogue for dataset {dataset!r}",
                     )
+                    population = agreement.population_for(item.partner)
+                    if population is not None and population.include == MATCHED:
+                        need(
+                            _matched_with(source, item.partner, feeds),
+                            "agreement",
+                            f"agreement {agreement.ref} admits only people matched to {item.partner}'s records, but"
+                            f" no feed of {item.partner} is matched with {source.id} (a matching section)",
+                        )
+        if isinstance(item, OutboundFeed) and item.kind == IDENTIFIERS_BACK and isinstance(source, InboundFeed):
+            need(source.matching is not None, "source_feed", f"{source.id!r} is not matched: nothing to return")
+            need(
+                item.partner == source.partner,
+                "partner",
+                f"identifiers go back to the partner that sent {source.id} ({source.partner}), not {item.partner}",
+            )
     elif isinstance(item, OpenDataFeed):
         from crosswalk.paths import SQL_DIR
 
@@ -451,6 +485,29 @@ def _cross_check(path, item, partners, feeds, agreements, schemas, invalid, oper
         for i, r in enumerate(item.recipients):
             if r.partner != PUBLIC:
                 ref(f"recipients.{i}.partner", "partner", r.partner, partners, "config/partners")
+            for kind, feed_id in r.population.list_feeds:
+                where = f"recipients.{i}.population.exclude.{kind}.feed"
+                if not ref(where, "feed", feed_id, feeds, "config/feeds"):
+                    continue
+                listed = feeds[feed_id]
+                if not isinstance(listed, InboundFeed) or listed.person_list != kind:
+                    need(False, where, f"{feed_id!r} is not an inbound feed with person_list: {kind}")
+                    continue
+                if listed.schema_id not in schemas:
+                    need(False, where, f"the {kind} list {feed_id!r} has no table schema {listed.schema_id!r}"
+                         " in include/schemas: a list is a governed input with its own schema")  # fmt: skip
+                    continue
+                need(
+                    any(c in schemas[listed.schema_id].field_names for c in LIST_ID_COLUMNS),
+                    where,
+                    f"the {kind} list {feed_id!r} (schema {listed.schema_id}) names no person: its schema needs one of"
+                    f" {', '.join(LIST_ID_COLUMNS)}",
+                )
+                need(
+                    listed.partner in item.parties,
+                    where,
+                    f"the {kind} list {feed_id!r} comes from {listed.partner}, who is not a party to {item.ref}",
+                )
         for ds, catalogue in item.datasets.items():
             if not ref(f"datasets.{ds}", "table schema", ds, schemas, "include/schemas"):
                 continue

@@ -116,6 +116,15 @@ CLIENT_COLUMNS = [
 INDEX_COLUMNS = ["chi_number", "forename", "surname", "date_of_birth", "sex", "postcode", "gp_practice_code"]
 
 
+LIST_COLUMNS = ["chi_number", "nhs_number", "source_id", "recorded_on"]
+
+
+def list_rows(*, chis: list[str] = (), source_ids: list[str] = (), on: str = "2026-10-01") -> list[dict[str, str]]:
+    """A governed list of people (objections or restricted records), each named by a CHI or a source id."""
+    blank = {"chi_number": "", "nhs_number": "", "source_id": "", "recorded_on": on}
+    return [{**blank, "chi_number": c} for c in chis] + [{**blank, "source_id": s} for s in source_ids]
+
+
 def client_rows(persons: list[Person], seed: int = 11) -> list[dict[str, str]]:
     """The council's view: some clients lack their CHI (the matching problem), one package each."""
     rng = random.Random(seed)

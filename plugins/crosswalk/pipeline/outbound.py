@@ -12,7 +12,7 @@ import csv
 import io
 import logging
 import posixpath
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -31,6 +31,7 @@ from crosswalk.audit import AuditLog
 from crosswalk.columns import per_distinct
 from crosswalk.config.loader import ProjectConfig
 from crosswalk.config.models import OutboundFeed
+from crosswalk.config.models.feeds import IDENTIFIERS_BACK
 from crosswalk.crypto import age, openpgp, sshsig
 from crosswalk.errors import DropRejected, EgressRefused, FatalError
 from crosswalk.hashing import BackgroundHasher, Digest, TeeReader, copy_hashing, file_digest
@@ -45,8 +46,9 @@ from crosswalk.manifest import (
     signature_name,
 )
 from crosswalk.pipeline import disclose
+from crosswalk.pipeline.identifiers_back import IdentifierReturn
+from crosswalk.pipeline.population import StagedRecords
 from crosswalk.staging import ledger
-from crosswalk.staging.tables import iter_staged
 from crosswalk.transfer import remote
 from crosswalk.transfer.bulk import Bulk
 from crosswalk.transfer.remote import RemoteArea
@@ -124,29 +126,25 @@ def _quoted(cell: str) -> str:
 
 
 class Extract:
-    """The gated extract as CSV bytes, made a chunk of staged rows at a time as it is read.
+    """The gated extract as CSV bytes, made a chunk at a time as it is read.
 
-    A file object (``read``) for the encryptor, so the plaintext is never a file. Each chunk goes through
-    the plan (only what the agreement lets leave, transformed); each column's cells are worked out once
-    per distinct value (:func:`crosswalk.columns.per_distinct`), then the rows go to the C csv writer in
-    one call. Counts rows and, per column, the malformed values a transform had to blank.
+    A file object (``read``) for the encryptor, so the plaintext is never a file. Each chunk has been through the
+    gate already (the people the population admits, then only what the agreement lets leave, transformed); each
+    column's cells are worked out once per distinct value (:func:`crosswalk.columns.per_distinct`), then the rows
+    go to the C csv writer in one call. Counts rows.
     """
 
-    def __init__(self, chunks: Iterable[list[tuple]], plan: EgressPlan) -> None:
+    def __init__(self, frames: Iterable[pd.DataFrame], header: Sequence[str]) -> None:
         self.rows = 0
-        self.malformed: dict[str, int] = {}
-        self._blocks = self._csv(chunks, plan)
+        self._blocks = self._csv(frames, header)
         self._buf, self._pos = b"", 0
 
-    def _csv(self, chunks: Iterable[list[tuple]], plan: EgressPlan) -> Iterator[bytes]:
-        yield self._format([plan.sent])
-        for rows in chunks:
-            frame, bad = plan.apply(pd.DataFrame(rows, columns=list(plan.sent), dtype=object))
-            for k, v in bad.items():
-                self.malformed[k] = self.malformed.get(k, 0) + v
+    def _csv(self, frames: Iterable[pd.DataFrame], header: Sequence[str]) -> Iterator[bytes]:
+        yield self._format([list(header)])
+        for frame in frames:
             cells = (per_distinct(frame[c], _cell, keeps_strings=True) for c in frame.columns)
             yield self._format(zip(*cells, strict=True))
-            self.rows += len(rows)
+            self.rows += len(frame)
 
     @staticmethod
     def _format(rows: Iterable) -> bytes:
@@ -173,12 +171,29 @@ class Extract:
 
 
 def write_extract(chunks, plan: EgressPlan, dst: Path) -> tuple[int, dict[str, int]]:
-    """Write the gated extract of staged rows to ``dst`` (:class:`Extract`); its row count and, per column,
-    how many malformed values a transform had to blank."""
-    extract = Extract(chunks, plan)
+    """Write rows (tuples of ``plan.sent``) through a plan without row rules to ``dst`` (:class:`Extract`); its row
+    count and, per column, how many malformed values a transform had to blank."""
+    malformed: dict[str, int] = {}
+
+    def frames() -> Iterator[pd.DataFrame]:
+        for rows in chunks:
+            frame, bad = plan.apply(pd.DataFrame(rows, columns=list(plan.sent), dtype=object))
+            for k, v in bad.items():
+                malformed[k] = malformed.get(k, 0) + v
+            yield frame
+
+    extract = Extract(frames(), plan.sent)
     with dst.open("wb") as f:
         copy_hashing(extract, f)
-    return extract.rows, extract.malformed
+    return extract.rows, malformed
+
+
+def rows_for(job: OutboundJob, source_batch_id: str, plan: EgressPlan) -> StagedRecords | IdentifierReturn:
+    """What the delivery carries, as it passes the gate: the source's staged records, or the identifiers matching
+    found for them (an identifiers_back feed). The population's evidence is read here, before anything is built."""
+    if job.feed.kind == IDENTIFIERS_BACK:
+        return IdentifierReturn.of(job.cfg, job.engine, job.feed, source_batch_id, plan)
+    return StagedRecords.of(job.cfg, job.engine, job.cfg.inbound(job.feed.source_feed), source_batch_id, plan)
 
 
 def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
@@ -186,7 +201,7 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
     feed, cfg = job.feed, job.cfg
     partner = cfg.partners[feed.partner]
     source = cfg.inbound(feed.source_feed)
-    schema = cfg.schemas[source.schema_id]
+    schema = cfg.schemas[feed.dataset(source)]
     agreement = cfg.agreements[feed.agreement]
     delivery_id = ledger.delivery_id_for(feed.id, source_batch_id)
     extract = f"{feed.file_prefix}_{source_batch_id.rsplit('-', 1)[-1]}.csv"
@@ -206,8 +221,9 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
         expect_ref=opts.agreement_ref,
     )
     recipients = _recipients(job, partner)
+    rows = rows_for(job, source_batch_id, plan)  # reads the population's evidence: a missing list refuses here
     if opts.dry_run:
-        return _dry_run(job, source, source_batch_id, plan, file_name, recipients, ids)
+        return _dry_run(job, rows, source_batch_id, plan, file_name, recipients, ids)
     existing = ledger.get_delivery(job.engine, delivery_id)
     if existing is not None and existing.status == ledger.DELIVERED and not opts.resend:
         reason = f"already delivered as {existing.file_name}"
@@ -243,26 +259,28 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
         workroot.task_dir("out") as tmp,
     ):  # ciphertext only: no plaintext file
         plain, encrypted = Path(tmp) / extract, Path(tmp) / file_name
-        built = Extract(iter_staged(job.engine, source.target.table, source_batch_id, list(plan.sent)), plan)
+        built = Extract((r.out for r in rows.released()), plan.sent)
         plain_digest = _encrypt(job, partner, built, encrypted, recipients)  # built as it is encrypted
-        rows, malformed = built.rows, built.malformed
+        sent, malformed, population = built.rows, rows.malformed, rows.detail()
         manifest = _already_delivered(job, inbox(file_name), plain_digest.sha256)
         if manifest is None:
             with _whole_or_nothing(job, inbox(file_name)):
-                manifest = _send(job, encrypted, plain, file_name, recipients, rows, plain_digest, plan, inbox)
+                manifest = _send(job, encrypted, plain, file_name, recipients, sent, plain_digest, plan, inbox)
         else:
             log.info("%s is already complete in %s's inbox; not sending it again", file_name, partner.code)
     # The file is with the partner: who it carried goes in the disclosure log before the ledger says delivered
     # (a crash between them is put right by the retry, which finds the file there and records it again).
     people = disclose.record(
-        job.engine, job.disclosure_key, source, schema.field_names, source_batch_id, plan, kind=disclosures.DELIVERY,
-        disclosure_id=manifest.sha256, file_name=file_name, feed_id=feed.id,
+        job.engine, job.disclosure_key, rows, plan, kind=disclosures.DELIVERY, disclosure_id=manifest.sha256,
+        file_name=file_name, feed_id=feed.id, batch_id=source_batch_id,
     )  # fmt: skip
+    if isinstance(rows, IdentifierReturn):
+        rows.save_state(delivery_id)  # what this return said of each record: the next one says what changed
     if job.on_disclosed is not None:
         job.on_disclosed(
             disclose.flow(
                 job.engine, source, schema.field_names, plan, kind=disclosures.DELIVERY, feed_id=feed.id,
-                disclosure_id=manifest.sha256, target=inbox(file_name), rows=rows,
+                disclosure_id=manifest.sha256, target=inbox(file_name), rows=sent,
                 lawful_basis=agreement.version(plan.agreement_version).lawful_basis.describe(),
             )
         )  # fmt: skip
@@ -271,7 +289,7 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
         delivery_id,
         file_sha256=manifest.sha256,
         file_size=manifest.size,
-        rows_out=rows,
+        rows_out=sent,
         fields_sent=list(plan.sent),
     )
     job.audit.emit(
@@ -279,27 +297,29 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
         "succeeded",
         file_sha256=manifest.sha256,
         file_size=manifest.size,
-        rows_out=rows,
+        rows_out=sent,
         **ids,
         detail={
             **_plan_detail(plan, malformed, recipients),
+            **population,
             "plaintext_sha256": plain_digest.sha256,
             "resend": opts.resend,
             "people_logged": people,  # records in the per-person disclosure log
         },
     )
     log.info(
-        "Delivered %s to %s%s: %d rows, %s, encrypted to %d key(s)",
+        "Delivered %s to %s%s: %d rows, %s, encrypted to %d key(s); people withheld by reason: %s",
         file_name,
         partner.code,
         partner.sftp.paths.inbox,
-        rows,
+        sent,
         _plan_line(plan),
         len(recipients),
+        population["withheld"] or "none",
     )
     if malformed:
         log.warning("Blanked malformed values while transforming (counts per field): %s", malformed)
-    return DeliveryResult(delivery_id, "delivered", file_name, rows, plan.sent)
+    return DeliveryResult(delivery_id, "delivered", file_name, sent, plan.sent)
 
 
 def _plan_line(plan: EgressPlan) -> str:
@@ -324,14 +344,13 @@ def _plan_detail(plan: EgressPlan, malformed: dict[str, int], recipients: list[s
     }
 
 
-def _dry_run(
-    job: OutboundJob, source, source_batch_id: str, plan: EgressPlan, file_name, recipients, ids
-) -> DeliveryResult:
+def _dry_run(job: OutboundJob, source_rows, source_batch_id: str, plan: EgressPlan, file_name, recipients,
+             ids) -> DeliveryResult:  # fmt: skip
     """Build the extract through the gate, count it, and say what would go where; send and record nothing."""
     partner = job.cfg.partners[job.feed.partner]
-    built = Extract(iter_staged(job.engine, source.target.table, source_batch_id, list(plan.sent)), plan)
+    built = Extract((r.out for r in source_rows.released()), plan.sent)
     copy_hashing(built)  # built and counted, written nowhere
-    rows, malformed = built.rows, built.malformed
+    rows, malformed = built.rows, source_rows.malformed
     destination = f"{partner.code}:{posixpath.join(partner.sftp.paths.inbox, file_name)}"
     job.audit.emit(
         "file.dry_run",
@@ -339,7 +358,7 @@ def _dry_run(
         rows_out=rows,
         reason=f"dry run: would deliver {rows} rows to {destination}",
         **ids,
-        detail={"destination": destination, **_plan_detail(plan, malformed, recipients)},
+        detail={"destination": destination, **_plan_detail(plan, malformed, recipients), **source_rows.detail()},
     )
     log.info(
         "Dry run: would deliver %s to %s: %d rows, %s; nothing sent, nothing recorded as delivered",
@@ -389,7 +408,7 @@ def _send(job: OutboundJob, encrypted: Path, plain: Path, file_name: str, recipi
         plain,
         encrypted,
         feed=feed.id,
-        schema_id=cfg.inbound(feed.source_feed).schema_id,
+        schema_id=feed.dataset(cfg.inbound(feed.source_feed)),
         sender=cfg.settings.operator.code,
         recipients=recipients,
         encryption=partner.encryption.method,

@@ -25,9 +25,9 @@ from crosswalk.errors import FatalError
 from crosswalk.lineage import Flow
 from crosswalk.matching.crosswalk_table import linked_chis, own_chi, person_chi
 from crosswalk.pipeline import disclose
+from crosswalk.pipeline.population import StagedRecords
 from crosswalk.publish import versions
 from crosswalk.staging import ledger
-from crosswalk.staging.tables import iter_staged
 
 log = logging.getLogger(__name__)
 
@@ -91,23 +91,20 @@ def publish_portal(
         raise NothingToPublish(f"{feed.id}: {source.id} has no staged batch to publish")
     batch = batches[-1]  # each drop is a full extract: the latest is the picture to show
     counts: dict[str, int] = {"rows_in": 0}
-    linked = linked_chis(engine, source.id) if feed.keyed_by_chi else None
-    id_column = source.matching.id_column if source.matching else "source_id"
+    rows = StagedRecords.of(cfg, engine, source, batch.batch_id, plan)  # the population's evidence, read once
+    if feed.keyed_by_chi:
+        if rows.linked is None:
+            rows.linked = linked_chis(engine, source.id)
+        linked, id_column = rows.linked, rows.ids
+        rows.prepare = lambda frame: keyed_by_chi(frame, linked, id_column)
 
     def through_the_gate():
-        """The batch a chunk at a time, keyed by CHI and through the plan; counts kept as it goes."""
-        for rows in iter_staged(engine, source.target.table, batch.batch_id, schema.field_names):
-            frame = pd.DataFrame(rows, columns=schema.field_names)
-            if linked is None:
-                counts["rows_in"] += len(frame)
-            else:
-                frame, keyed = keyed_by_chi(frame, linked, id_column)
-                for k, v in keyed.items():
-                    counts[k] = counts.get(k, 0) + v
-            out, malformed = plan.apply(frame)
-            for k, v in malformed.items():
-                counts[f"malformed_{k}"] = counts.get(f"malformed_{k}", 0) + v
-            yield out
+        """The batch a chunk at a time, keyed by CHI, through the gate (rows, then fields); counts kept as it goes."""
+        for r in rows.released():
+            yield r.out
+            counts.update(rows.prepared or {"rows_in": rows.tally.rows_in})
+            counts.update({f"malformed_{k}": v for k, v in rows.malformed.items()})
+            counts.update(rows.detail())
 
     if options.dry_run:
         rows_out = sum(len(out) for out in through_the_gate())
@@ -151,9 +148,8 @@ def publish_portal(
     # between the two (then this one records it).
     if outcome.published or not disclosures.recorded(engine, v.publication_id):
         counts["people_logged"] = disclose.record(
-            engine, disclosure_key, source, schema.field_names, batch.batch_id, plan, kind=disclosures.PORTAL,
-            disclosure_id=v.publication_id, file_name=f"{feed.table} ({v.publication_id})", feed_id=feed.id,
-            only_with_chi=linked is not None,
+            engine, disclosure_key, rows, plan, kind=disclosures.PORTAL, disclosure_id=v.publication_id,
+            file_name=f"{feed.table} ({v.publication_id})", feed_id=feed.id, batch_id=batch.batch_id,
         )  # fmt: skip
         if on_disclosed is not None:
             agreement = cfg.agreements[feed.agreement].version(plan.agreement_version)

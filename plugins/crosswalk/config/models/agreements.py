@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from crosswalk.config.models.base import ConfigModel, SchemaId, Slug
+from crosswalk.config.models.population import Population
 
 Level = Annotated[int, Field(ge=1, le=4)]
 
@@ -87,6 +88,9 @@ ARTICLE_9 = {
 class Recipient(ConfigModel):
     partner: Slug = Field(description=f"A partner code, or {PUBLIC!r} for open data.")
     level: Level = Field(description="The ISP level granted to this recipient.")
+    population: Population = Field(
+        description="Whose records may go to this recipient (crosswalk.config.models.population); required."
+    )
 
 
 class LawfulBasis(ConfigModel):
@@ -198,6 +202,13 @@ class Agreement(ConfigModel):
         entries = [e for ds in self.datasets.values() for e in ds.fields.values()]
         if any(e.classification == "special_category" for e in entries) and self.lawful_basis.article_9 is None:
             raise ValueError("lawful_basis.article_9 is required: the catalogue has special-category fields")
+        for i, r in enumerate(self.recipients):
+            for ds, catalogue in self.datasets.items():
+                unknown = [c for c in r.population.columns if c not in catalogue.fields]
+                if unknown:
+                    raise ValueError(
+                        f"recipients.{i}.population names column(s) {unknown} that dataset {ds} does not declare"
+                    )
         uses_key = any("pseudonymise" in e.transform.values() for e in entries)
         if uses_key and not self.pseudonymisation_key_conn_id:
             raise ValueError("pseudonymisation_key_conn_id is required: a field is pseudonymised")
@@ -212,6 +223,13 @@ class Agreement(ConfigModel):
             ]
             if rows:
                 raise ValueError(f"an open_data agreement permits aggregates only; record-level field(s): {rows}")
+            population = self.recipients[0].population
+            if population.include != "all" or population.where or population.list_feeds or population.columns:
+                # Open data is built from a portal publication only, whose people its own agreement decided.
+                raise ValueError(
+                    "an open_data agreement's population is 'all' (the people of the portal publication it is built"
+                    " from, which that publication's agreement decided): put row rules in that agreement"
+                )
         elif PUBLIC in parties:
             raise ValueError(f"{PUBLIC!r} may only receive under an open_data agreement")
         return self
@@ -227,6 +245,9 @@ class Agreement(ConfigModel):
 
     def level_for(self, partner: str) -> int | None:
         return next((r.level for r in self.recipients if r.partner == partner), None)
+
+    def population_for(self, partner: str) -> Population | None:
+        return next((r.population for r in self.recipients if r.partner == partner), None)
 
     def unsigned_on(self, day: date) -> list[str]:
         """Parties with no sign-off dated on or before ``day``."""

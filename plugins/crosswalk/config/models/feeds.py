@@ -81,6 +81,13 @@ class InboundFeed(ConfigModel):
     schedule: FeedSchedule = "manual"
     tags: list[str] = []
     matching: Matching | None = None
+    person_list: Literal["objections", "restricted"] | None = Field(
+        default=None,
+        description="This feed is a governed list of people, not records to share: 'objections' (people who objected"
+        " to the sharing, UK GDPR Art. 21) or 'restricted' (records whose details must not be shared). Agreements"
+        " name it in a recipient's population; each drop is the whole list; its schema identifies people by"
+        " chi_number, nhs_number or source_id.",
+    )
     expected: Expected | None = Field(
         default=None, description="When a drop is due; a late one is told to whoever asked for late_file notices."
     )
@@ -110,12 +117,27 @@ class InboundFeed(ConfigModel):
             raise ValueError("must be a file-name pattern without '/'")
         return v
 
+    @model_validator(mode="after")
+    def _list_is_not_matched(self) -> InboundFeed:
+        if self.person_list is not None and self.matching is not None:
+            raise ValueError("a person list (person_list) is not matched: remove its matching section")
+        return self
+
+
+RECORDS, IDENTIFIERS_BACK = "records", "identifiers_back"
+IDENTIFIER_RETURN = "identifier_return"  # the dataset (and table schema) of an identifiers_back return
+
 
 class OutboundFeed(ConfigModel):
-    """We build an extract from staged data and deliver it to a partner's inbox."""
+    """We build an extract from staged data and deliver it to a partner's inbox.
+
+    ``kind: records`` sends the source feed's staged records; ``kind: identifiers_back`` returns to the partner
+    that sent the source feed what matching found for each of its records (dataset ``identifier_return``): the
+    identifier, band, method, reason, person id and what changed since the last return."""
 
     id: Slug
     direction: Literal["outbound"]
+    kind: Literal["records", "identifiers_back"] = "records"
     description: str
     partner: Slug
     source_feed: Slug = Field(description="The inbound feed whose staged batches this extract is built from.")
@@ -123,6 +145,10 @@ class OutboundFeed(ConfigModel):
     file_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$")]
     schedule: FeedSchedule = "manual"
     tags: list[str] = []
+
+    def dataset(self, source: InboundFeed) -> str:
+        """The agreement dataset (and table schema) this feed's extract is made of."""
+        return IDENTIFIER_RETURN if self.kind == IDENTIFIERS_BACK else source.schema_id
 
 
 class PortalFeed(ConfigModel):
