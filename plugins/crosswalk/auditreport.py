@@ -18,10 +18,12 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from crosswalk import atomic, auditchain, charts
+from crosswalk.config.models.population import WITHHELD_REASONS
 
 CSV_COLUMNS = [
     "time", "kind", "direction", "partner", "feed", "file", "sha256", "size", "rows", "agreement", "version", "level",
     "fields_sent", "fields_removed", "fields_transformed", "triggered_by", "approved_by", "outcome", "reason",
+    "population", "people_withheld",
 ]  # fmt: skip
 
 # Each kind of disclosure or receipt, as the report names it; "direction" keeps the CSV's older values.
@@ -145,8 +147,13 @@ def build(
 
 
 def _gated(d: dict, sent: str, transformed: str) -> dict[str, Any]:
-    """What the egress gate let through, from a delivery's or publication's event."""
+    """What the egress gate let through, from a delivery's or publication's event: fields, and people."""
+    withheld = d.get("withheld") or {}
     return {
+        "population": "; ".join(d.get("population") or []),
+        "people_in": d.get("people_in", ""),
+        "withheld": withheld,
+        "people_withheld": "; ".join(f"{k} {v}" for k, v in withheld.items()),
         "agreement": d.get("agreement_id", ""),
         "version": d.get("agreement_version", ""),
         "level": d.get("level", ""),
@@ -360,6 +367,17 @@ def to_html(report: Report) -> str:
                   str(r["approved_by"]) or "—"]
                  for r in rows]  # fmt: skip
         out.append(_table(header, cells))
+    out.append("<h2>People withheld, by reason</h2>")
+    out.append("<p>For each record-level disclosure, the population rule of the recipient and how many people it"
+               " withheld, by reason (counts only: nobody withheld is named anywhere).</p>")  # fmt: skip
+    header = ["when", "what", "to", "feed", "population", "people considered", "people sent",
+              *WITHHELD_REASONS.values()]  # fmt: skip
+    cells = [
+        [r["time"], r["kind"], r["partner"], r["feed"], r["population"] or "—", str(r["people_in"]), str(r["rows"]),
+         *(str((r.get("withheld") or {}).get(k, 0)) for k in WITHHELD_REASONS)]
+        for r in report.of_kind(DELIVERY, PORTAL) if r.get("population")
+    ]  # fmt: skip
+    out.append(_table(header, cells))
     out.append("<h2>By partner</h2>")
     out.append(_table(["partner", "files received", "rows staged", "quarantined", "deliveries", "rows sent",
                        "publications"], _by_partner(report)))  # fmt: skip

@@ -486,3 +486,74 @@ def test_check_puts_the_root_cause_first_and_folds_what_follows_from_it(cfg_dir,
     first, second, *rest = _check_output(cfg_dir).splitlines()
     assert first.startswith("crosswalk check: FAILED: ") and root in first, first
     assert second == f"  and {following} problem(s) that follow from it:" and len(rest) == following
+
+
+# --- row rules (population) ---------------------------------------------------------------------------------
+
+
+def _population(d: dict) -> dict:
+    return d["recipients"][0]["population"]
+
+
+REFUSED_POPULATIONS = {
+    "an agreement without a population": (
+        ISP, lambda d: d["recipients"][0].pop("population"),
+        "northshire-isp.v2.yaml: recipients.0.population: required but missing",
+    ),
+    "a condition on an unknown column": (
+        ISP, lambda d: _population(d).update(where=[{"column": "care_pakage_end", "present": True}]),
+        "recipients.0.population names column(s) ['care_pakage_end'] that dataset social_care_client does not"
+        " declare",
+    ),
+    "a restricted column that is not declared": (
+        ISP, lambda d: _population(d)["exclude"].update(restricted={"column": "sensitive", "values": ["Y"]}),
+        "recipients.0.population names column(s) ['sensitive']",
+    ),
+    "a condition naming two tests": (
+        ISP, lambda d: _population(d).update(where=[{"column": "care_package_end", "present": True,
+                                                     "before": "today"}]),
+        "name exactly one test for 'care_package_end'",
+    ),
+    "an objections list that is not a list feed": (
+        ISP, lambda d: _population(d)["exclude"].update(objections={"feed": "health-index"}),
+        "exclude.objections.feed: 'health-index' is not an inbound feed with person_list: objections",
+    ),
+    "an objections feed without a schema": (
+        "feeds/council-objections.yaml", lambda d: d.pop("schema"),
+        "council-objections.yaml: schema: required but missing",
+    ),
+    "an objections feed whose schema is not there": (
+        "feeds/council-objections.yaml", lambda d: d.update(schema="objection_register"),
+        "the objections list 'council-objections' has no table schema 'objection_register' in include/schemas",
+    ),
+    "matched_to_recipient where nothing is matched with the recipient": (
+        "feeds/health-index.yaml", lambda d: d.update(partner="northshire-council"),
+        "admits only people matched to",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", REFUSED_POPULATIONS)
+def test_check_refuses_a_population_it_cannot_apply(cfg_dir, case):
+    file, edit, expected = REFUSED_POPULATIONS[case]
+    edit_yaml(cfg_dir / "config" / file, edit)
+    assert expected in _check_output(cfg_dir)
+
+
+def test_an_objections_schema_must_name_a_person(cfg_dir):
+    schema = json.loads((cfg_dir / "schemas/person_list.json").read_text())
+    schema["fields"] = [f for f in schema["fields"] if f["name"] == "recorded_on"]
+    (cfg_dir / "schemas/person_list.json").write_text(json.dumps(schema))
+    problems = _problems(cfg_dir)
+    assert any("names no person: its schema needs one of chi_number, nhs_number, source_id" in p for p in problems)
+
+
+def test_the_shipped_agreements_say_whose_records_leave():
+    cfg = load_config(REPO / "config", REPO / "include" / "schemas")
+    to_council = cfg.agreements["northshire-isp-health-to-council"].latest
+    assert to_council.population_for("northshire-council").include == "matched_to_recipient"
+    assert cfg.agreements["northshire-isp"].latest.population_for("nhs-northshire").list_feeds == [
+        ("objections", "council-objections")
+    ]
+    assert cfg.outbound("chi-numbers-to-council").kind == "identifiers_back"
+    assert not any(f.source_feed == "health-index" for f in cfg.outbound_feeds())  # the register never leaves

@@ -15,7 +15,10 @@ _BASE: dict[str, Any] = {
     "version": 3,
     "title": "Test agreement",
     "provider": "council",
-    "recipients": [{"partner": "board", "level": 1, "population": "all"}, {"partner": "gp", "level": 2, "population": "all"}],
+    "recipients": [
+        {"partner": "board", "level": 1, "population": "all"},
+        {"partner": "gp", "level": 2, "population": "all"},
+    ],
     "purpose": "Testing the egress gate with a small catalogue.",
     "lawful_basis": {"article_6": "6(1)(e)", "article_9": "9(2)(h)"},
     "sign_off": {

@@ -61,7 +61,7 @@ class Offline:
         return result.batch_id
 
     def take_in_lists(self, **people: dict) -> None:
-        """Each governed person list the agreements name, taken in (empty unless ``people[feed] = {chis|source_ids}``)."""
+        """Each governed person list the agreements name, taken in (empty, or ``people[feed] = {chis=...}``)."""
         from tests.support.project import LISTS, list_csv
 
         for feed_id, name in LISTS.items():
@@ -93,12 +93,14 @@ class Offline:
         )  # fmt: skip
 
 
-def offline_project(tmp: Path) -> Offline:
+def offline_project(tmp: Path, engine: Engine | None = None) -> Offline:
+    """``engine``: a migrated store to use (the ``engine`` fixture's SQLite or PostgreSQL); else an SQLite file."""
     keys = scene.make_keys()
     host_keys = {c: scene.public_line(scene.ssh_signing_key()) for c in (COUNCIL, NHS)}  # never dialled
     config_dir = scene.write_config(tmp, host_keys, keys)
     cfg = load_config(config_dir)
-    engine = make_engine(f"sqlite:///{tmp / 'crosswalk.db'}")
-    upgrade(engine)
+    if engine is None:
+        engine = make_engine(f"sqlite:///{tmp / 'crosswalk.db'}")
+        upgrade(engine)
     areas = {code: LocalArea(tmp / "sftp" / code) for code in cfg.partners}
     return Offline(tmp, cfg, keys, engine, areas, secrets.token_bytes(32))

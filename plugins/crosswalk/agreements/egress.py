@@ -66,8 +66,8 @@ class EgressPlan:
         admission = admit(self.population, frame, people, evidence, on=self.on)
         kept = frame[admission.keep]
         if admission.blanked and admission.blank.any():
-            kept = kept.copy()
-            kept.loc[admission.blank[admission.keep], list(admission.blanked)] = None
+            blank = admission.blank[admission.keep]
+            kept = kept.assign(**{c: kept[c].astype(object).where(~blank, None) for c in admission.blanked})
         out, malformed = self._columns(kept)
         return out, malformed, admission
 

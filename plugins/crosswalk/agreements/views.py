@@ -19,6 +19,7 @@ from crosswalk.config.models.agreements import (
     Agreement,
     AgreementHistory,
 )
+from crosswalk.config.models.population import Population
 
 # Short words for the field matrix; TRANSFORMS has the full explanations (the legend).
 _SHORT = {
@@ -116,6 +117,7 @@ def summary(a: Agreement, history: AgreementHistory, names: dict[str, str], toda
                 + (f", {len(changed)} transformed" if changed else ""),
             )
         )
+        lines += population_lines(r.population, a.kind)
     lines += [("Purpose", a.purpose), ("Lawful basis", a.lawful_basis.describe())]
     if a.lawful_basis.note:
         lines.append(("", a.lawful_basis.note))
@@ -132,6 +134,24 @@ def summary(a: Agreement, history: AgreementHistory, names: dict[str, str], toda
     if others:
         lines.append(("Other versions", ", ".join(f"v{v.version} ({v.status_on(today)})" for v in others)))
     return lines
+
+
+def population_lines(p: Population, kind: str = "sharing") -> list[tuple[str, str]]:
+    """Whose records may go to a recipient, in words an IG officer reads: one (label, text) a rule."""
+    if kind == "open_data":
+        return [("Whose records", "aggregates of the portal publication it is built from (its agreement decides"
+                                  " whose records that holds); no record leaves")]  # fmt: skip
+    first, *rest = p.describe()
+    out = [("Whose records", first.removeprefix("who: ") + (" — BULK DISCLOSURE" if p.is_bulk else ""))]
+    return out + [("", line) for line in rest]
+
+
+def _recipients_cell(a: Agreement, names: dict[str, str]) -> str:
+    bulk = a.kind != "open_data"
+    return ", ".join(
+        f"{_party(r.partner, names)} ({r.level})" + (" BULK" if bulk and r.population.is_bulk else "")
+        for r in a.recipients
+    )
 
 
 def _cell(transform: str, level: int, granted: set[int]) -> str:
@@ -203,11 +223,14 @@ def diff_text(old: Agreement, new: Agreement) -> str:
     for p in sorted(old_r.keys() | new_r.keys()):
         a, b = old_r.get(p), new_r.get(p)
         if a is None:
-            out.append(f"  recipient added: {p} at level {b}")
+            out.append(f"  recipient added: {p} at level {b} ({'; '.join(new.population_for(p).describe())})")
         elif b is None:
             out.append(f"  recipient removed: {p} (was level {a})")
         else:
             change(f"level granted to {p}", a, b)
+            pa, pb = old.population_for(p), new.population_for(p)
+            if pa != pb:
+                out.append(f"  population of {p}: " + "; ".join(pa.describe()) + " -> " + "; ".join(pb.describe()))
     for p in sorted(old.sign_off.keys() | new.sign_off.keys()):
         change(f"sign-off by {p}", _signed(old, p), _signed(new, p))
     old_f = {(r.dataset, r.name): r for r in field_matrix(old)}
@@ -254,7 +277,7 @@ def register_markdown(agreements: dict[str, AgreementHistory], names: dict[str, 
     for agreement_id in sorted(agreements):
         h = agreements[agreement_id]
         a = h.in_force(today) or h.latest
-        recips = ", ".join(f"{_party(r.partner, names)} ({r.level})" for r in a.recipients)
+        recips = _recipients_cell(a, names)
         out.append(
             f"| [{a.id}](#{a.id}) | {a.version} | {a.status_on(today)} | {_party(a.provider, names)} | {recips} "
             f"| {a.valid_until} | {a.review_date} |"
@@ -307,7 +330,7 @@ def register_html(agreements: dict[str, AgreementHistory], names: dict[str, str]
         h = agreements[agreement_id]
         a = h.in_force(today) or h.latest
         status = a.status_on(today)
-        recips = ", ".join(f"{_party(r.partner, names)} ({r.level})" for r in a.recipients)
+        recips = _recipients_cell(a, names)
         parts.append(
             f'<tr><td><a href="#{e(a.id)}">{e(a.id)}</a></td><td>{a.version}</td>'
             f'<td class="status-{status.split()[0]}">{e(status)}</td><td>{e(_party(a.provider, names))}</td>'

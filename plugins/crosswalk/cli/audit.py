@@ -64,10 +64,11 @@ def _disclosures(args: argparse.Namespace) -> int:
         raise UsageError(f"{option}: not a {'record id' if kind == disclosures.SOURCE else 'ten-digit number'}")
     engine = audit_engine(args)
     found = disclosures.lookup(engine, disclosure_key(args), kind, value)
-    header = ["disclosed at", "what", "to", "agreement", "level", "fields this record carried", "file or version"]
+    header = ["disclosed at", "what", "to", "agreement", "level", "fields this record carried", "file or version",
+              "why included"]  # fmt: skip
     rows = [
         [f"{f.disclosed_at:%Y-%m-%d %H:%M}", f.kind, f.recipient, f"{f.agreement_id} v{f.agreement_version}",
-         str(f.level), ", ".join(f.fields_carried), f.file_name]
+         str(f.level), ", ".join(f.fields_carried), f.file_name, _why(f)]
         for f in found
     ]  # fmt: skip
     if args.csv:
@@ -76,8 +77,18 @@ def _disclosures(args: argparse.Namespace) -> int:
         return 0
     print(f"crosswalk audit disclosures: {len(found)} disclosure(s) carried this person's record")
     for r in rows:
-        print("  " + "  ".join(r[:5]) + f"\n      fields: {r[5]}\n      file: {r[6]}")
+        print("  " + "  ".join(r[:5]) + f"\n      fields: {r[5]}\n      file: {r[6]}\n      why: {r[7]}")
     return 0
+
+
+def _why(found) -> str:
+    """Why the person was in the disclosure: the rule that admitted them, and the recipient's population."""
+    from crosswalk.config.models.population import ADMITTED, Population
+
+    if found.admitted is None:  # logged before row rules existed
+        return "logged before population rules: every record of the batch was sent"
+    rule = "; ".join(Population.model_validate(found.population).describe()) if found.population else ""
+    return ADMITTED.get(found.admitted, found.admitted) + (f" (population: {rule})" if rule else "")
 
 
 def _verify(args: argparse.Namespace) -> int:

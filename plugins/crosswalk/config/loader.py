@@ -367,6 +367,11 @@ def _agreement_warnings(cfg: ProjectConfig, today: date) -> list[str]:
             out.append(f"agreement {current.ref}: not signed off by {', '.join(current.unsigned_on(today))}")
         elif status == "review overdue":
             out.append(f"agreement {current.ref}: review was due on {current.review_date}")
+        if current.kind != "open_data":
+            for r in current.recipients:
+                if r.population.is_bulk:
+                    out.append(f"agreement {current.ref}: {r.partner} receives every record of its datasets"
+                               " (population: all): a bulk disclosure")  # fmt: skip
     return out
 
 

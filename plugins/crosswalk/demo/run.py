@@ -33,9 +33,11 @@ from crosswalk.paths import BUNDLE_ROOT
 
 DAG_ORDER = [
     "inbound_health_index",  # first, so the council's clients are matched against the CHI index
+    "inbound_health_restricted",  # the governed lists the agreements withhold people by, before anything leaves
+    "inbound_council_objections",
     "inbound_council_clients",
-    "outbound_clients_to_health",
-    "outbound_index_to_council",
+    "outbound_clients_to_health",  # only the clients matched to the board's records, bar those who objected
+    "outbound_chi_numbers_to_council",  # the CHI numbers matching found, back to the council for its own clients
     "publish_social_care_summary",  # the board's portal table, keyed by CHI
     "open_data_care_packages_open_data",  # aggregates -> disclosure control -> data package -> file drop
 ]
@@ -192,18 +194,30 @@ def _demo(work: Path, rows: int, stack: contextlib.ExitStack) -> int:
     stamp = date.today().strftime("%Y%m%d")
     persons = synthetic.people(int(rows * 1.5), seed=2026)
     data = work / "data"
-    clients = synthetic.write_csv(
-        synthetic.client_rows(persons[:rows]), synthetic.CLIENT_COLUMNS, data / f"clients_{stamp}.csv"
-    )
+    client_list = synthetic.client_rows(persons[:rows])
+    clients = synthetic.write_csv(client_list, synthetic.CLIENT_COLUMNS, data / f"clients_{stamp}.csv")
     index = synthetic.write_csv(synthetic.index_rows(persons), synthetic.INDEX_COLUMNS, data / f"chi_index_{stamp}.csv")
-    scene.partner_drop(
-        ports[council], host_keys[council], client_keys[council], clients, "council-clients", "social_care_client",
-        council, keys,
+    # One client objected to sharing with the board (the council's register); one client's NHS record is
+    # restricted (the board's list): the agreements withhold both, and the IG report counts them.
+    objections = synthetic.write_csv(
+        synthetic.list_rows(source_ids=[client_list[1]["source_id"]]), synthetic.LIST_COLUMNS,
+        data / f"objections_{stamp}.csv",
     )  # fmt: skip
-    scene.partner_drop(
-        ports[nhs], host_keys[nhs], client_keys[nhs], index, "health-index", "health_board_index", nhs, keys
+    restricted = synthetic.write_csv(
+        synthetic.list_rows(chis=[persons[2].chi]), synthetic.LIST_COLUMNS, data / f"restricted_{stamp}.csv"
     )
-    scene.say(f"  partners dropped {clients.name} ({rows} synthetic clients) and {index.name} ({len(persons)} people)")
+    for partner_code, plain, feed, schema_id in (
+        (council, clients, "council-clients", "social_care_client"),
+        (council, objections, "council-objections", "person_list"),
+        (nhs, index, "health-index", "health_board_index"),
+        (nhs, restricted, "health-restricted", "person_list"),
+    ):
+        scene.partner_drop(ports[partner_code], host_keys[partner_code], client_keys[partner_code], plain, feed,
+                           schema_id, partner_code, keys)  # fmt: skip
+    scene.say(
+        f"  partners dropped {clients.name} ({rows} synthetic clients), {index.name} ({len(persons)} people),"
+        f" {objections.name} (1 objection) and {restricted.name} (1 restricted record)"
+    )
 
     scene.say("  running the DAGs in one Airflow process (dag.test, SQLite metadata database) ...")
     connections = {**scene.secret_connections(config, keys), **scene.sftp_connections(ports, client_keys)}

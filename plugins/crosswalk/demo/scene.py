@@ -229,6 +229,10 @@ def summary(work: Path, states: dict[str, str], seconds: float, keys: Keys, repo
                 " agreement_version, level, status FROM delivery"
             )
         ).all()
+        gated = {
+            r.file_name: json.loads(r.detail or "{}")
+            for r in conn.execute(text("SELECT file_name, detail FROM audit_event WHERE event = 'file.delivered'"))
+        }
         n_events = conn.execute(text("SELECT COUNT(*) FROM audit_event")).scalar_one()
         tables = {
             t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
@@ -249,6 +253,13 @@ def summary(work: Path, states: dict[str, str], seconds: float, keys: Keys, repo
         fields = json.loads(d.fields_sent or "[]")
         say(f"  OUT  {d.file_name}  sha256 {(d.file_sha256 or '?')[:16]}…  {d.rows_out} rows, {len(fields)} fields")
         say(f"       -> {d.partner}:/inbox ({d.status}) under {d.agreement_id} v{d.agreement_version}, level {d.level}")
+        g = gated.get(d.file_name, {})
+        if g.get("population"):
+            withheld = ", ".join(f"{k} {v}" for k, v in (g.get("withheld") or {}).items()) or "nobody"
+            say(f"       people: {g.get('people_in', '?')} considered, {g.get('people_out', '?')} sent;"
+                f" withheld: {withheld}  [{'; '.join(g['population'])}]")  # fmt: skip
+            if g.get("changes"):
+                say("       since the last return: " + ", ".join(f"{k} {v}" for k, v in g["changes"].items()))
         delivered = work / "sftp" / d.partner / "inbox" / d.file_name
         if d.status == "delivered" and delivered.exists():
             # Open it as the recipient would, with its own age key: only the agreed columns are there.

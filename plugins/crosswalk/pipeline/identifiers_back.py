@@ -27,7 +27,7 @@ from crosswalk.config.models import InboundFeed, OutboundFeed
 from crosswalk.hashing import join_fields, sha256_hex
 from crosswalk.pipeline.population import Released, evidence, population_detail, record_id_column
 from crosswalk.staging import ledger
-from crosswalk.staging.db import load_rows
+from crosswalk.staging.db import READ_ONLY, load_rows
 
 NEW, CHANGED, UNCHANGED, WITHDRAWN = "new", "changed", "unchanged", "withdrawn"
 COLUMNS = ("source_id", "chi_number", "match_band", "method", "reason", "person_id", "change")
@@ -82,7 +82,7 @@ class IdentifierReturn:
             f" FROM {self.source.target.table} s LEFT JOIN crosswalk c ON c.source_system = :f"
             f" AND c.source_record_id = s.{rid} WHERE s.batch_id = :b ORDER BY s.row_number"
         )
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(stream_results=True, **{READ_ONLY: True}) as conn:
             result = conn.execute(sql, {"f": self.source.id, "b": self.batch_id})
             while rows := result.fetchmany(CHUNK):
                 yield self._rows(pd.DataFrame(rows, columns=["rid", "chi", "band", "method", "reason", "pid"]))

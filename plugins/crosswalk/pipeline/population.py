@@ -52,13 +52,17 @@ def matched_ids(engine: Engine, cfg: ProjectConfig, source: InboundFeed, recipie
     ids: list = []
     with engine.connect() as conn:
         for column, system in queries:
-            ids += conn.execute(
-                text(
-                    f"SELECT DISTINCT {column} FROM crosswalk WHERE source_system = :s AND band = 'auto'"
-                    " AND matched_record_id IS NOT NULL"
-                ),
-                {"s": system},
-            ).scalars().all()
+            ids += (
+                conn.execute(
+                    text(
+                        f"SELECT DISTINCT {column} FROM crosswalk WHERE source_system = :s AND band = 'auto'"
+                        " AND matched_record_id IS NOT NULL"
+                    ),
+                    {"s": system},
+                )
+                .scalars()
+                .all()
+            )
     return pd.Index(pd.Series(ids, dtype="string").str.strip().dropna().unique().astype(object))
 
 
