@@ -38,7 +38,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
 from crosswalk.config.loader import load_config  # noqa: E402
-from crosswalk.demo.synthetic import CLIENT_COLUMNS, INDEX_COLUMNS, client_rows, index_rows, people, write_csv  # noqa: E402
+from crosswalk.demo.synthetic import (  # noqa: E402
+    CLIENT_COLUMNS,
+    INDEX_COLUMNS,
+    LIST_COLUMNS,
+    client_rows,
+    index_rows,
+    list_rows,
+    people,
+    write_csv,
+)
 from tests.support.compose_stack import (  # noqa: E402
     COUNCIL,
     LOCAL,
@@ -83,8 +92,11 @@ def exchange(stack: Stack, work: Path) -> dict:
         chunk = population[i * CLIENTS_PER_DROP : (i + 1) * CLIENTS_PER_DROP]
         plain = write_csv(client_rows(chunk), CLIENT_COLUMNS, work / f"clients_202611{10 + i}.csv")
         council.drop(plain, "council-clients", "social_care_client", ours)
-    say(f"partners dropped 1 CHI index ({len(population)} people) and {CLIENT_DROPS} client extracts "
-        f"({CLIENTS_PER_DROP} each) with age, ssh-keygen -Y sign and sftp")  # fmt: skip
+    # The agreement withholds the people on the council's objections register: nothing leaves until it is in.
+    objections = write_csv(list_rows(), LIST_COLUMNS, work / "objections_20261127.csv")  # nobody has objected
+    council.drop(objections, "council-objections", "person_list", ours)
+    say(f"partners dropped 1 CHI index ({len(population)} people), {CLIENT_DROPS} client extracts "
+        f"({CLIENTS_PER_DROP} each) and the council's objections register (age, ssh-keygen -Y sign, sftp)")  # fmt: skip
 
     stack.login()
     for dag_id in ("inbound_health_index", "inbound_council_clients", "outbound_clients_to_health"):
@@ -109,6 +121,8 @@ def exchange(stack: Stack, work: Path) -> dict:
     t0 = time.monotonic()
     run_id = stack.trigger("inbound_health_index")
     stack.wait_run("inbound_health_index", run_id)
+    stack.wait_for_dag("inbound_council_objections")
+    stack.wait_run("inbound_council_objections", stack.trigger("inbound_council_objections"))
     run_id = stack.trigger("inbound_council_clients")
     stack.wait_run("inbound_council_clients", run_id)
     ingest = [t for t in stack.task_instances("inbound_council_clients", run_id) if t["task_id"] == "ingest_drop"]

@@ -17,8 +17,10 @@ DAGS = load_dags()
 EXPECTED = {
     "inbound_council_clients",
     "inbound_health_index",
+    "inbound_council_objections",
+    "inbound_health_restricted",
     "outbound_clients_to_health",
-    "outbound_index_to_council",
+    "outbound_chi_numbers_to_council",
     "publish_social_care_summary",
     "open_data_care_packages_open_data",
     "crosswalk_audit",
@@ -125,12 +127,13 @@ def test_broken_config_is_an_import_error_naming_file_field_and_reason(tmp_path)
     assert f"{feed}: schedule: 'every tuesday' is not 'manual'" in message
     # One broken feed hides no other: it is left out, with the feeds built on it (each named in the message,
     # and why); every other feed's DAG, the audit DAG and the retention DAG load.
-    built_on_it = ["clients-to-health", "social-care-summary", "care-packages-open-data"]
+    built_on_it = ["clients-to-health", "chi-numbers-to-council", "social-care-summary", "care-packages-open-data"]
     for feed_id in built_on_it:
         assert f"feeds/{feed_id}.yaml: source" in message
     assert set(bag.dags) == {
         "inbound_health_index",
-        "outbound_index_to_council",
+        "inbound_council_objections",
+        "inbound_health_restricted",
         "crosswalk_audit",
         "crosswalk_retention",
     }

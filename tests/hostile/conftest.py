@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from tests.hostile.kinds import KINDS, MARKER, Kind, Partner, Special, data_name_of
-from tests.support.project import EnvPatch, clients_csv, edit_yaml, index_csv, make_project
+from tests.support.project import LISTS, EnvPatch, clients_csv, edit_yaml, index_csv, list_csv, make_project
 
 COUNCIL, BOARD = "northshire-council", "nhs-northshire"
 MAX_BYTES = 1_000_000  # the suite's feed limit: the large kind is over it, every other drop well under
@@ -99,7 +99,7 @@ def day(request, tmp_path_factory, sshd, airflow_db) -> Day:
     db_url = f"sqlite:///{tmp / 'crosswalk.db'}" if database == "sqlite" else request.getfixturevalue("postgres_url")
     _empty_partner_folders(sshd)
     request.addfinalizer(lambda: _empty_partner_folders(sshd))  # however the day ends, the next test starts clean
-    project = make_project(tmp, sshd, db_url)
+    project = make_project(tmp, sshd, db_url, row_rules=True)
     edit_yaml(project.config_dir / "feeds" / "council-clients.yaml", max_bytes=MAX_BYTES)
     # Open data goes to a folder here (the CKAN target has a test of its own).
     edit_yaml(project.config_dir / "crosswalk.yaml", open_data_dir=str(tmp / "open-data"))
@@ -115,6 +115,10 @@ def day(request, tmp_path_factory, sshd, airflow_db) -> Day:
         project.drop(BOARD, index_csv(project.work), feed="health-index", schema_id="health_board_index")
         good = clients_csv(project.work, n=8, name="clients_20261120.csv", seed=7)
         project.drop(COUNCIL, good, feed="council-clients", schema_id="social_care_client")
+        for feed, name in LISTS.items():  # the governed lists the agreements withhold people by (empty)
+            list_partner = project.cfg.inbound(feed).partner
+            project.drop(list_partner, list_csv(project.work, name), feed=feed, schema_id="person_list")
+            assert run_dag(f"inbound_{feed.replace('-', '_')}")[0] == "success"
         assert run_dag("inbound_health_index")[0] == "success"
         assert run_dag("inbound_council_clients")[0] == "success"
 

@@ -70,6 +70,10 @@ class Partner:
             out.append(row)
         return out
 
+    def matched_rows(self, n: int = 3, seed: int = 7) -> list[dict[str, str]]:
+        """Rows of people on the board's index (the good day's), under new ids: matched, so they may leave."""
+        return [{**row, "source_id": f"Q{i:04d}"} for i, row in enumerate(client_rows(people(n, seed)))]
+
     def csv(self, rows: list[dict[str, str]] | list[list[str]], header: list[str] | None = CLIENT_COLUMNS) -> bytes:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -511,14 +515,14 @@ KINDS: list[Kind] = [
             n,
             p.csv(
                 [
-                    {
+                    {  # in the fields a person is not matched by: matched, these people leave under the ISP
                         **r,
-                        "surname": '=HYPERLINK("http://x")',
+                        "allocated_worker": '=HYPERLINK("http://x")',
                         "address_line1": "@SUM(A1)",
                         "allocated_team": "+1-2",
-                        "forename": "-x",
+                        "assessment_type": "-x",
                     }
-                    for r in p.rows("Q", n=3)
+                    for r in p.matched_rows(n=3)
                 ]
             ),
         ),

@@ -62,14 +62,14 @@ def test_no_marker_value_reaches_any_log_audit_event_or_message(project, caplog,
             "inbound_council_clients",
             "inbound_health_index",
             "outbound_clients_to_health",
-            "outbound_index_to_council",
+            "outbound_chi_numbers_to_council",
         )
     }
     # The run really exercised the paths: good drops staged and delivered, the bad one quarantined.
     state, tis = states["inbound_council_clients"]
     assert state == "failed"  # the bad drop's task failed...
     assert sorted(s for t, s in tis.items() if t.startswith("ingest_drop")) == ["failed", "success"]  # ...alone
-    for dag_id in ("inbound_health_index", "outbound_clients_to_health", "outbound_index_to_council"):
+    for dag_id in ("inbound_health_index", "outbound_clients_to_health", "outbound_chi_numbers_to_council"):
         assert states[dag_id][0] == "success", states[dag_id]
     assert len(list(project.inbox(NHS).glob("*.csv.age"))) == 1
     assert len(list(project.inbox(COUNCIL).glob("*.csv.age"))) == 1

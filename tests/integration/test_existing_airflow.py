@@ -54,7 +54,8 @@ def test_the_guide_for_an_existing_airflow_works_from_a_fresh_home(tmp_path, ssh
     dags = _json(step("airflow", "dags", "list", "--local", "-B", "crosswalk", "-o", "json"))
     assert {d["dag_id"] for d in dags} == {
         "inbound_council_clients", "inbound_health_index", "outbound_clients_to_health",
-        "outbound_index_to_council", "publish_social_care_summary", "open_data_care_packages_open_data",
+        "outbound_chi_numbers_to_council", "inbound_council_objections", "inbound_health_restricted",
+        "publish_social_care_summary", "open_data_care_packages_open_data",
         "review_council_clients", "crosswalk_audit", "crosswalk_retention",
     }  # fmt: skip
     errors = step("airflow", "dags", "list-import-errors", "--local", "-B", "crosswalk", "-o", "json")

@@ -111,7 +111,7 @@ def test_a_feed_graduates_after_its_manual_run_then_runs_once_per_complete_drop(
 
 def test_the_trigger_form_refuses_bad_input_through_the_api_before_any_task_runs(deployment):
     _, stack = deployment
-    dag_id = "outbound_index_to_council"
+    dag_id = "outbound_chi_numbers_to_council"
     stack.wait(f"{dag_id} to be parsed", lambda: stack.dag(dag_id))
     before = len(stack.runs(dag_id))
     status, body = _trigger(stack, dag_id, {"level": 9})
@@ -147,7 +147,7 @@ def test_an_operator_logs_in_opens_the_trigger_form_and_submits_a_dry_run_in_chr
     from tests.support.stack import USER
 
     _, stack = deployment
-    dag_id = "outbound_index_to_council"
+    dag_id = "outbound_chi_numbers_to_council"
     stack.wait(f"{dag_id} to be parsed", lambda: stack.dag(dag_id))
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser = _chromium()

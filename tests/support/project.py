@@ -164,7 +164,17 @@ def _ssh_key(path: Path) -> Path:
     return path
 
 
-def make_project(tmp: Path, sshd: Sshd, db_url: str) -> Project:
+def without_row_rules(config_dir: Path) -> None:
+    """The shipped agreements with every recipient at ``population: all``: for the tests of transfer, crash
+    safety and levels, whose extracts are not matched first. The row rules themselves are tested on both stores
+    in tests/pipeline/test_identifiers_back.py, through Airflow by the demo and hostile suites, and in compose."""
+    for path in (config_dir / "agreements").glob("*.yaml"):
+        edit_yaml(path, lambda d: [r.update(population="all") for r in d["recipients"]])
+
+
+def make_project(tmp: Path, sshd: Sshd, db_url: str, *, row_rules: bool = False) -> Project:
+    """A deployment on the real sshd; ``row_rules=False`` (the default) sets aside the agreements' population
+    rules (:func:`without_row_rules`); with them, the governed lists must be received first (:func:`LISTS`)."""
     keys = tmp / "keys"
     keys.mkdir()
     partner_keys = {
@@ -179,6 +189,8 @@ def make_project(tmp: Path, sshd: Sshd, db_url: str) -> Project:
         doc["encryption"]["recipients"] = [{"key": pk.identity.recipient}]
         doc["signing_keys"] = [" ".join(pk.signing_key.with_suffix(".pub").read_text().split()[:2])]
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    if not row_rules:
+        without_row_rules(config_dir)
     cfg = load_config(config_dir)
     work = tmp / "work"
     work.mkdir()

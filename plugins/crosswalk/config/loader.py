@@ -92,6 +92,11 @@ class ProjectConfig:
     def outbound_feeds(self) -> list[OutboundFeed]:
         return [f for f in self.feeds.values() if isinstance(f, OutboundFeed)]
 
+    def dataset_of(self, feed: OutboundFeed | PortalFeed) -> str:
+        """The agreement dataset (and table schema) a delivery or publication is made of."""
+        source = self.inbound(feed.source_feed)
+        return feed.dataset(source) if isinstance(feed, OutboundFeed) else source.schema_id
+
     def inbound(self, feed_id: str) -> InboundFeed:
         feed = self.feeds[feed_id]
         if not isinstance(feed, InboundFeed):

@@ -129,7 +129,7 @@ def form_params(feed: AnyFeed, cfg: ProjectConfig) -> dict[str, Any]:
     current = cfg.agreements[feed.agreement].in_force(date.today())
     level = current.level_for(feed.partner) if current is not None else None
     if current is not None and level is not None:
-        dataset = cfg.inbound(feed.source_feed).schema_id
+        dataset = cfg.dataset_of(feed)
         catalogue = current.datasets.get(dataset)
         fields_at = {
             n: sum(1 for e in catalogue.fields.values() if e.transform_at(n) != "drop") if catalogue else 0

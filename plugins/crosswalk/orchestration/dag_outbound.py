@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 
 def outbound_dag(feed: OutboundFeed, cfg: ProjectConfig, decision: ScheduleDecision) -> DAG:
     partner = cfg.partners[feed.partner]
+    built_from = (
+        f"what matching found for each record of `{feed.source_feed}` (identifiers back), per staged batch"
+        if feed.kind == "identifiers_back"
+        else f"staged batches of `{feed.source_feed}` not yet delivered"
+    )
     doc = f"""\
 ### Outbound: {feed.id}
 
@@ -33,7 +38,7 @@ def outbound_dag(feed: OutboundFeed, cfg: ProjectConfig, decision: ScheduleDecis
 | | |
 |---|---|
 | Recipient | {partner.name} (`{partner.code}`) |
-| Built from | staged batches of `{feed.source_feed}` not yet delivered |
+| Built from | {built_from} |
 | Allowed by | agreement `{feed.agreement}` (version in force that day) at the recipient's level |
 | Delivers to | `{partner.sftp.paths.inbox}` as `{feed.file_prefix}_<batch>.csv` + manifest (`.part`, then rename) |
 """

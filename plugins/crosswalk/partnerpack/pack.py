@@ -62,7 +62,7 @@ def _sent(cfg: ProjectConfig, feed: OutboundFeed, today: date) -> SentFeed:
     level = current.level_for(feed.partner) if current else None
     if current is None or level is None:
         return SentFeed(feed, current.ref if current else None, None, ())
-    schema = cfg.schemas[cfg.feeds[feed.source_feed].schema_id]
+    schema = cfg.schemas[cfg.dataset_of(feed)]
     catalogue = current.datasets.get(schema.id)
     fields = catalogue.fields if catalogue else {}
     chosen = [(c, fields[c].transform_at(level)) for c in schema.field_names if c in fields]
