@@ -2,8 +2,9 @@
 
 A reader (a partner listing their inbox, a web server serving a report, our own next run) sees a whole file
 under its final name or none at all; a crash leaves at most a part file, which the next attempt replaces.
-The local writes and the three upload transports (paramiko, asyncssh, the OpenSSH client) all take their
-part name and their after-upload check from here.
+The local writes take their part files from here, and the three upload transports (paramiko, asyncssh, the
+OpenSSH client) their part suffix and after-upload check; remote part names are
+:mod:`crosswalk.transfer.placement`'s.
 """
 
 from __future__ import annotations
@@ -18,11 +19,6 @@ from pathlib import Path
 from crosswalk.errors import TransferError
 
 PART_SUFFIX = ".part"  # an upload or download in progress (ours and partners')
-
-
-def part_name(path: str) -> str:
-    """The remote part name an upload writes before its rename (a retry rewrites or resumes it)."""
-    return path + PART_SUFFIX
 
 
 def part_path(path: Path) -> Path:

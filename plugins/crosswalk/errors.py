@@ -255,8 +255,24 @@ class WorkRootFull(RetryableError):
     """Not enough free space in the work root for what a step must write: free space, then retry."""
 
 
+class UnexpectedFailure(RetryableError):
+    """What Airflow is given in place of an exception we did not raise on purpose: its message could quote a value
+    (a database's duplicate-key error does), so only our account of it (the exception's type, what to do)."""
+
+
 class TransferError(RetryableError):
     """A network or server failure while moving a file."""
+
+
+class AreaObstructed(FatalError):
+    """Something not ours is where we put a file in a partner's area (a symlink under our part file's name, a file
+    where our folder goes): the partner's to clear. Never retried as an outage; the message names it as shown."""
+
+    code = "area_obstructed"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = one_line(reason)
+        super().__init__(self.reason)
 
 
 class DecryptFailed(DropRejected):

@@ -151,16 +151,16 @@ def parse_manifest(raw: bytes, manifest_file: str) -> Manifest:
         raise ManifestOutOfRange(f"{manifest_file}: larger than {MAX_MANIFEST_BYTES} bytes")
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ManifestNotJson(f"{manifest_file}: not UTF-8 text") from exc
+    except UnicodeDecodeError:
+        raise ManifestNotJson(f"{manifest_file}: not UTF-8 text") from None  # the cause quotes the bytes
     if (depth := _depth(raw)) > MAX_DEPTH:
         raise ManifestTooDeep(f"{manifest_file}: nested {depth} levels deep; the format has at most {MAX_DEPTH}")
     try:
         obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_not_a_json_constant)
     except ManifestDuplicateKey as exc:
-        raise ManifestDuplicateKey(f"{manifest_file}: {exc.reason}") from exc
+        raise ManifestDuplicateKey(f"{manifest_file}: {exc.reason}") from None
     except ValueError as exc:  # JSONDecodeError, NaN/Infinity
-        raise ManifestNotJson(f"{manifest_file}: not valid JSON ({type(exc).__name__})") from exc
+        raise ManifestNotJson(f"{manifest_file}: not valid JSON ({type(exc).__name__})") from None
     if not isinstance(obj, dict):
         raise ManifestWrongType(f"{manifest_file}: a JSON {type(obj).__name__}, not an object")
     version = obj.get("manifest_version", MANIFEST_VERSION)
@@ -173,7 +173,8 @@ def parse_manifest(raw: bytes, manifest_file: str) -> Manifest:
     try:
         m = Manifest.model_validate_json(text, strict=True)
     except ValidationError as exc:
-        raise _manifest_error(manifest_file, exc) from exc
+        # pydantic's error quotes the input (a key the partner wrote, its value): ours alone says what is wrong
+        raise _manifest_error(manifest_file, exc) from None
     if m.file_name != data_name(name_as_sent):
         raise ManifestInvalid(f"{manifest_file}: names another data file than the one beside it")
     if m.rows > m.plaintext_size:

@@ -389,10 +389,10 @@ KINDS: list[Kind] = [
         "decrypt_failed",
         lambda p, n, m: p.drop(n, _plain(p, m), enc=p.encrypt(_plain(p, m), age.Identity.generate().recipient)),
     ),
-    Kind(
+    Kind(  # its manifest claims as much plaintext as the file holds: more than any age file can, refused first
         "not_encrypted_at_all",
         "quarantined",
-        "decrypt_failed",
+        "manifest_out_of_range",
         lambda p, n, m: p.drop(n, _plain(p, m), enc=_plain(p, m)),
     ),
     Kind("age_inside_age", "quarantined", "schema_violation", _twice_encrypted),

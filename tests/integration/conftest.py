@@ -7,7 +7,7 @@ import pytest
 
 from tests.support.env import require
 from tests.support.gpg import Party
-from tests.support.project import EnvPatch, edit_yaml, make_project
+from tests.support.project import EnvPatch, clear_after, edit_yaml, make_project
 
 COUNCIL, NHS = "northshire-council", "nhs-northshire"
 
@@ -24,7 +24,6 @@ def project(tmp_path, sshd, db_url, airflow_db):
     """A deployment wired to the real sshd and database; partner folders emptied afterwards."""
     import shutil
 
-    from crosswalk.orchestration.connections import dispose_engines
     from tests.support.env import require
 
     require(None if shutil.which("age") else "the age CLI is not installed (apt-get install age)")
@@ -32,18 +31,7 @@ def project(tmp_path, sshd, db_url, airflow_db):
     proj = make_project(tmp_path, sshd, db_url)
     with EnvPatch(proj.env()):
         yield proj
-    dispose_engines()
-    for user in sshd.users.values():
-        for sub in ("inbox", "outbox", "quarantine"):
-            for child in (user.root / sub).iterdir():
-                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-    if not db_url.startswith("sqlite"):
-        from sqlalchemy import create_engine, text
-
-        eng = create_engine(db_url)
-        with eng.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        eng.dispose()
+    clear_after(proj)
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ def _staged_batch(project) -> str:
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_session_that_dies_after_the_data_went_is_reopened_for_manifest_and_signature(project, monkeypatch, caplog):
     batch_id = _staged_batch(project)
-    real = outbound.remote.upload_atomic
+    real = outbound.placement.put
     cut = []
 
     def outage(sftp, src, path):
@@ -46,7 +46,7 @@ def test_a_session_that_dies_after_the_data_went_is_reopened_for_manifest_and_si
             sftp.get_channel().get_transport().close()
         return real(sftp, src, path)
 
-    monkeypatch.setattr(outbound.remote, "upload_atomic", outage)
+    monkeypatch.setattr(outbound.placement, "put", outage)
     with caplog.at_level(logging.WARNING):
         result = dag_outbound.deliver("clients-to-health", batch_id, _context("r1"))
     assert result["outcome"] == "delivered" and cut
@@ -58,14 +58,14 @@ def test_a_session_that_dies_after_the_data_went_is_reopened_for_manifest_and_si
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_delivery_that_fails_for_good_takes_back_what_it_put_in_the_inbox(project, monkeypatch):
     batch_id = _staged_batch(project)
-    real = outbound.remote.upload_atomic
+    real = outbound.placement.put
 
     def no_signature(sftp, src, path):
         if path.endswith(".sig"):
             raise TransferError("the partner's server refuses the signature (injected)")
         return real(sftp, src, path)
 
-    monkeypatch.setattr(outbound.remote, "upload_atomic", no_signature)
+    monkeypatch.setattr(outbound.placement, "put", no_signature)
     monkeypatch.setattr("crosswalk.transfer.bulk.time.sleep", lambda s: None)
     with pytest.raises(TransferError):
         dag_outbound.deliver("clients-to-health", batch_id, _context("r2"))

@@ -80,12 +80,12 @@ def test_the_same_extract_under_a_new_name_is_skipped_unless_resent(project):
     assert dup.status == "skipped" and dup.reason.startswith("duplicate_content: the same extract") and rows == 4
     assert first in dup.reason
     feedback = (project.inbox(COUNCIL) / f"crosswalk-feedback_{dup.batch_id}.txt").read_text()
-    assert f"staged batch {first}" in feedback and "resend" in feedback
+    assert f"staged batch {first}" in feedback and f"Load duplicate' set to {dup.batch_id}" in feedback
     [skipped] = [e for e in read_events(engine, event="drop.skipped") if e["batch_id"] == dup.batch_id]
     assert json.loads(skipped["detail"]) == {"code": "duplicate_content", "same_as": first}
 
-    # An operator who means it loads it again, from the trigger form's "Load duplicates".
-    assert run_dag("inbound_council_clients", {"resend": True})[0] == "success"
+    # An operator who means it loads it again, from the trigger form's "Load duplicate", naming it.
+    assert run_dag("inbound_council_clients", {"load_duplicate": dup.batch_id})[0] == "success"
     with engine.connect() as conn:
         assert (
             conn.execute(text("SELECT status FROM batch WHERE batch_id = :b"), {"b": dup.batch_id}).scalar() == "staged"

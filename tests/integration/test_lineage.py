@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tests.support.airflow import run_dag
-from tests.support.openlineage import validate
+from tests.support.openlineage import lineage_listening, validate
 from tests.support.project import EnvPatch, clients_csv, index_csv
 from tests.support.webhook import Webhook
 
@@ -29,7 +29,7 @@ def receiver():
     base = box.url.rsplit("/hooks/", 1)[0]  # (the provider reads its settings afresh under pytest: no cache)
     transport = {"type": "http", "url": base, "endpoint": "api/v1/lineage"}
     env = {"AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport), "AIRFLOW__OPENLINEAGE__NAMESPACE": "northshire"}
-    with EnvPatch(env):
+    with EnvPatch(env), lineage_listening():  # however this worker's process first loaded Airflow's plugins
         yield box
     box.close()
 

@@ -4,6 +4,7 @@ root; the plaintext of the failed attempt is gone; the spool goes once the drop 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -143,11 +144,13 @@ def test_two_runs_at_once_take_a_drop_in_once_and_a_dead_runs_claim_is_taken_ove
 def test_a_full_work_root_is_named_with_its_free_space_and_the_drop_is_taken_in_once_there_is_room(
     project, tmp_path, monkeypatch
 ):
-    """A real, small filesystem as the work root (a 1 MiB tmpfs): the drop does not fit, is refused before
-    any download with the space it needs, stays received; once the filesystem is larger, it is staged."""
+    """A real, small filesystem as the work root (a 1 MiB tmpfs): the drop does not fit, is held before any
+    download with the space it needs (ops told, the partner not blamed, never retried run after run); once the
+    filesystem is larger and an operator releases it, it is staged."""
     import subprocess
 
-    from crosswalk.errors import WorkRootFull
+    from crosswalk.errors import DropHeld
+    from crosswalk.staging import ledger
 
     mount = tmp_path / "small"
     mount.mkdir()
@@ -159,9 +162,14 @@ def test_a_full_work_root_is_named_with_its_free_space_and_the_drop_is_taken_in_
         engine = engine_for(cfg.settings.database_conn_id)
         upgrade(engine)
 
-        with pytest.raises(WorkRootFull, match=rf"in the work root {mount / 'work'}, which has \d+ free"):
+        with pytest.raises(DropHeld) as held:
             _take_in(project)
+        with engine.connect() as conn:
+            batch = ledger.get_batch(conn, held.value.batch_id)
+        assert batch.status == "held" and held.value.code == "work_root_full"
+        assert re.search(rf"work_root_full: .* in the work root {mount / 'work'}, which has \d+ free", batch.reason)
         subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)
+        ledger.release_batch(engine, batch.batch_id)
         assert _take_in(project).outcome == "staged"
     finally:
         subprocess.run(["umount", str(mount)], check=False)

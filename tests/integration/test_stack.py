@@ -139,12 +139,26 @@ def _chromium():
     return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
 
 
+def _log_in(browser, wait, stack, shot: str | None = None) -> None:
+    """Through the login page, as a person does (a screenshot of the filled form, if asked)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    from tests.support.stack import USER
+
+    browser.get(stack.url + "/")
+    wait.until(ec.presence_of_element_located((By.NAME, "username"))).send_keys(USER)
+    browser.find_element(By.NAME, "password").send_keys(stack.password)
+    if shot:
+        browser.save_screenshot(shot)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "nav, [data-testid]")))
+
+
 def test_an_operator_logs_in_opens_the_trigger_form_and_submits_a_dry_run_in_chromium(deployment):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
-
-    from tests.support.stack import USER
 
     _, stack = deployment
     dag_id = "outbound_chi_numbers_to_council"
@@ -153,12 +167,7 @@ def test_an_operator_logs_in_opens_the_trigger_form_and_submits_a_dry_run_in_chr
     browser = _chromium()
     wait = WebDriverWait(browser, 60)
     try:
-        browser.get(stack.url + "/")
-        wait.until(ec.presence_of_element_located((By.NAME, "username"))).send_keys(USER)
-        browser.find_element(By.NAME, "password").send_keys(stack.password)
-        browser.save_screenshot(str(SHOTS / "01-login.png"))
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "nav, [data-testid]")))
+        _log_in(browser, wait, stack, shot=str(SHOTS / "01-login.png"))
         browser.get(f"{stack.url}/dags/{dag_id}")
         wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "[data-testid=trigger-dag-button]"))).click()
         switch = wait.until(ec.element_to_be_clickable((By.ID, "switch:element_dry_run:control")))
@@ -206,7 +215,6 @@ def test_an_operator_adds_our_signing_key_through_the_add_connection_form_in_chr
     from selenium.webdriver.support.ui import WebDriverWait
 
     from crosswalk.crypto import sshsig
-    from tests.support.stack import USER
 
     _, stack = deployment
     key = tmp_path / "signing"
@@ -226,11 +234,7 @@ def test_an_operator_adds_our_signing_key_through_the_add_connection_form_in_chr
         return wait.until(ec.element_to_be_clickable((By.XPATH, f"//button[normalize-space()='{text}']")))
 
     try:
-        browser.get(stack.url + "/")
-        wait.until(ec.presence_of_element_located((By.NAME, "username"))).send_keys(USER)
-        browser.find_element(By.NAME, "password").send_keys(stack.password)
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "nav, [data-testid]")))
+        _log_in(browser, wait, stack)
         browser.get(f"{stack.url}/connections")
         button("Add Connection").click()
         wait.until(ec.presence_of_element_located((By.NAME, "connection_id"))).send_keys("ui_signing_key")
@@ -258,3 +262,77 @@ def test_an_operator_adds_our_signing_key_through_the_add_connection_form_in_chr
     status, tested = stack.api("POST", "/connections/test", body)
     fingerprint = sshsig.fingerprint(key.with_suffix(".pub").read_text())
     assert status == 200 and tested == {"status": True, "message": f"Ed25519 signing key {fingerprint}"}, tested
+
+
+def test_a_review_card_renders_in_the_airflow_ui_as_data_never_as_layout(deployment):
+    """A client record whose address holds a line break, a Markdown table row claiming a check nobody made and an
+    image pointing at the sender's server: the Required Actions card, opened in the Airflow UI in Chromium, shows
+    it as text in its one cell (no extra row, no bold claim, no image), and the sender's server is never called."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.integration.test_matching import TWIN_A, TWIN_B, _append
+    from tests.support.project import clients_csv
+    from tests.support.webhook import Webhook
+
+    project, stack = deployment
+    box = Webhook()  # the sender's server, counting what a reviewer's browser would fetch from it
+    hits = box.gets
+    beacon = box.url.rsplit("/hooks/", 1)[0] + "/beacon.png"
+    hostile = f"1 High St\n| SAME PERSON | **checked by NHS** |\n![seen]({beacon}) <img src={beacon}>"
+
+    twin = {"forename": "Angus", "surname": "Mcphee", "date_of_birth": "1961-05-17", "sex": "M", "postcode": "NS1 1AA"}
+    index = index_csv(project.work, n=40, name="chi_index_20261125.csv", seed=11)
+    for chi in (TWIN_A, TWIN_B):
+        _append(index, {"chi_number": chi, **twin, "gp_practice_code": "N00001"})
+    project.drop(NHS, index, feed="health-index", schema_id="health_board_index")
+    status, taken = _trigger(stack, INBOUND)  # a person's run takes it in (an arrival run too, once graduated)
+    assert status == 200 and stack.wait_run(INBOUND, taken["dag_run_id"])["state"] == "success"
+    clients = clients_csv(project.work, n=20, name="clients_20261125.csv", seed=11)
+    _append(clients, {"source_id": "LOOKALIKE", "chi_number": "", **twin, "address_line1": hostile,
+                      "adult_protection_flag": "N"})  # fmt: skip
+    project.drop("northshire-council", clients, feed="council-clients", schema_id="social_care_client")
+    stack.wait("inbound_council_clients to be parsed", lambda: stack.dag("inbound_council_clients"))
+    status, run = _trigger(stack, "inbound_council_clients")
+    assert status == 200 and stack.wait_run("inbound_council_clients", run["dag_run_id"])["state"] == "success"
+    # Matching's outlet starts the review run (an asset-scheduled run): its cards wait in Required Actions.
+    seen: list = []
+
+    def card():
+        for r in stack.runs("review_council_clients"):
+            status, body = stack.api("GET", f"/dags/review_council_clients/dagRuns/{r['dag_run_id']}/hitlDetails")
+            seen[:] = [r["state"], status, body]
+            found = [(r, d) for d in (body.get("hitl_details") or []) if "LOOKALIKE" in d.get("subject", "")]
+            if found:
+                return found
+        return None
+
+    try:
+        ((run, detail),) = stack.wait("the LOOKALIKE card", card, timeout=240)
+    except AssertionError as exc:
+        raise AssertionError(f"no LOOKALIKE card; the API said {json.dumps(seen, default=str)[:3000]}") from exc
+    ti = detail["task_instance"]
+    page = (f"{stack.url}/dags/review_council_clients/runs/{run['dag_run_id']}/tasks/{ti['task_id']}"
+            f"/mapped/{ti['map_index']}/required_actions")  # fmt: skip
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser = _chromium()
+    wait = WebDriverWait(browser, 60)
+    try:
+        _log_in(browser, wait, stack)
+        browser.get(page)
+        cell = wait.until(ec.presence_of_element_located((By.XPATH, "//td[contains(., 'SAME PERSON')]")))
+        time.sleep(2)  # an image, were there one, would have been asked for by now
+        browser.save_screenshot(str(SHOTS / "04-review-card-hostile-value.png"))
+        table = cell.find_element(By.XPATH, "./ancestor::table[1]")
+        rows = table.find_elements(By.CSS_SELECTOR, "tr")
+        firsts = [r.find_elements(By.CSS_SELECTOR, "td, th")[0].text for r in rows]
+        shown = cell.text
+        inside = [e.tag_name for e in table.find_elements(By.CSS_SELECTOR, "img, a, strong, em, b")]
+        images = browser.execute_script("return document.querySelectorAll('img[src*=beacon]').length")
+    finally:
+        browser.quit()
+        box.close()
+    assert not hits and images == 0 and inside == []
+    assert "SAME PERSON" not in firsts and len(firsts) == len(set(firsts))  # no row of the sender's making
+    assert "\u23ce| SAME PERSON | **checked by NHS** |\u23ce![seen](" in shown  # the value, as text, in its cell

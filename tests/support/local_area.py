@@ -14,13 +14,16 @@ from pathlib import Path
 
 import paramiko
 
-from crosswalk.atomic import check_uploaded, part_name, part_path
+from crosswalk.atomic import check_uploaded, part_path
+from crosswalk.transfer.placement import part_for
 
 
 class _File:
     """A local file with the two paramiko ``SFTPFile`` calls the pipelines make (hints, here nothing to do)."""
 
     def __init__(self, path: Path, mode: str) -> None:
+        if "x" in mode:  # paramiko's "wx" (write, exclusive) is Python's "x"
+            mode = mode.replace("w", "")
         self._f = open(path, mode if "b" in mode else mode + "b")  # noqa: SIM115 (closed by __exit__ or close)
 
     def set_pipelined(self, pipelined: bool = True) -> None:
@@ -89,8 +92,9 @@ class LocalBulk:
         return local.stat().st_size
 
     def upload(self, local: Path, remote: str) -> int:
-        part = part_name(remote)
-        shutil.copyfile(local, self.area.path(part))
+        part = part_for(remote)
+        with local.open("rb") as src, self.area.open(part, "xb") as dst:  # exclusive, as the transports create it
+            shutil.copyfileobj(src, dst)
         self.area.posix_rename(part, remote)
         size = local.stat().st_size
         check_uploaded(remote, size, self.area.stat(remote).st_size or 0)

@@ -8,10 +8,12 @@ own facet against its published schema (include/openlineage/)."""
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import types
 import typing
+from collections.abc import Iterator
 
 import attr
 import jsonschema
@@ -98,3 +100,35 @@ def validate(event: dict) -> None:
                 )
             elif key == "crosswalk_agreement":
                 jsonschema.validate(facet, OURS, format_checker=checker)
+
+
+@contextlib.contextmanager
+def lineage_listening() -> Iterator[None]:
+    """OpenLineage's listener on for the block, sending under the transport configured now. The provider's plugin
+    registers its listener only if a transport was configured when the process first loaded plugins, and the
+    listener keeps the client it first built: so register it where it is missing, and drop its client before and
+    after (nothing of this block's transport outlives it)."""
+    import importlib
+
+    from airflow.providers.openlineage.plugins.listener import get_openlineage_listener
+
+    listener = get_openlineage_listener()
+    added = []
+    for module in ("airflow.listeners.listener", "airflow.sdk.listener"):
+        try:
+            manager = importlib.import_module(module).get_listener_manager()
+        except (ImportError, AttributeError):
+            continue
+        if not manager.pm.is_registered(listener):
+            manager.add_listener(listener)
+            added.append(manager)
+    listener.adapter._client = None
+    try:
+        yield
+    finally:
+        for manager in added:
+            manager.pm.unregister(listener)
+        listener.adapter._client = None
+        if listener._executor is not None:  # the DAG-run events' process pool: its workers would outlive ours
+            listener._executor.shutdown(wait=True)
+            listener._executor = None

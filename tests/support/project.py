@@ -233,3 +233,24 @@ class EnvPatch:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def clear_after(project) -> None:
+    """After a test of a deployment: close our pools, empty every partner folder of its sshd, and empty the
+    PostgreSQL database it used (SQLite goes with the test's directory)."""
+    import shutil
+
+    from crosswalk.orchestration.connections import dispose_engines
+
+    dispose_engines()
+    for user in project.sshd.users.values():
+        for sub in ("inbox", "outbox", "quarantine"):
+            for child in (user.root / sub).iterdir():
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    if not project.db_url.startswith("sqlite"):
+        from sqlalchemy import create_engine, text
+
+        eng = create_engine(project.db_url)
+        with eng.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        eng.dispose()

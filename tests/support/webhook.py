@@ -1,4 +1,5 @@
-"""A real HTTP server on 127.0.0.1 that records the JSON bodies POSTed to it (a team's webhook)."""
+"""A real HTTP server on 127.0.0.1 that records the JSON bodies POSTed to it (a team's webhook), and the paths
+asked for by GET (a web beacon: what a page would fetch, were it to hold an image)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ class Webhook:
         answer = body
         self.received: list[dict] = []
         self.auth: list[str | None] = []
+        self.gets: list[str] = []
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -23,6 +25,12 @@ class Webhook:
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
+
+            def do_GET(self) -> None:
+                hook.gets.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *args) -> None:
                 pass

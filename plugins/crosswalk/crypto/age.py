@@ -241,6 +241,12 @@ def _unwrap(stanzas: list[Stanza], identities: Iterable[Identity]) -> bytes:
     raise NoIdentityMatched("none of our current age identities can open this file")
 
 
+# Each payload chunk (at most 64 KiB of plaintext) carries a 16-byte tag, after a 16-byte nonce and a header:
+# a file's plaintext is always shorter than the file.
+def max_plaintext(ciphertext_size: int) -> int:
+    return max(ciphertext_size - 16, 0)
+
+
 # --- payload --------------------------------------------------------------------------------
 
 

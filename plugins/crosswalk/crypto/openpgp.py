@@ -32,6 +32,24 @@ from crosswalk.errors import DecryptFailed, SignatureInvalid, UnknownSigner
 GPG = shutil.which("gpg") or "/usr/bin/gpg"
 
 
+# A partner's gpg may compress before it encrypts (its default): deflate, the ZIP and ZLIB algorithms, expands at
+# most 1032-fold, so no honest OpenPGP drop decrypts to more than this many times its size. A bzip2 drop that
+# claims more is refused as out of range.
+MAX_EXPANSION = 1032
+
+
+def max_plaintext(ciphertext_size: int) -> int:
+    return ciphertext_size * MAX_EXPANSION
+
+
+def looks_encrypted(head: bytes) -> bool:
+    """The file opens with an OpenPGP public-key encrypted session key packet (tag 1): an encrypted message."""
+    if not head or not head[0] & 0x80:
+        return False
+    tag = head[0] & 0x3F if head[0] & 0x40 else (head[0] >> 2) & 0x0F
+    return tag == 1
+
+
 class GpgError(DecryptFailed):
     """gpg refused: tampering, truncation, a wrong key, or a malformed file."""
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from crosswalk.drops import classify
+from crosswalk.logsafety import shown_name
 from crosswalk.transfer.hostkeys import SSH_PORT, known_hosts_text
 
 if TYPE_CHECKING:
@@ -93,13 +94,17 @@ class SftpDropTrigger(BaseEventTrigger):
                 await asyncio.sleep(self.poll_interval)
                 continue
             found = classify(listing, self.feed_id, self.file_pattern, self.partner_patterns)
-            present = fingerprints(listing, [(d.manifest_file, d.signature_file) for d in found.drops])
-            new = sorted(m for m, fp in present.items() if fired.get(m) != fp)
+            # Kept and shown by Airflow (the asset's state, its events, the triggerer's log): a drop by the hash
+            # of its manifest's name and by its name as shown, never the partner's own name.
+            by_name = fingerprints(listing, [(d.manifest_file, d.signature_file) for d in found.drops])
+            shown = {_ref(m): shown_name(m) for m in by_name}
+            present = {_ref(m): fp for m, fp in by_name.items()}
+            new = sorted(r for r, fp in present.items() if fired.get(r) != fp)
             if new or present.keys() != fired.keys():
-                for manifest in new:
-                    self.log.info("%s: complete drop %s", self.feed_id, manifest)
+                for ref in new:
+                    self.log.info("%s: complete drop %s", self.feed_id, shown[ref])
                     yield TriggerEvent(
-                        {"feed_id": self.feed_id, "manifest": manifest, "fingerprint": present[manifest]}
+                        {"feed_id": self.feed_id, "drop": shown[ref], "ref": ref, "fingerprint": present[ref]}
                     )
                 fired = present
                 await self._save_state(fired)
@@ -154,3 +159,9 @@ class SftpDropTrigger(BaseEventTrigger):
                 await self.asset_state_store.aset(STATE_KEY, fired)
             else:
                 await self.asset_state_store.adelete(STATE_KEY)
+
+
+def _ref(manifest_name: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(manifest_name.encode("utf-8", "surrogateescape")).hexdigest()[:32]

@@ -117,12 +117,15 @@ def form_params(feed: AnyFeed, cfg: ProjectConfig) -> dict[str, Any]:
         "dry_run": Param(False, type="boolean", title="Dry run", description=DRY_RUN_HELP[feed.direction]),
     }
     if isinstance(feed, InboundFeed):
-        params["resend"] = Param(
-            False,
-            type="boolean",
-            title="Load duplicates",
-            description="Load a drop even when its content is exactly a batch staged before under another name "
-            "(normally skipped as a duplicate, and the partner told which batch holds it).",
+        params["load_duplicate"] = Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$",
+            title="Load duplicate",
+            description="The batch id (from the partner's feedback file or the ledger) or the data file name of one "
+            "drop skipped as a duplicate of a batch staged before, to load it after all. One drop per run: "
+            "nothing else skipped is loaded. Empty: duplicates are skipped, and the partner told which batch holds "
+            "their content.",
         )
     if not isinstance(feed, OutboundFeed | PortalFeed):
         return params

@@ -53,21 +53,28 @@ def inbound_dag(feed: InboundFeed, cfg: ProjectConfig, decision: ScheduleDecisio
         @task(task_id="ingest_drop", map_index_template="{{ drop_name }}", pool=partner.sftp_pool)
         def ingest_(drop: dict) -> dict:
             ctx = get_current_context()
-            ctx["drop_name"] = drop["data_file"]  # type: ignore[typeddict-unknown-key]
+            ctx["drop_name"] = drop["shown"]  # type: ignore[typeddict-unknown-key]  (as shown: never a raw name)
             return ingest(feed.id, drop, ctx)
 
         drops = discover_()
         prepare >> drops
         ingested = ingest_.expand(drop=drops)
         if feed.matching is not None:
-
-            @task(task_id="match_batch", map_index_template="{{ batch_name }}", outlets=[review_asset(feed)])
+            # Each staged drop is matched whatever became of the others in its run: a quarantined drop fails its own
+            # ingest task (red in the grid, ops told) and never holds back a good drop's matching.
+            @task(
+                task_id="match_batch",
+                map_index_template="{{ batch_name }}",
+                outlets=[review_asset(feed)],
+                trigger_rule="all_done",
+            )
             def match_(result: dict) -> dict:
                 ctx = get_current_context()
                 ctx["batch_name"] = result["batch_id"]  # type: ignore[typeddict-unknown-key]
                 return match(feed.id, result, ctx)
 
             match_.expand(result=ingested) >> finish
+            ingested >> finish  # a quarantined drop still fails the run (after the good ones are matched)
         else:
             ingested >> finish
 
@@ -76,12 +83,15 @@ def inbound_dag(feed: InboundFeed, cfg: ProjectConfig, decision: ScheduleDecisio
 
 def discover(feed_id: str, context: Any) -> list[dict]:
     from crosswalk.pipeline.inbound import discover as discover_drops
+    from crosswalk.pipeline.inbound import send_owed_receipts
 
     with feed_step(feed_id, context) as (cfg, feed, audit):
         partner = cfg.partners[feed.partner]
         with partner_sftp(partner) as sftp:
-            resend = bool((context.get("params") or {}).get("resend", False))
-            intake = discover_drops(sftp, cfg, feed, audit.engine, resend)
+            load = load_duplicate(feed_id, audit.engine, context)
+            intake = discover_drops(sftp, cfg, feed, audit.engine, load)
+            if not is_dry_run(context):  # receipts that could not go when their drops were done: tried again
+                send_owed_receipts(_job(cfg, feed, audit, sftp, context))
         found = intake.found
         for name in found.unrouted:
             audit.emit(
@@ -126,36 +136,71 @@ def discover(feed_id: str, context: Any) -> list[dict]:
         names = ", ".join(shown_name(d.data_file) for d in intake.new) or "none"
         log.info("Dry run: complete drops a real run would take in: %s", names)
         return []
-    return [d.to_dict() for d in intake.again + intake.new]
+    # What Airflow keeps and shows of a drop (XCom, the task list, the runner's log, lineage): its key and its name
+    # as shown; the ingest task lists the outbox again to find its files.
+    return [{"drop_key": d.drop_key, "shown": shown_name(d.data_file), "load": load} for d in intake.again + intake.new]
 
 
-def ingest(feed_id: str, drop: dict, context: Any) -> dict:
+def load_duplicate(feed_id: str, engine, context: Any) -> str | None:
+    """The batch the run's "Load duplicate" names (by batch id or data file name), or None; a name that is no
+    drop of this feed skipped as a duplicate fails the run before anything is taken in."""
+    from crosswalk.errors import ConfigError
+    from crosswalk.staging import ledger
+
+    name = (context.get("params") or {}).get("load_duplicate")
+    if not name:
+        return None
+    batch_id = ledger.skipped_batch_named(engine, feed_id, name)
+    if batch_id is None:
+        raise ConfigError(
+            "trigger form", "load_duplicate", f"no drop of {feed_id} skipped as a duplicate is named {name!r}"
+        )
+    return batch_id
+
+
+def _job(cfg: ProjectConfig, feed: InboundFeed, audit, sftp, context: Any, load: str | None = None):
+    from crosswalk.notify import FAILURE
+    from crosswalk.orchestration.callbacks import notify_about
+    from crosswalk.pipeline.inbound import InboundJob
+
+    return InboundJob(
+        sftp,
+        audit.engine,
+        audit,
+        cfg,
+        feed,
+        age_identities(cfg),
+        partner_bulk(cfg.partners[feed.partner]),
+        openpgp_secret(cfg),
+        resend=load,  # resolved once, by discover: a batch id, or None
+        signing_key=signing_key(cfg),
+        on_partner_problem=lambda summary: notify_about(
+            cfg, FAILURE, summary[:500], audit.run, feed_id=feed.id, partner=feed.partner
+        ),
+    )
+
+
+def ingest(feed_id: str, ref: dict, context: Any) -> dict:
     from crosswalk.errors import DropRejected
-    from crosswalk.pipeline.inbound import Drop, InboundJob, ingest_drop
+    from crosswalk.pipeline.inbound import IngestResult, find_drop, ingest_drop
 
     with (
-        feed_step(feed_id, context, file_name=drop["data_file"]) as (cfg, feed, audit),
+        feed_step(feed_id, context, file_name=ref["shown"]) as (cfg, feed, audit),
         partner_sftp(cfg.partners[feed.partner]) as sftp,
     ):
-        job = InboundJob(
-            sftp,
-            audit.engine,
-            audit,
-            cfg,
-            feed,
-            age_identities(cfg),
-            partner_bulk(cfg.partners[feed.partner]),
-            openpgp_secret(cfg),
-            resend=bool((context.get("params") or {}).get("resend", False)),
-            signing_key=signing_key(cfg),
-        )
+        drop = find_drop(sftp, cfg, feed, ref["drop_key"])
+        if drop is None:
+            reason = "its files changed since this run listed them; the next run takes it in"
+            log.info("%s: %s", ref["shown"], reason)
+            return asdict(IngestResult("", "skipped", reason=reason))
+        job = _job(cfg, feed, audit, sftp, context, ref.get("load"))
         try:
-            return asdict(ingest_drop(job, Drop(**drop)))
+            return asdict(ingest_drop(job, drop))
         except DropRejected as exc:  # quarantined: tell whoever asked, then fail the task as before
             from crosswalk.notify import QUARANTINE
             from crosswalk.orchestration.callbacks import notify_about
 
-            summary = f"{feed.partner}: {shown_name(drop['data_file'])} quarantined: {exc.code}: {exc.reason}"[:500]
+            summary = f"{feed.partner}: {ref['shown']} quarantined: {exc.code}: {exc.reason}"[:500]
             notify_about(cfg, QUARANTINE, summary, audit.run, feed_id=feed_id, partner=feed.partner)
             raise
 
@@ -171,8 +216,16 @@ def match(feed_id: str, ingested: dict, context: Any) -> dict:
             return {"batch_id": ingested["batch_id"], "outcome": "not staged"}
         result = match_batch(audit.engine, audit, cfg, feed, ingested["batch_id"])
         if result.person_id_changes:  # offered to the partner: their people we now see merged or split
+            from crosswalk.pipeline.inbound import optional
             from crosswalk.pipeline.match import send_person_id_feedback
 
+            # Best effort, as receipts are: the match is recorded; a file the partner's area cannot take is
+            # audited once, told to ops and to the partner, and never fails the match.
             with partner_sftp(cfg.partners[feed.partner]) as sftp:
-                send_person_id_feedback(sftp, cfg.partners[feed.partner], result)
+                optional(
+                    _job(cfg, feed, audit, sftp, context),
+                    result.batch_id,
+                    "person-id file",
+                    lambda: send_person_id_feedback(sftp, cfg.partners[feed.partner], result),
+                )
         return asdict(result)

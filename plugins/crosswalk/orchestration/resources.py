@@ -10,7 +10,7 @@ from typing import Any
 
 from crosswalk.audit import AuditLog, RunContext
 from crosswalk.config.loader import ProjectConfig, load_config
-from crosswalk.errors import ConfigError, CrosswalkError, FatalError
+from crosswalk.errors import ConfigError, CrosswalkError, FatalError, UnexpectedFailure
 from crosswalk.orchestration.connections import engine_for
 from crosswalk.schedules import ScheduleDecision
 from crosswalk.staging.migrations import upgrade
@@ -84,6 +84,15 @@ def _sweep_work_root(audit: AuditLog) -> None:
                     swept.files, swept.bytes)  # fmt: skip
 
 
+def _without_cause(exc: BaseException) -> BaseException:
+    """``exc`` with no chained cause or context: what Airflow prints (the task log's traceback, a lineage event's
+    error) then holds our message only, never a library's, which can quote the input (pydantic's does)."""
+    exc.__cause__ = None
+    exc.__context__ = None
+    exc.__suppress_context__ = True
+    return exc
+
+
 def actionable_reason(exc: BaseException) -> str:
     """What an operator can do about an exception we did not raise on purpose, without its text (a library's
     message can quote a value): a full disk names the work root and its free space; a lost database says the
@@ -150,7 +159,7 @@ def audited_task(audit: AuditLog, **ids: Any) -> Iterator[AuditLog]:
         yield audit
     except FatalError as exc:
         audit.emit("task.failed", "failed", reason=str(exc), **ids, detail={"error": type(exc).__name__})
-        raise AirflowFailException(str(exc)) from exc
+        raise AirflowFailException(str(exc)) from _without_cause(exc)
     except CrosswalkError as exc:
         audit.emit(
             "task.failed",
@@ -159,12 +168,14 @@ def audited_task(audit: AuditLog, **ids: Any) -> Iterator[AuditLog]:
             **ids,
             detail={"error": type(exc).__name__, "retry": True},
         )
-        raise
+        raise _without_cause(exc) from None
     except Exception as exc:
+        if type(exc).__module__.partition(".")[0] == "airflow":
+            raise  # Airflow's own signals (a skip, a deferral) pass as they are
         reason = actionable_reason(exc)
         log.error("%s", reason)  # first: when the database is what failed, the event below cannot be written
         audit.emit("task.failed", "failed", reason=reason, **ids, detail={"error": type(exc).__name__})
-        raise
+        raise UnexpectedFailure(reason) from None
     audit.emit("task.succeeded", "succeeded", **ids)
 
 

@@ -18,7 +18,7 @@ import io
 import logging
 import posixpath
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -37,6 +37,7 @@ from crosswalk.config.models import InboundFeed, Partner
 from crosswalk.crypto import age, openpgp, sshsig
 from crosswalk.drops import Discovery, Drop, classify, partner_patterns
 from crosswalk.errors import (
+    AreaObstructed,
     ChecksumMismatch,
     DataFileNotRegular,
     DataFileTooLarge,
@@ -45,12 +46,14 @@ from crosswalk.errors import (
     DropRejected,
     EmptyExtract,
     ManifestInvalid,
+    ManifestOutOfRange,
     ManifestTooLarge,
     MissingDataFile,
     RetryableError,
     SchemaViolation,
     SizeMismatch,
     StagingFailed,
+    WorkRootFull,
 )
 from crosswalk.hashing import Digest, file_digest
 from crosswalk.logsafety import shown_name
@@ -63,7 +66,7 @@ from crosswalk.schemas.tableschema import TableSchema
 from crosswalk.schemas.validate import validate_csv
 from crosswalk.staging import ledger
 from crosswalk.staging.tables import stage_file
-from crosswalk.transfer import remote
+from crosswalk.transfer import placement, remote
 from crosswalk.transfer.bulk import Bulk
 from crosswalk.transfer.remote import RemoteArea, RemoteAttributes
 
@@ -101,35 +104,49 @@ def drop_key(feed_id: str, drop: Drop, listing: dict[str, RemoteAttributes]) -> 
 
 
 def discover(
-    sftp: RemoteArea, cfg: ProjectConfig, feed: InboundFeed, engine: Engine | None, resend: bool = False
+    sftp: RemoteArea, cfg: ProjectConfig, feed: InboundFeed, engine: Engine | None, resend: str | None = None
 ) -> Intake:
     """List the partner's outbox once and choose this run's drops for ``feed``.
 
     A drop already terminal with exactly these files is left out from one ledger query (no manifest is
     read); the rest are taken oldest first (by when their last file arrived), at most the feed's
-    ``max_drops_per_run``, so a busy outbox drains over runs instead of stopping the feed. With ``resend``,
-    drops skipped as duplicates of a staged batch are taken in again. The drop of the feed's latest staged
-    batch, if still there, goes on to matching again (skipped at ingest), so a rerun applies clerical
-    decisions made since.
+    ``max_drops_per_run``, so a busy outbox drains over runs instead of stopping the feed. With ``resend`` (a
+    batch id), the drop of that batch, skipped as a duplicate of a staged batch, is taken in again; no other.
+    The drop of the feed's latest staged batch, if still there, goes on to matching again (skipped at ingest),
+    so a rerun applies clerical decisions made since.
     """
+    found, keyed = _listed(sftp, cfg, feed)
+    seen = ledger.seen_drop_keys(engine, feed.id) if engine is not None else {}
+    if resend:
+        seen = {k: b for k, b in seen.items() if b != resend}
+    latest = ledger.latest_staged(engine, feed.id) if engine is not None else None
+    fresh = sorted((d for d in keyed if d.drop_key not in seen), key=lambda d: (d.completed_at, d.manifest_file))
+    taken = fresh[: feed.max_drops_per_run]
+    again = [d for d in keyed if latest and seen.get(d.drop_key) == latest][:1]
+    return Intake(replace(found, drops=keyed), taken, again, len(keyed) - len(fresh), len(fresh) - len(taken))
+
+
+def _listed(sftp: RemoteArea, cfg: ProjectConfig, feed: InboundFeed) -> tuple[Discovery, list[Drop]]:
+    """One listing of the partner's outbox: the feed's drops, each with its key and when its last file came."""
     partner = cfg.partners[feed.partner]
     listing = remote.list_entries(sftp, partner.sftp.paths.outbox)
     # Every entry counts toward a complete drop: a drop with a file that is not a regular file (a symlink, a
     # directory) is refused with a reason at ingest, never left waiting forever.
     found = classify(listing, feed.id, feed.file_pattern, partner_patterns(cfg, feed.partner))
-    outcomes = (ledger.STAGED, ledger.QUARANTINED) if resend else None
-    seen = ledger.seen_drop_keys(engine, feed.id, outcomes) if engine is not None else {}
-    latest = ledger.latest_staged(engine, feed.id) if engine is not None else None
     keyed = []
     for d in found.drops:
         when = max(
             int(listing[n].st_mtime or 0) for n in (d.manifest_file, d.signature_file, d.data_file) if n in listing
         )
         keyed.append(replace(d, drop_key=drop_key(feed.id, d, listing), completed_at=when))
-    fresh = sorted((d for d in keyed if d.drop_key not in seen), key=lambda d: (d.completed_at, d.manifest_file))
-    taken = fresh[: feed.max_drops_per_run]
-    again = [d for d in keyed if latest and seen.get(d.drop_key) == latest][:1]
-    return Intake(replace(found, drops=keyed), taken, again, len(keyed) - len(fresh), len(fresh) - len(taken))
+    return found, keyed
+
+
+def find_drop(sftp: RemoteArea, cfg: ProjectConfig, feed: InboundFeed, key: str) -> Drop | None:
+    """The drop whose key is ``key``, listed again (what the ingest task is handed is the key and the name as
+    shown, never the partner's file names: they reach Airflow's task list, its logs and lineage). None when its
+    files changed since (the next run takes it in)."""
+    return next((d for d in _listed(sftp, cfg, feed)[1] if d.drop_key == key), None)
 
 
 @dataclass
@@ -144,8 +161,10 @@ class InboundJob:
     identities: list[age.Identity]  # our current age identities; decryption tries each
     bulk: Bulk  # data files; listing, manifests and signatures use ``sftp``
     openpgp_secret: str | None = None  # our armored OpenPGP secret key, for partners on method 'openpgp'
-    resend: bool = False  # take in a drop even if a staged batch holds the same content (the run's override)
+    resend: str | None = None  # the batch id of a drop skipped as a duplicate, to load after all (the run's override)
     signing_key: Ed25519PrivateKey | None = None  # ours: signs the partner's receipts (none: no receipts)
+    # Told (one line: codes and shown names) when a file for the partner could not be put in its area: ops alerting.
+    on_partner_problem: Callable[[str], None] | None = None
 
     @property
     def partner(self) -> Partner:
@@ -197,14 +216,27 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
         job.audit.run.run_id or "",
     )
     reexamined = False
+
+    def content() -> str | None:
+        return _content_key(
+            job, drop, manifest_sha, signature_raw, None if irregular else workroot.spool_file(batch_id)
+        )
+
     if batch.status == ledger.QUARANTINED and drop.drop_key and not ledger.drop_seen(job.engine, drop.drop_key):
+        now = content()
+        if now is not None and ledger.content_seen(job.engine, batch_id, now):
+            # Listed anew (a file touched: new times) but byte for byte what was quarantined: not examined again.
+            reason = f"already quarantined as {batch_id}: its files were touched, their bytes are unchanged"
+            ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, ledger.QUARANTINED, now)
+            job.audit.emit("drop.skipped", "skipped", reason=reason, **ids, detail={"code": "unchanged"})
+            return IngestResult(batch_id, "skipped", 0, reason, ledger.QUARANTINED)
         # The same manifest, but one of the drop's files changed since it was quarantined (a partner who fixed
         # only the signature resubmits under the same names): examine it again.
         reason = "one of its files changed since it was quarantined; examined again"
         ledger.reopen_batch(job.engine, batch_id, reason)
         job.audit.emit("drop.reexamined", "succeeded", reason=reason, **ids)
         reexamined = True
-    elif batch.status == ledger.SKIPPED and job.resend:
+    elif batch.status == ledger.SKIPPED and job.resend == batch_id:
         reason = "skipped before as a duplicate; taken in again on the run's resend"
         ledger.reopen_batch(job.engine, batch_id, reason)
         job.audit.emit("drop.resent", "succeeded", reason=reason, **ids)
@@ -215,8 +247,8 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
         job.audit.emit("drop.skipped", "skipped", reason=reason, file_sha256=batch.file_sha256, **ids)
         log.info("Skipping %s: %s", shown_name(drop.data_file), reason)
         if batch.status != ledger.HELD:
-            send_receipt(job, batch_id)  # once per outcome: sends only a receipt a crash kept from going
             ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, batch.status)
+            optional(job, batch_id, "receipt", lambda: send_receipt(job, batch_id))  # only one a crash kept back
         return IngestResult(batch_id, "skipped", batch.rows_staged or 0, reason, batch.status)
 
     # One owner per drop: another run working on it now (a live claim) is left to it.
@@ -264,7 +296,7 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
                     "encryption": manifest.encryption,
                 },
             )
-            if not job.resend and (same := ledger.staged_with_content(
+            if job.resend != batch_id and (same := ledger.staged_with_content(
                 job.engine, job.feed.id, manifest.plaintext_sha256, batch_id
             )):  # fmt: skip
                 return _skip_duplicate(job, drop, batch_id, same, ids)
@@ -272,7 +304,7 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
             # Seam: identifier matching of the staged batch runs after this step.
             staged = _stage(job, plain, batch_id, rows)
         except Exception as exc:
-            _conclude(job, drop, batch_id, received, exc, ids, reexamined)
+            _conclude(job, drop, batch_id, received, exc, ids, reexamined, content)
             raise
     job.audit.emit(
         "batch.staged",
@@ -284,15 +316,79 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
             "table": job.feed.target.table,
             "plaintext_sha256": manifest.plaintext_sha256,
             "fields_received": job.schema.field_names,
-            "resend": job.resend,
+            "resend": job.resend == batch_id,
             **_providing_agreement(job),
         },
     )
     log.info("Staged %s as %s: %d rows into %s", shown_name(drop.data_file), batch_id, staged, job.feed.target.table)
-    # The receipt before the drop is marked seen: if it cannot go now, the retry meets the drop again and sends it.
-    send_receipt(job, batch_id)
+    # The outcome is recorded before anything optional: a receipt that cannot go never re-runs the drop.
     ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, ledger.STAGED)
+    optional(job, batch_id, "receipt", lambda: send_receipt(job, batch_id))
     return IngestResult(batch_id, "staged", staged, batch_status=ledger.STAGED)
+
+
+# What we put in the partner's inbox for its convenience (feedback, receipts) goes after the drop's outcome is
+# recorded, and may fail without harm to it: a transport failure or something in our way is audited once, ops are
+# alerted, the partner is told where it can be (a notice in its inbox), and the drop is never examined again for it.
+PARTNER_FILE_FAILURES = (AreaObstructed, OSError, paramiko.SSHException, EOFError, RetryableError)
+
+
+def optional(job: InboundJob, batch_id: str, what: str, put: Callable[[], None]) -> bool:
+    """Run ``put`` (a file for the partner); on failure record it once and tell ops and the partner."""
+    try:
+        put()
+        return True
+    except PARTNER_FILE_FAILURES as exc:
+        code = getattr(exc, "code", None) or "transfer_failed"
+        said = exc.reason if isinstance(exc, AreaObstructed) else type(exc).__name__
+        event = job.audit.emit_once(
+            "partner_file.failed", "failed", once_by=("batch_id", "reason"), reason=f"{what}: {code}",
+            batch_id=batch_id, feed_id=job.feed.id, partner=job.partner.code,
+            detail={"code": code, "file": what, "what": said},
+        )  # fmt: skip
+        log.warning("%s for %s not put in %s's area (%s): %s", what, batch_id, job.partner.code, code, said)
+        if event is not None:  # once per batch and cause
+            if job.on_partner_problem is not None:
+                job.on_partner_problem(f"{job.partner.code}: {what} for {batch_id} not delivered: {code}: {said}")
+            if isinstance(exc, AreaObstructed):
+                _notice(job, batch_id, what, exc)
+        return False
+
+
+def _notice(job: InboundJob, batch_id: str, what: str, exc: AreaObstructed) -> None:
+    """Tell the partner, in its inbox, what is in our way (best effort: the inbox itself may be what is)."""
+    text = (
+        f"Crosswalk could not put the {what} for batch {batch_id} in your area.\n"
+        f"reason: {exc.code}: {exc.reason}\n"
+        "Remove or rename what is in the way; Crosswalk sends the next one as usual. Your drop itself was"
+        " processed: its outcome does not depend on this.\n"
+    )
+    name = f"crosswalk-notice_{batch_id}_{what.replace(' ', '-')}.txt"
+    with contextlib.suppress(*PARTNER_FILE_FAILURES):
+        placement.put(job.sftp, io.BytesIO(text.encode()), posixpath.join(job.partner.sftp.paths.inbox, name))
+
+
+def after_outcome(job: InboundJob, batch_id: str, feedback: tuple[str, bytes] | None = None) -> None:
+    """The feedback file, then the signed receipt, each best effort, once the outcome is recorded."""
+    if feedback is not None:
+        name, body = feedback
+        path = posixpath.join(job.partner.sftp.paths.inbox, name)
+        optional(job, batch_id, "feedback", lambda: placement.put(job.sftp, io.BytesIO(body), path))
+    optional(job, batch_id, "receipt", lambda: send_receipt(job, batch_id))
+
+
+def send_owed_receipts(job: InboundJob, limit: int = 50) -> int:
+    """Receipts that could not go when their drop reached its outcome (recorded as ``partner_file.failed``),
+    tried again: at most ``limit`` per run, newest first. Returns how many went."""
+    if job.signing_key is None:
+        return 0
+    failed = read_events(job.engine, event="partner_file.failed", feed_id=job.feed.id)
+    owed = list(dict.fromkeys(e["batch_id"] for e in reversed(failed) if (e["reason"] or "").startswith("receipt:")))
+    sent = 0
+    for batch_id in owed[:limit]:
+        if optional(job, batch_id, "receipt", lambda b=batch_id: send_receipt(job, b)):
+            sent += 1
+    return sent
 
 
 RECEIPTS_DIR = "receipts"  # in the partner's inbox
@@ -327,10 +423,9 @@ def send_receipt(job: InboundJob, batch_id: str) -> None:
     )  # fmt: skip
     # Beside the deliveries, not among them: a partner's script that collects our extracts meets no receipt.
     folder = posixpath.join(job.partner.sftp.paths.inbox, RECEIPTS_DIR)
-    remote.ensure_dir(job.sftp, folder)
-    remote.upload_atomic(job.sftp, io.BytesIO(receipt.body()), posixpath.join(folder, receipt.name()))
+    placement.put(job.sftp, io.BytesIO(receipt.body()), posixpath.join(folder, receipt.name()))
     signature = receipt.signature(job.signing_key).encode()
-    remote.upload_atomic(job.sftp, io.BytesIO(signature), posixpath.join(folder, receipt.name() + ".sig"))
+    placement.put(job.sftp, io.BytesIO(signature), posixpath.join(folder, receipt.name() + ".sig"))
     job.audit.emit_once(
         "receipt.sent", "succeeded", once_by=("batch_id", "reason"), reason=mark, batch_id=batch_id,
         feed_id=job.feed.id, partner=job.partner.code, file_sha256=receipt.file_sha256,
@@ -356,6 +451,15 @@ def _check_data_file(job: InboundJob, drop: Drop, manifest: Manifest) -> None:
     """The data file, lstat'ed over SFTP before any download: there, a regular file, within the feed's
     ``max_bytes``, and the size its manifest states."""
     limit = job.feed.max_bytes
+    # A claim the file itself refutes is refused before anything is reserved for it: an age file's plaintext is
+    # shorter than the file; OpenPGP's, at most its bounded expansion.
+    bound = (openpgp if manifest.encryption == "openpgp" else age).max_plaintext(manifest.size)
+    if manifest.plaintext_size > bound:
+        raise ManifestOutOfRange(
+            f"{manifest.file_name}: manifest states plaintext_size {manifest.plaintext_size} bytes, more than an"
+            f" {manifest.encryption} file of {manifest.size} bytes can hold ({bound}): the file is not"
+            f" {manifest.encryption}-encrypted, or the manifest is wrong"
+        )
     for what, stated in (("encrypted size", manifest.size), ("plaintext_size", manifest.plaintext_size)):
         if stated > limit:
             raise DataFileTooLarge(
@@ -387,48 +491,59 @@ def _skip_duplicate(job: InboundJob, drop: Drop, batch_id: str, same: str, ids: 
         f"batch: {batch_id}\n"
         f"when: {datetime.now(UTC).isoformat(timespec='seconds')}\n"
         "Nothing to fix: the data is already with us. If it was meant to be loaded again, ask the Crosswalk"
-        " operators to run the feed with 'resend'.\n"
-    )
-    paths = job.partner.sftp.paths
-    remote.upload_atomic(
-        job.sftp, io.BytesIO(text.encode()), posixpath.join(paths.inbox, f"crosswalk-feedback_{batch_id}.txt")
+        f" operators to run the feed with 'Load duplicate' set to {batch_id}.\n"
     )
     log.info("Skipping %s as %s: %s", shown_name(drop.data_file), batch_id, reason)
-    send_receipt(job, batch_id)
     ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, ledger.SKIPPED)
+    after_outcome(job, batch_id, (f"crosswalk-feedback_{batch_id}.txt", text.encode()))
     return IngestResult(batch_id, "skipped", 0, reason, ledger.SKIPPED)
 
 
 # The one place an exception raised while taking a drop in becomes the drop's outcome. The codes form a
 # closed list: every DropRejected's code (the partner's to fix: quarantined), the held codes below (ours:
 # held for an operator), and transport failures, which leave the batch received for the retry.
-HELD_CODES = {StagingFailed: "database_refused"}
+HELD_CODES = {StagingFailed: "database_refused", WorkRootFull: "work_root_full"}
 HELD_OTHERWISE = "internal_error"
 RETRIED = (RetryableError, paramiko.SSHException, ConnectionError, TimeoutError)
 
 
 def _conclude(
-    job: InboundJob, drop: Drop, batch_id: str, received: Path, exc: Exception, ids: dict, reexamined: bool = False
+    job: InboundJob,
+    drop: Drop,
+    batch_id: str,
+    received: Path,
+    exc: Exception,
+    ids: dict,
+    reexamined: bool = False,
+    content: Callable[[], str | None] = lambda: None,
 ) -> None:
     """Give the drop its terminal state for ``exc`` (re-raised by the caller): quarantined, held, or, for a
     transport failure only, left received for the retry."""
     if isinstance(exc, DropRejected):
         # A drop examined again is quarantined beside its earlier copy, never over it.
         folder = f"{batch_id}.{drop.drop_key[:8]}" if reexamined else batch_id
-        _quarantine(job, drop, batch_id, received, exc, folder)
+        kept, said = _quarantine(job, drop, batch_id, received, exc, folder)
         job.audit.emit(
-            "drop.quarantined", "quarantined", reason=exc.reason, **ids, detail={"code": exc.code, "folder": folder}
+            "drop.quarantined",
+            "quarantined",
+            reason=exc.reason,
+            **ids,
+            detail={"code": exc.code, "folder": folder, "copy": kept},
         )
         log.warning("QUARANTINED %s (%s): %s", shown_name(drop.data_file), exc.code, exc.reason)
-        send_receipt(job, batch_id)
-        ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, ledger.QUARANTINED)
+        ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, ledger.QUARANTINED, content())
+        # Then what is only for the partner's convenience: its failure never re-runs the drop.
+        after_outcome(job, batch_id, (f"crosswalk-feedback_{folder}.txt", said.encode()))
         return
-    if isinstance(exc, RETRIED):
+    held = next((c for kind, c in HELD_CODES.items() if isinstance(exc, kind)), None)
+    if held is None and isinstance(exc, RETRIED):
         ledger.release_claim(job.engine, batch_id)  # this attempt is done with it: the next one claims it again
         return  # the network: the next attempt takes the drop in again
-    code = next((c for kind, c in HELD_CODES.items() if isinstance(exc, kind)), HELD_OTHERWISE)
-    # The exception's own text can quote a value (a database error does): its type and our code only.
-    reason = f"{code}: {type(exc).__name__} while taking the drop in; held for an operator"
+    code = held or HELD_OTHERWISE
+    # The exception's own text can quote a value (a database error does): its type and our code only; a full work
+    # root's is ours (where, its free space, what the drop needs), and is what ops need to act on.
+    said = str(exc) if isinstance(exc, WorkRootFull) else f"{type(exc).__name__} while taking the drop in"
+    reason = f"{code}: {said}; held for an operator"
     ledger.hold_batch(job.engine, batch_id, reason)
     job.audit.emit("drop.held", "failed", reason=reason, **ids, detail={"code": code, "error": type(exc).__name__})
     log.error(
@@ -561,32 +676,99 @@ def reason_text(batch_id: str, drop: Drop, exc: DropRejected) -> str:
     )
 
 
-def _quarantine(
-    job: InboundJob, drop: Drop, batch_id: str, received: Path, exc: DropRejected, folder_name: str
-) -> None:
-    """Copy the drop as received (still encrypted) to ``quarantine/<batch_id>/`` with ``REASON.txt``,
-    tell the partner in its inbox, and mark the ledger. Plaintext never goes to SFTP.
+def _quarantine(job: InboundJob, drop: Drop, batch_id: str, received: Path, exc: DropRejected, folder_name: str) -> str:
+    """Copy the drop as received (still encrypted) to ``quarantine/<folder>/`` with ``REASON.txt`` and mark
+    the ledger; return what was kept: ``copied``, ``by_hash`` or ``obstructed``. Plaintext never goes to SFTP.
 
-    Each of the three files is copied whole, byte for byte, from the outbox (whatever its size), under a
-    name that says its role (``data--``, ``manifest--``, ``signature--``) and the name as shown (ordinary,
-    or by hash), so no two can collide however long or alike the partner's names are.
-    """
+    Each file is copied whole, byte for byte, from the outbox, under a name that says its role (``data--``,
+    ``manifest--``, ``signature--``) and the name as shown (ordinary, or by hash), so no two collide however long
+    or alike the partner's names are. A data file that is not ciphertext at all (plaintext under an ``.age``
+    name, say) is not copied: the partner could not delete it from there. Its sha256 and size go in the reason
+    file, and the original stays in the partner's outbox. Something the partner planted in our way in the
+    quarantine folder leaves the copy unmade (the outcome stands; the audit says so)."""
     paths = job.partner.sftp.paths
     folder = posixpath.join(paths.quarantine, folder_name)
-    remote.ensure_dir(job.sftp, paths.quarantine)
-    remote.ensure_dir(job.sftp, folder)
-    for role, name in (("data", drop.data_file), ("manifest", drop.manifest_file), ("signature", drop.signature_file)):
-        source = posixpath.join(paths.outbox, name)
-        target = posixpath.join(folder, f"{role}--{shown_name(name)}")  # ordinary, or a hash: never collides
-        if role == "data" and received.exists():  # downloaded already: send that copy back, not a second read
-            remote.upload_atomic(job.sftp, received, target)
-        elif _is_regular(remote.lstat_file(job.sftp, source)):  # else absent, or not a file to read (a symlink)
-            with job.sftp.open(source, "rb") as f:
-                remote.upload_atomic(job.sftp, f, target)
-    reason = reason_text(batch_id, drop, exc).encode()
-    remote.upload_atomic(job.sftp, io.BytesIO(reason), posixpath.join(folder, "REASON.txt"))
-    # Feedback for a partner with little IT: what was wrong, in its inbox, without personal data.
-    remote.upload_atomic(
-        job.sftp, io.BytesIO(reason), posixpath.join(paths.inbox, f"crosswalk-feedback_{folder_name}.txt")
-    )
+    extra = ""
+    kept = "copied"
+    said = reason_text(batch_id, drop, exc)
+    try:
+        placement.ensure_folder(job.sftp, paths.quarantine)
+        placement.ensure_folder(job.sftp, folder)
+        for role, name in (
+            ("data", drop.data_file),
+            ("manifest", drop.manifest_file),
+            ("signature", drop.signature_file),
+        ):
+            source = posixpath.join(paths.outbox, name)
+            target = posixpath.join(folder, f"{role}--{shown_name(name)}")  # ordinary, or a hash: never collides
+            if role == "data" and received.exists():  # downloaded already: send that copy back, not a second read
+                if not _is_ciphertext(job, received):
+                    digest = file_digest(received)
+                    extra, kept = _by_hash(digest), "by_hash"
+                    continue
+                placement.put(job.sftp, received, target)
+            elif _is_regular(remote.lstat_file(job.sftp, source)):  # else absent, or not a file to read (a symlink)
+                if role == "data":
+                    with job.sftp.open(source, "rb") as f:
+                        head = f.read(64 * 1024)
+                    if not _is_ciphertext(job, head):
+                        extra, kept = _by_hash(remote.remote_digest(job.sftp, source)), "by_hash"
+                        continue
+                with job.sftp.open(source, "rb") as f:
+                    placement.put(job.sftp, f, target)
+        said += extra  # one text, one time: the reason file and the partner's feedback say the same
+        placement.put(job.sftp, io.BytesIO(said.encode()), posixpath.join(folder, "REASON.txt"))
+    except AreaObstructed as obstruction:
+        kept = "obstructed"
+        log.warning("Quarantine copy of %s not kept: %s", batch_id, obstruction.reason)
+        job.audit.emit_once(
+            "partner_file.failed", "failed", once_by=("batch_id", "reason"),
+            reason=f"quarantine copy: {obstruction.code}", batch_id=batch_id, feed_id=job.feed.id,
+            partner=job.partner.code,
+            detail={"code": obstruction.code, "file": "quarantine copy", "what": obstruction.reason},
+        )  # fmt: skip
     ledger.quarantine_batch(job.engine, batch_id, f"{exc.code}: {exc.reason}")
+    return kept, said
+
+
+def _content_key(
+    job: InboundJob, drop: Drop, manifest_sha: str, signature_raw: bytes, received: Path | None
+) -> str | None:
+    """The sha256 over what the drop's three files hold (the manifest's and signature's sha256, the data file's
+    sha256 and size), or None when a file is not a regular one to read. The data file is hashed from our spooled
+    copy when that is whole, else read over SFTP."""
+    if received is None:
+        return None
+    attrs = remote.lstat_file(job.sftp, posixpath.join(job.partner.sftp.paths.outbox, drop.data_file))
+    if not _is_regular(attrs):
+        return None
+    if received.exists() and received.stat().st_size == attrs.st_size:
+        data = file_digest(received)
+    else:
+        data = remote.remote_digest(job.sftp, posixpath.join(job.partner.sftp.paths.outbox, drop.data_file))
+    if data is None:
+        return None
+    parts = (manifest_sha, hashlib.sha256(signature_raw).hexdigest(), data.sha256, str(data.size))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _by_hash(digest: Digest | None) -> str:
+    if digest is None:
+        return ""
+    return (
+        f"data file not copied here: it is not an encrypted file; kept by its sha256 {digest.sha256} and size"
+        f" {digest.size} bytes (your original is in your outbox)\n"
+    )
+
+
+def _is_ciphertext(job: InboundJob, source: Path | bytes) -> bool:
+    """The data file is ciphertext in the partner's method, as far as its first bytes tell (age: its version line;
+    OpenPGP: an encrypted session key packet), damaged or for another recipient perhaps, but never plaintext."""
+    if isinstance(source, bytes):
+        head = source
+    else:
+        with source.open("rb") as f:
+            head = f.read(64 * 1024)
+    if job.partner.encryption.method == "openpgp":
+        return openpgp.looks_encrypted(head)
+    return head.startswith(age.VERSION_LINE + b"\n")

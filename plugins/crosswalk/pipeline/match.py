@@ -253,11 +253,11 @@ def send_person_id_feedback(area, partner, result: MatchResult) -> str:
     import io
     import posixpath
 
-    from crosswalk.transfer import remote
+    from crosswalk.transfer import placement
 
     path = posixpath.join(partner.sftp.paths.inbox, f"crosswalk-person-ids_{result.batch_id}.csv")
     body = person_id_feedback(result.batch_id, result.person_id_changes)
-    remote.upload_atomic(area, io.BytesIO(body.encode()), path)
+    placement.put(area, io.BytesIO(body.encode()), path)
     log.info(
         "Person-id feedback for %s: %d change(s) put in the partner's inbox",
         result.batch_id,

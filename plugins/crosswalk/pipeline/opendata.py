@@ -349,14 +349,14 @@ def approve(engine: Engine, audit: AuditLog, feed: OpenDataFeed, staged: dict, a
 
 def publish_to_sftp(sftp: RemoteArea, directory: str, remote_dir: str, feed_id: str) -> str:
     """Upload the package into ``remote_dir/<feed>/`` on an open SFTP session, each file under a
-    ``.part`` name and then renamed (as deliveries are), so a reader sees a whole file or the last one."""
-    from crosswalk.transfer.remote import ensure_dir, upload_atomic
+    part name of ours and then renamed (as deliveries are), so a reader sees a whole file or the last one."""
+    from crosswalk.transfer import placement
 
     dest = posixpath.join(remote_dir, feed_id)
-    ensure_dir(sftp, remote_dir)
-    ensure_dir(sftp, dest)
+    placement.ensure_folder(sftp, remote_dir)
+    placement.ensure_folder(sftp, dest)
     for f in sorted(Path(directory).iterdir()):
-        upload_atomic(sftp, f, posixpath.join(dest, f.name))
+        placement.put(sftp, f, posixpath.join(dest, f.name))
     return dest
 
 

@@ -12,6 +12,7 @@ import csv
 import io
 import logging
 import posixpath
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +27,6 @@ from sqlalchemy import Engine
 
 from crosswalk import disclosures, workroot
 from crosswalk.agreements.egress import NORMAL_RUN, EgressPlan, KeyLookup, RunOptions, gate
-from crosswalk.atomic import part_name
 from crosswalk.audit import AuditLog
 from crosswalk.columns import per_distinct
 from crosswalk.config.loader import ProjectConfig
@@ -49,7 +49,7 @@ from crosswalk.pipeline import disclose
 from crosswalk.pipeline.identifiers_back import IdentifierReturn
 from crosswalk.pipeline.population import StagedRecords
 from crosswalk.staging import ledger
-from crosswalk.transfer import remote
+from crosswalk.transfer import placement, remote
 from crosswalk.transfer.bulk import Bulk
 from crosswalk.transfer.remote import RemoteArea
 from crosswalk.transfer.session import on_session
@@ -262,7 +262,7 @@ def deliver_batch(job: OutboundJob, source_batch_id: str) -> DeliveryResult:
         built = Extract((r.out for r in rows.released()), plan.sent)
         plain_digest = _encrypt(job, partner, built, encrypted, recipients)  # built as it is encrypted
         sent, malformed, population = built.rows, rows.malformed, rows.detail()
-        manifest = _already_delivered(job, inbox(file_name), plain_digest.sha256)
+        manifest = _already_delivered(job, inbox(file_name), plain_digest.sha256, existing, ids)
         if manifest is None:
             with _whole_or_nothing(job, inbox(file_name)):
                 manifest = _send(job, encrypted, plain, file_name, recipients, sent, plain_digest, plan, inbox)
@@ -426,7 +426,7 @@ def _send(job: OutboundJob, encrypted: Path, plain: Path, file_name: str, recipi
     for path, body in ((inbox(manifest_name(file_name)), manifest_raw),
                        (inbox(signature_name(manifest_name(file_name))), signature)):  # fmt: skip
         on_session(job.sftp, f"upload {posixpath.basename(path)}",
-                   lambda s, path=path, body=body: remote.upload_atomic(s, io.BytesIO(body), path))  # fmt: skip
+                   lambda s, path=path, body=body: placement.put(s, io.BytesIO(body), path))  # fmt: skip
     return manifest
 
 
@@ -443,9 +443,8 @@ def _claim_released_on_failure(job: OutboundJob, delivery_id: str) -> Iterator[N
 
 
 def _leftovers(data_path: str) -> list[str]:
-    """Everything a delivery puts in the inbox before its signature completes it, partial uploads included."""
-    paths = [data_path, manifest_name(data_path), signature_name(manifest_name(data_path))]
-    return [*paths[:2], *(part_name(p) for p in paths)]
+    """What a delivery puts in the inbox before its signature completes it (our parts for all three go too)."""
+    return [data_path, manifest_name(data_path), signature_name(manifest_name(data_path))]
 
 
 @contextlib.contextmanager
@@ -466,12 +465,9 @@ def _whole_or_nothing(job: OutboundJob, data_path: str) -> Iterator[None]:
 
 
 def _remove_all(sftp, paths: list[str]) -> int:
-    removed = 0
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            sftp.remove(path)
-            removed += 1
-    return removed
+    """The data file and manifest if they are regular files, and every part of ours for the three; never a
+    link or anything else the partner put there (:func:`crosswalk.transfer.placement.remove_ours`)."""
+    return placement.remove_ours(sftp, paths[:2], parts_of=tuple(paths[2:]))
 
 
 def take_back_unfinished(sftp, engine: Engine, audit: AuditLog, cfg: ProjectConfig, feed: OutboundFeed) -> int:
@@ -505,23 +501,56 @@ def _upload_hashing(job: OutboundJob, encrypted: Path, remote_path: str) -> Dige
     the upload does not, so hashing stays off the critical path."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crosswalk-hash") as pool:
         digest = pool.submit(file_digest, encrypted)
-        job.bulk.upload(encrypted, remote_path)
+        on_session(job.sftp, "clear the way", lambda s: placement.clear_way(s, remote_path))
+        size = job.bulk.upload(encrypted, remote_path)
+        on_session(job.sftp, "check the upload", lambda s: placement.check_placed(s, remote_path, size))
         return digest.result()
 
 
-def _already_delivered(job: OutboundJob, remote_path: str, plaintext_sha256: str) -> Manifest | None:
-    """The manifest of a complete earlier delivery of the same content, if one is in place."""
+def _already_delivered(
+    job: OutboundJob, remote_path: str, plaintext_sha256: str, recorded: ledger.Delivery | None, ids: dict
+) -> Manifest | None:
+    """The manifest of a complete earlier delivery of the same content, if one is in place and is still ours: its
+    manifest carries our signature, its data file hashes to what that manifest states and, where our ledger
+    recorded the delivery, to what the ledger holds. Anything else in its place (the recipient's own bytes under
+    our names, an edited manifest) is replaced, and the audit says what was found."""
     sig_path = signature_name(manifest_name(remote_path))
-    if remote.stat_file(job.sftp, sig_path) is None:
+    if not _is_regular(remote.lstat_file(job.sftp, sig_path)):
         return None  # never completed: data and manifest (if any) are replaced
+    found_as = "manifest_unreadable"
     try:
-        manifest = parse_manifest(
-            remote.read_small(job.sftp, manifest_name(remote_path), MAX_MANIFEST_BYTES),
-            posixpath.basename(manifest_name(remote_path)),
-        )
+        manifest_raw = remote.read_small(job.sftp, manifest_name(remote_path), MAX_MANIFEST_BYTES)
+        signature_raw = remote.read_small(job.sftp, sig_path, MAX_MANIFEST_BYTES)
+        found_as = "signature_not_ours"
+        sshsig.verify(io.BytesIO(manifest_raw), signature_raw, [sshsig.public_key_line(job.signing_key.public_key())])
+        manifest = parse_manifest(manifest_raw, posixpath.basename(manifest_name(remote_path)))
     except DropRejected:
-        return None
+        return _replacing(job, ids, found_as)
     if manifest.plaintext_sha256 != plaintext_sha256:
-        return None
-    found = remote.remote_digest(job.sftp, remote_path)
-    return manifest if found is not None and found.sha256 == manifest.sha256 else None
+        return None  # another extract under this name (the agreement or the data changed): sent anew, as ever
+    found = (
+        remote.remote_digest(job.sftp, remote_path) if _is_regular(remote.lstat_file(job.sftp, remote_path)) else None
+    )
+    if found is None or found.sha256 != manifest.sha256:
+        return _replacing(job, ids, "data_not_as_signed")
+    if recorded is not None and recorded.file_sha256 and recorded.file_sha256.strip() != found.sha256:
+        return _replacing(job, ids, "not_as_recorded")
+    return manifest
+
+
+def _is_regular(attrs) -> bool:
+    return attrs is not None and stat.S_ISREG(attrs.st_mode or 0)
+
+
+def _replacing(job: OutboundJob, ids: dict, code: str) -> None:
+    reason = {
+        "manifest_unreadable": "the manifest in the inbox cannot be read as ours",
+        "signature_not_ours": "the manifest in the inbox does not carry our signature",
+        "data_not_as_signed": "the data file in the inbox does not hash to what our signed manifest states",
+        "not_as_recorded": "the data file in the inbox is not the one our ledger recorded as delivered",
+    }[code]
+    job.audit.emit(
+        "delivery.replaced", "succeeded", reason=f"{code}: {reason}; sent again", **ids, detail={"code": code}
+    )
+    log.warning("%s: %s; sending it again", ids["file_name"], reason)
+    return None

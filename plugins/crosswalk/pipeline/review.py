@@ -13,6 +13,7 @@ is logged; the audit trail names a pair by hash.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -149,14 +150,14 @@ def cards(cfg: ProjectConfig, engine: Engine, feed: InboundFeed, pairs: list[Pai
             "",
             f"| field | {feed.id} | {index_feed.id} |",
             "|---|---|---|",
-            *[f"| {n} | {_cell(left.get(n, '(not shown)'))} | {_cell(right.get(n, '(not shown)'))} |" for n in names],
+            *[f"| {n} | {_shown_cell(left, n)} | {_shown_cell(right, n)} |" for n in names],
             "",
             *(waterfall_markdown(weights, visible=set(left) & set(right)) if weights else []),
             f"Fields shown are those {cfg.partners[reviewer].name} may see under the agreements in force.",
         ]
         out.append(
             {
-                "subject": f"Review a possible match: {feed.id} record {pair.source_record_id}",
+                "subject": f"Review a possible match: {feed.id} record {plain_text(pair.source_record_id)}",
                 "body": "\n".join(lines),
                 "source_record_id": pair.source_record_id,
                 "candidate_record_id": pair.candidate_record_id,
@@ -227,8 +228,29 @@ def _fmt(v: float | None, spec: str) -> str:
     return "n/a" if v is None else format(v, spec)
 
 
+# A value a partner typed is data, never layout: every cell is an inline code span (no emphasis, link, image,
+# autolink or HTML is recognised inside one), on one line (a line break, a tab or any control character is shown
+# as a visible mark), with the table's own pipe escaped (GFM splits cells on an unescaped pipe even in code), and
+# fenced by more backticks than the value holds in a row.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+
+
 def _cell(v: str) -> str:
-    return v.replace("|", "\\|") or " "
+    if v == "":
+        return " "
+    text = _CONTROL.sub("\u23ce", v).replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _shown_cell(values: dict[str, str], name: str) -> str:
+    return _cell(values[name]) if name in values else "(not shown)"
+
+
+def plain_text(v: str) -> str:
+    """A value for a card's subject line (plain text in the UI): on one line, bounded."""
+    return _CONTROL.sub("\u23ce", v)[:80]
 
 
 def decide(

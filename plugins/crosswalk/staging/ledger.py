@@ -240,16 +240,46 @@ def drop_seen(engine: Engine, drop_key: str) -> bool:
         return conn.execute(text("SELECT 1 FROM drop_seen WHERE drop_key = :k"), {"k": drop_key}).first() is not None
 
 
-def record_drop_seen(engine: Engine, drop_key: str, feed_id: str, batch_id: str, outcome: str) -> None:
-    """Remember that the drop with these exact files reached ``outcome`` (idempotent: a retry records nothing new)."""
+def record_drop_seen(
+    engine: Engine, drop_key: str, feed_id: str, batch_id: str, outcome: str, content_sha256: str | None = None
+) -> None:
+    """Remember that the drop with these exact files reached ``outcome`` (idempotent: a retry records nothing new),
+    and, where known, what its files held (:func:`content_seen`)."""
     if not drop_key or drop_seen(engine, drop_key):
         return
-    row = {"drop_key": drop_key, "feed_id": feed_id, "batch_id": batch_id, "outcome": outcome, "seen_at": _now()}
+    row = {
+        "drop_key": drop_key, "feed_id": feed_id, "batch_id": batch_id, "outcome": outcome, "seen_at": _now(),
+        "content_sha256": content_sha256,
+    }  # fmt: skip
     try:
         with engine.begin() as conn:
             conn.execute(_insert("drop_seen", row), row)
     except IntegrityError:
         pass  # a concurrent run recorded the same drop first: the same fact
+
+
+def skipped_batch_named(engine: Engine, feed_id: str, name: str) -> str | None:
+    """The batch of ``feed_id`` skipped as a duplicate whose id, or data file name (as shown), is ``name``."""
+    with engine.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT batch_id FROM batch WHERE feed_id = :f AND status = :s AND (batch_id = :n OR file_name = :n)"
+                " ORDER BY updated_at DESC LIMIT 1"
+            ),
+            {"f": feed_id, "s": SKIPPED, "n": name},
+        ).scalar()
+
+
+def content_seen(engine: Engine, batch_id: str, content_sha256: str) -> bool:
+    """A drop of ``batch_id`` with exactly these bytes already reached its outcome (listed then with other times)."""
+    with engine.connect() as conn:
+        return (
+            conn.execute(
+                text("SELECT 1 FROM drop_seen WHERE batch_id = :b AND content_sha256 = :c"),
+                {"b": batch_id, "c": content_sha256},
+            ).first()
+            is not None
+        )
 
 
 def staged_batches(engine: Engine, feed_id: str, since: date | None = None, until: date | None = None) -> list[Batch]:

@@ -14,15 +14,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat
 from collections import deque
 from pathlib import Path
 
 import asyncssh
 
-from crosswalk.atomic import check_uploaded, part_name, part_path
-from crosswalk.errors import HostKeyRejected, MissingDataFile, TransferError
+from crosswalk.atomic import check_uploaded, part_path
+from crosswalk.errors import AreaObstructed, HostKeyRejected, MissingDataFile, TransferError
 from crosswalk.transfer.bulk import Endpoint, EndpointBulk, Tuning, retrying
 from crosswalk.transfer.hostkeys import known_hosts_text
+from crosswalk.transfer.placement import part_for
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +100,13 @@ async def _download_once(ep: Endpoint, remote: str, part: Path, t: Tuning) -> in
 
 
 async def _upload_once(ep: Endpoint, local: Path, remote: str, t: Tuning) -> int:
+    """One attempt: a fresh part name, created exclusively (a planted link there fails it, never is followed),
+    lstat'ed as our regular file of the size sent before its rename (:mod:`crosswalk.transfer.placement`)."""
     size = local.stat().st_size
-    part = part_name(remote)
+    part = part_for(remote)
     async with await _connect(ep, t) as conn, conn.start_sftp_client() as sftp:
         try:
-            async with sftp.open(part, "wb") as f:
+            async with sftp.open(part, "xb") as f:
                 with local.open("rb") as src:
                     pending: deque = deque()
                     offset = 0
@@ -113,8 +117,11 @@ async def _upload_once(ep: Endpoint, local: Path, remote: str, t: Tuning) -> int
                             await pending.popleft()
                     for p in pending:
                         await p
+            attrs = await sftp.lstat(part)
+            if not stat.S_ISREG(attrs.permissions or 0) or attrs.size != size:
+                raise AreaObstructed(f"{os.path.basename(part)}: our part file was changed before its rename")
             await sftp.posix_rename(part, remote)
-            remote_size = (await sftp.stat(remote)).size
+            remote_size = (await sftp.lstat(remote)).size
         except (OSError, asyncssh.Error) as exc:
             raise TransferError(f"{os.path.basename(remote)}: upload failed: {type(exc).__name__}") from exc
     check_uploaded(remote, size, remote_size)
@@ -135,7 +142,7 @@ def download(ep: Endpoint, remote: str, local: Path, tuning: Tuning | None = Non
 
 
 def upload(ep: Endpoint, local: Path, remote: str, tuning: Tuning | None = None) -> int:
-    """Send ``local`` to ``remote`` via ``remote.part`` and a rename; check the remote size."""
+    """Send ``local`` to ``remote`` via a fresh part file of ours and a rename; check the remote size."""
     t = tuning or Tuning()
     return retrying(f"upload {remote}", lambda: asyncio.run(_upload_once(ep, local, remote, t)),
                     attempts=t.attempts, backoff=t.backoff)  # fmt: skip

@@ -3,9 +3,9 @@
 Data files move through one of two transports with the same guarantees
 (:mod:`crosswalk.transfer.openssh`, the OpenSSH client, where installed; :mod:`crosswalk.transfer.asyncssh_bulk`
 otherwise): only the pinned host keys are trusted; AEAD ciphers and curve25519 key exchange only;
-downloads resume from a local part file; uploads go to a remote part name, are renamed into place and
-their size checked (:mod:`crosswalk.atomic`); network errors are retried with backoff, data errors and an
-unpinned host key never.
+downloads resume from a local part file; uploads go to a fresh, exclusive part name of ours, are renamed
+into place and their size checked (:mod:`crosswalk.transfer.placement`); network errors are retried with
+backoff, data errors and an unpinned host key never.
 """
 
 from __future__ import annotations

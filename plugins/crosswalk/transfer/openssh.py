@@ -8,8 +8,8 @@ installed and through :mod:`crosswalk.transfer.asyncssh_bulk` otherwise. Same gu
 - only the pinned host keys are trusted: a private known_hosts holding just them, strict checking,
   no global known_hosts, no agent, no ~/.ssh/config;
 - AEAD ciphers and curve25519 key exchange only;
-- downloads go to ``<local>.part`` and resume with ``reget``; uploads go to ``<remote>.part``,
-  resume with ``reput``, are renamed into place (OpenSSH's POSIX rename), and their size is checked;
+- downloads go to ``<local>.part`` and resume with ``reget``; uploads go to a fresh part name of ours
+  (:mod:`crosswalk.transfer.placement`), are renamed into place (OpenSSH's POSIX rename), and their size is checked;
 - network failures are retried with backoff; an unpinned host key is never retried.
 
 The login key never rests on disk: it goes over a pipe to an ssh-agent of our own that holds only it,
@@ -29,11 +29,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from crosswalk import workroot
-from crosswalk.atomic import check_uploaded, part_name, part_path
+from crosswalk.atomic import check_uploaded, part_path
 from crosswalk.children import die_with_parent
-from crosswalk.errors import HostKeyRejected, MissingDataFile, TransferError
+from crosswalk.errors import AreaObstructed, HostKeyRejected, MissingDataFile, TransferError
 from crosswalk.transfer.bulk import Endpoint, EndpointBulk, Tuning, retrying
 from crosswalk.transfer.hostkeys import known_hosts_text
+from crosswalk.transfer.placement import part_for
 
 log = logging.getLogger(__name__)
 SFTP = shutil.which("sftp")
@@ -93,14 +94,19 @@ def _key_agent(ep: Endpoint, directory: Path) -> Iterator[tuple[Path, Path]]:
             if agent.poll() is not None or time.monotonic() > deadline:
                 raise TransferError("ssh-agent did not start")
             time.sleep(0.01)
-        added = subprocess.run(
-            [SSH_ADD or "ssh-add", "-q", "-t", str(KEY_SECONDS), "-"],
-            input=private,
-            env={"SSH_AUTH_SOCK": AGENT_SOCKET, "PATH": os.environ.get("PATH", "")},
-            cwd=directory,
-            capture_output=True,
-            check=False,
-        )
+        while True:
+            added = subprocess.run(
+                [SSH_ADD or "ssh-add", "-q", "-t", str(KEY_SECONDS), "-"],
+                input=private,
+                env={"SSH_AUTH_SOCK": AGENT_SOCKET, "PATH": os.environ.get("PATH", "")},
+                cwd=directory,
+                capture_output=True,
+                check=False,
+            )
+            # Exit 2: the agent's socket is bound but not yet listening (it binds, then listens): ask again.
+            if added.returncode != 2 or agent.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
         if added.returncode != 0:
             raise TransferError(f"ssh-add refused the login key (exit {added.returncode})")
         yield sock, pub
@@ -197,27 +203,30 @@ def download(ep: Endpoint, remote: str, local: Path, tuning: Tuning | None = Non
     return local.stat().st_size
 
 
+def _listed_size(ep: Endpoint, t: Tuning, path: str) -> int:
+    """The size ``ls -ln`` shows for ``path`` if it is a regular file (a link or folder shows no size: -1)."""
+    listing = [ln.split() for ln in _run(ep, t, f"ls -ln {_quote(path)}\n").splitlines()]
+    sizes = [int(f[4]) for f in listing if len(f) >= 9 and f[0].startswith("-") and f[4].isdigit()]
+    return sizes[-1] if sizes else -1
+
+
 def upload(ep: Endpoint, local: Path, remote: str, tuning: Tuning | None = None) -> int:
+    """Each attempt sends the whole file to a fresh part name nobody can predict (the client has no exclusive
+    create, so an unguessable name is what keeps a planted link out of its way), checks the part is our
+    regular file of the size sent, renames it (OpenSSH's POSIX rename) and checks the result. A failed
+    attempt's part is a stale part of ours, removed before the next upload to the name
+    (:func:`crosswalk.transfer.placement.clear_way`)."""
     t = tuning or Tuning()
     local = Path(local).absolute()  # the client runs in its agent's directory
     size = local.stat().st_size
-    part = part_name(remote)
-
-    attempt = [0]
 
     def once() -> None:
-        # A retry continues the partial remote .part with `reput`; the rename is OpenSSH's POSIX
-        # rename, which replaces a stale file of ours.
-        attempt[0] += 1
-        verb = "reput" if attempt[0] > 1 else "put"
-        try:
-            _run(ep, t, f"{verb} {_quote(local)} {_quote(part)}\nrename {_quote(part)} {_quote(remote)}\n")
-        except MissingDataFile:  # nothing to resume after all: send it whole
-            _run(ep, t, f"put {_quote(local)} {_quote(part)}\nrename {_quote(part)} {_quote(remote)}\n")
-        listing = [ln.split() for ln in _run(ep, t, f"ls -ln {_quote(remote)}\n").splitlines()]
-        sizes = [int(f[4]) for f in listing if len(f) >= 9 and f[0].startswith("-") and f[4].isdigit()]
-        remote_size = sizes[-1] if sizes else -1
-        check_uploaded(remote, size, remote_size)
+        part = part_for(remote)
+        _run(ep, t, f"put {_quote(local)} {_quote(part)}\n")
+        if _listed_size(ep, t, part) != size:
+            raise AreaObstructed(f"{Path(part).name}: our part file was changed before its rename")
+        _run(ep, t, f"rename {_quote(part)} {_quote(remote)}\n")
+        check_uploaded(remote, size, _listed_size(ep, t, remote))
 
     retrying(f"upload {remote}", once, attempts=t.attempts, backoff=t.backoff)
     return size

@@ -1,9 +1,10 @@
-"""Small file operations on a partner's area: listing, manifests, atomic uploads.
+"""Small file operations on a partner's area: listing, lstat, reading manifests.
 
 Functions take a :class:`RemoteArea`: in production a paramiko ``SFTPClient`` (what
 :class:`PinnedSFTPHook` yields) or the :class:`~crosswalk.transfer.session.SftpSession` around one; in unit
-tests a local directory that behaves the same. They stream: a file is never held in memory whole. Data
-files move through the bulk transports (:mod:`crosswalk.transfer.bulk`).
+tests a local directory that behaves the same. They stream: a file is never held in memory whole. Every file
+we put in the area goes through :mod:`crosswalk.transfer.placement`; data files move through the bulk
+transports (:mod:`crosswalk.transfer.bulk`).
 """
 
 from __future__ import annotations
@@ -11,14 +12,10 @@ from __future__ import annotations
 import logging
 import posixpath
 import stat
-from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
-import paramiko
-
-from crosswalk.atomic import check_uploaded, part_name
 from crosswalk.errors import MissingDataFile, TransferError
-from crosswalk.hashing import CHUNK, Digest, copy_hashing
+from crosswalk.hashing import Digest, copy_hashing
 from crosswalk.logsafety import shown_name
 
 # The SFTP clients log every request with its path at DEBUG. A partner's file name is its free text (it can
@@ -97,29 +94,6 @@ def read_small(sftp: RemoteArea, path: str, limit: int) -> bytes:
     return data
 
 
-def upload_atomic(sftp: RemoteArea, src: Path | IO[bytes], remote_path: str) -> Digest:
-    """Upload to ``remote_path + '.part'``, rename into place, then check the remote size.
-
-    A reader never sees a partial file under the final name; a retry overwrites the stale
-    ``.part`` of an earlier attempt.
-    """
-    part = part_name(remote_path)
-    try:
-        with sftp.open(part, "wb") as dst:
-            dst.set_pipelined(True)
-            if isinstance(src, Path):
-                with src.open("rb") as f:
-                    digest = copy_hashing(f, dst, CHUNK)
-            else:
-                digest = copy_hashing(src, dst, CHUNK)
-        sftp.posix_rename(part, remote_path)
-        remote_size = sftp.stat(remote_path).st_size
-    except (OSError, paramiko.SSHException) as exc:
-        raise TransferError(f"{posixpath.basename(remote_path)}: upload failed: {exc}") from exc
-    check_uploaded(remote_path, digest.size, remote_size)
-    return digest
-
-
 def remote_digest(sftp: RemoteArea, remote_path: str) -> Digest | None:
     """sha256 and size of a remote file, or None when it does not exist."""
     attrs = stat_file(sftp, remote_path)
@@ -128,12 +102,3 @@ def remote_digest(sftp: RemoteArea, remote_path: str) -> Digest | None:
     with sftp.open(remote_path, "rb") as f:
         f.prefetch(attrs.st_size)
         return copy_hashing(f)
-
-
-def ensure_dir(sftp: RemoteArea, path: str) -> None:
-    if stat_file(sftp, path) is None:
-        try:
-            sftp.mkdir(path, 0o750)
-        except OSError as exc:
-            if stat_file(sftp, path) is None:  # else a parallel task made it first: fine
-                raise TransferError(f"cannot create {path}: {exc}") from exc
