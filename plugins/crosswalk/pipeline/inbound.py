@@ -217,10 +217,12 @@ def ingest_drop(job: InboundJob, drop: Drop) -> IngestResult:
     )
     reexamined = False
 
-    def content() -> str | None:
-        return _content_key(
-            job, drop, manifest_sha, signature_raw, None if irregular else workroot.spool_file(batch_id)
-        )
+    def content(data: Digest | None = None) -> str | None:
+        """What the drop's files hold; ``data``: the data file's digest, when a step has just read it."""
+        if irregular:
+            return None
+        data = data or _outbox_digest(job, drop, workroot.spool_file(batch_id))
+        return _content_key(manifest_sha, signature_raw, data) if data else None
 
     if batch.status == ledger.QUARANTINED and drop.drop_key and not ledger.drop_seen(job.engine, drop.drop_key):
         now = content()
@@ -515,14 +517,14 @@ def _conclude(
     exc: Exception,
     ids: dict,
     reexamined: bool = False,
-    content: Callable[[], str | None] = lambda: None,
+    content: Callable[[Digest | None], str | None] = lambda data: None,
 ) -> None:
     """Give the drop its terminal state for ``exc`` (re-raised by the caller): quarantined, held, or, for a
     transport failure only, left received for the retry."""
     if isinstance(exc, DropRejected):
         # A drop examined again is quarantined beside its earlier copy, never over it.
         folder = f"{batch_id}.{drop.drop_key[:8]}" if reexamined else batch_id
-        kept, said = _quarantine(job, drop, batch_id, received, exc, folder)
+        kept, said, data = _quarantine(job, drop, batch_id, received, exc, folder)
         job.audit.emit(
             "drop.quarantined",
             "quarantined",
@@ -531,7 +533,7 @@ def _conclude(
             detail={"code": exc.code, "folder": folder, "copy": kept},
         )
         log.warning("QUARANTINED %s (%s): %s", shown_name(drop.data_file), exc.code, exc.reason)
-        ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, ledger.QUARANTINED, content())
+        ledger.record_drop_seen(job.engine, drop.drop_key, job.feed.id, batch_id, ledger.QUARANTINED, content(data))
         # Then what is only for the partner's convenience: its failure never re-runs the drop.
         after_outcome(job, batch_id, (f"crosswalk-feedback_{folder}.txt", said.encode()))
         return
@@ -658,10 +660,6 @@ def _stage(job: InboundJob, local: Path, batch_id: str, rows_in: int) -> int:
         return stage_file(job.engine, job.feed.target.table, batch_id, job.schema, f, rows_in)
 
 
-def _is_regular(attrs: RemoteAttributes | None) -> bool:
-    return attrs is not None and stat.S_ISREG(attrs.st_mode or 0)
-
-
 def reason_text(batch_id: str, drop: Drop, exc: DropRejected) -> str:
     """The reason file left beside a quarantined drop: for the partner and for IG. No data values."""
     return (
@@ -676,9 +674,13 @@ def reason_text(batch_id: str, drop: Drop, exc: DropRejected) -> str:
     )
 
 
-def _quarantine(job: InboundJob, drop: Drop, batch_id: str, received: Path, exc: DropRejected, folder_name: str) -> str:
+def _quarantine(
+    job: InboundJob, drop: Drop, batch_id: str, received: Path, exc: DropRejected, folder_name: str
+) -> tuple[str, str, Digest | None]:
     """Copy the drop as received (still encrypted) to ``quarantine/<folder>/`` with ``REASON.txt`` and mark
-    the ledger; return what was kept: ``copied``, ``by_hash`` or ``obstructed``. Plaintext never goes to SFTP.
+    the ledger; return what was kept (``copied``, ``by_hash`` or ``obstructed``), the reason text (the feedback
+    file repeats it) and the digest of the data file as read here (None if it was not). Plaintext never goes to
+    SFTP.
 
     Each file is copied whole, byte for byte, from the outbox, under a name that says its role (``data--``,
     ``manifest--``, ``signature--``) and the name as shown (ordinary, or by hash), so no two collide however long
@@ -691,6 +693,7 @@ def _quarantine(job: InboundJob, drop: Drop, batch_id: str, received: Path, exc:
     extra = ""
     kept = "copied"
     said = reason_text(batch_id, drop, exc)
+    data: Digest | None = None
     try:
         placement.ensure_folder(job.sftp, paths.quarantine)
         placement.ensure_folder(job.sftp, folder)
@@ -703,19 +706,23 @@ def _quarantine(job: InboundJob, drop: Drop, batch_id: str, received: Path, exc:
             target = posixpath.join(folder, f"{role}--{shown_name(name)}")  # ordinary, or a hash: never collides
             if role == "data" and received.exists():  # downloaded already: send that copy back, not a second read
                 if not _is_ciphertext(job, received):
-                    digest = file_digest(received)
-                    extra, kept = _by_hash(digest), "by_hash"
+                    data = file_digest(received)
+                    extra, kept = _by_hash(data), "by_hash"
                     continue
-                placement.put(job.sftp, received, target)
-            elif _is_regular(remote.lstat_file(job.sftp, source)):  # else absent, or not a file to read (a symlink)
+                data = placement.put(job.sftp, received, target)
+            elif remote.is_regular(
+                remote.lstat_file(job.sftp, source)
+            ):  # else absent, or not a file to read (a symlink)
                 if role == "data":
                     with job.sftp.open(source, "rb") as f:
                         head = f.read(64 * 1024)
                     if not _is_ciphertext(job, head):
-                        extra, kept = _by_hash(remote.remote_digest(job.sftp, source)), "by_hash"
+                        data = remote.remote_digest(job.sftp, source)
+                        extra, kept = _by_hash(data), "by_hash"
                         continue
                 with job.sftp.open(source, "rb") as f:
-                    placement.put(job.sftp, f, target)
+                    copied = placement.put(job.sftp, f, target)
+                data = copied if role == "data" else data
         said += extra  # one text, one time: the reason file and the partner's feedback say the same
         placement.put(job.sftp, io.BytesIO(said.encode()), posixpath.join(folder, "REASON.txt"))
     except AreaObstructed as obstruction:
@@ -728,26 +735,24 @@ def _quarantine(job: InboundJob, drop: Drop, batch_id: str, received: Path, exc:
             detail={"code": obstruction.code, "file": "quarantine copy", "what": obstruction.reason},
         )  # fmt: skip
     ledger.quarantine_batch(job.engine, batch_id, f"{exc.code}: {exc.reason}")
-    return kept, said
+    return kept, said, data
 
 
-def _content_key(
-    job: InboundJob, drop: Drop, manifest_sha: str, signature_raw: bytes, received: Path | None
-) -> str | None:
-    """The sha256 over what the drop's three files hold (the manifest's and signature's sha256, the data file's
-    sha256 and size), or None when a file is not a regular one to read. The data file is hashed from our spooled
-    copy when that is whole, else read over SFTP."""
-    if received is None:
+def _outbox_digest(job: InboundJob, drop: Drop, spool: Path) -> Digest | None:
+    """The data file's sha256 and size: from our spooled copy when that is whole, else read over SFTP; None when
+    it is not a regular file."""
+    path = posixpath.join(job.partner.sftp.paths.outbox, drop.data_file)
+    attrs = remote.lstat_file(job.sftp, path)
+    if not remote.is_regular(attrs):
         return None
-    attrs = remote.lstat_file(job.sftp, posixpath.join(job.partner.sftp.paths.outbox, drop.data_file))
-    if not _is_regular(attrs):
-        return None
-    if received.exists() and received.stat().st_size == attrs.st_size:
-        data = file_digest(received)
-    else:
-        data = remote.remote_digest(job.sftp, posixpath.join(job.partner.sftp.paths.outbox, drop.data_file))
-    if data is None:
-        return None
+    if spool.exists() and spool.stat().st_size == attrs.st_size:
+        return file_digest(spool)
+    return remote.remote_digest(job.sftp, path)
+
+
+def _content_key(manifest_sha: str, signature_raw: bytes, data: Digest) -> str:
+    """The sha256 over what the drop's three files hold: the manifest's and signature's sha256, the data file's
+    sha256 and size."""
     parts = (manifest_sha, hashlib.sha256(signature_raw).hexdigest(), data.sha256, str(data.size))
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 

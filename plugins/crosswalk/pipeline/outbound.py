@@ -12,7 +12,6 @@ import csv
 import io
 import logging
 import posixpath
-import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -515,7 +514,7 @@ def _already_delivered(
     recorded the delivery, to what the ledger holds. Anything else in its place (the recipient's own bytes under
     our names, an edited manifest) is replaced, and the audit says what was found."""
     sig_path = signature_name(manifest_name(remote_path))
-    if not _is_regular(remote.lstat_file(job.sftp, sig_path)):
+    if not remote.is_regular(remote.lstat_file(job.sftp, sig_path)):
         return None  # never completed: data and manifest (if any) are replaced
     found_as = "manifest_unreadable"
     try:
@@ -529,17 +528,15 @@ def _already_delivered(
     if manifest.plaintext_sha256 != plaintext_sha256:
         return None  # another extract under this name (the agreement or the data changed): sent anew, as ever
     found = (
-        remote.remote_digest(job.sftp, remote_path) if _is_regular(remote.lstat_file(job.sftp, remote_path)) else None
+        remote.remote_digest(job.sftp, remote_path)
+        if remote.is_regular(remote.lstat_file(job.sftp, remote_path))
+        else None
     )
     if found is None or found.sha256 != manifest.sha256:
         return _replacing(job, ids, "data_not_as_signed")
     if recorded is not None and recorded.file_sha256 and recorded.file_sha256.strip() != found.sha256:
         return _replacing(job, ids, "not_as_recorded")
     return manifest
-
-
-def _is_regular(attrs) -> bool:
-    return attrs is not None and stat.S_ISREG(attrs.st_mode or 0)
 
 
 def _replacing(job: OutboundJob, ids: dict, code: str) -> None:

@@ -148,8 +148,7 @@ def put(area, src: Path | IO[bytes], final: str) -> Digest:
     part = part_for(final)
     try:
         with open_exclusive(area, part) as dst:
-            if hasattr(dst, "set_pipelined"):
-                dst.set_pipelined(True)
+            dst.set_pipelined(True)
             if isinstance(src, Path):
                 with src.open("rb") as f:
                     digest = copy_hashing(f, dst, CHUNK)

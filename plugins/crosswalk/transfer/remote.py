@@ -77,6 +77,11 @@ def lstat_file(sftp: RemoteArea, path: str) -> RemoteAttributes | None:
         return None
 
 
+def is_regular(attrs: RemoteAttributes | None) -> bool:
+    """A listing's or lstat's entry is a regular file (not a link, a folder or a special file)."""
+    return attrs is not None and stat.S_ISREG(attrs.st_mode or 0)
+
+
 def stat_file(sftp: RemoteArea, path: str) -> RemoteAttributes | None:
     try:
         return sftp.stat(path)
